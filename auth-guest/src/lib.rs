@@ -1,0 +1,12 @@
+//! Loom Auth's auth component: argon2id password hashing and HS256 JWTs.
+//!
+//! The logic lives in plain Rust modules ([`passwords`], [`tokens`]) that are
+//! unit-tested natively; built for `wasm32-wasip2`, a thin export layer maps
+//! them onto the `loom:auth` WIT world. The component keeps no state between
+//! calls: the host passes in every key, setting and the current time.
+
+pub mod passwords;
+pub mod tokens;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

@@ -1,0 +1,190 @@
+//! Password hashing with argon2id, stored as PHC strings.
+
+use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// OWASP's argon2id recommendation: 19 MiB of memory.
+pub const MEMORY_KIB: u32 = 19_456;
+/// OWASP's argon2id recommendation: two passes.
+pub const ITERATIONS: u32 = 2;
+/// OWASP's argon2id recommendation: one lane.
+pub const PARALLELISM: u32 = 1;
+/// Longest password accepted, in bytes; longer input is refused before hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Salt length in bytes.
+const SALT_BYTES: usize = 16;
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the stored hash is not a valid argon2 PHC string")]
+    MalformedHash,
+    #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong,
+    #[error("hashing failed inside the component")]
+    Internal,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCheck {
+    pub matches: bool,
+    /// The hash uses weaker parameters than [`current_params`]: store a new one.
+    pub needs_rehash: bool,
+}
+
+/// The parameters new hashes are made with.
+pub fn current_params() -> Params {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("constant argon2 parameters are valid")
+}
+
+/// Hashes `password` with argon2id and a fresh random 16-byte salt.
+pub fn hash(password: &str) -> Result<String, PasswordError> {
+    check_length(password)?;
+    let mut salt = [0u8; SALT_BYTES];
+    getrandom::fill(&mut salt).map_err(|_| PasswordError::Internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| PasswordError::Internal)?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, current_params())
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|_| PasswordError::Internal)
+}
+
+/// Checks `password` against any argon2 (`argon2id`, `argon2i`, `argon2d`) PHC string,
+/// whatever its parameters, in constant time with respect to the hash output.
+pub fn verify(password: &str, phc: &str) -> Result<PasswordCheck, PasswordError> {
+    check_length(password)?;
+    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::MalformedHash)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| PasswordError::MalformedHash)?;
+    let params = Params::try_from(&parsed).map_err(|_| PasswordError::MalformedHash)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|_| PasswordError::MalformedHash)?
+        .unwrap_or(Version::V0x10);
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err(PasswordError::MalformedHash);
+    }
+    let matches = match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => true,
+        Err(password_hash::Error::Password) => false,
+        Err(_) => return Err(PasswordError::MalformedHash),
+    };
+    let current = current_params();
+    let needs_rehash = algorithm != Algorithm::Argon2id
+        || version != Version::V0x13
+        || params.m_cost() < current.m_cost()
+        || params.t_cost() < current.t_cost();
+    Ok(PasswordCheck { matches, needs_rehash })
+}
+
+fn check_length(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::PasswordTooLong);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cheap argon2id hash (weaker than current) for tests that need one quickly.
+    fn weak_hash(password: &str) -> String {
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).unwrap())
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn round_trip_matches_and_is_current() {
+        let phc = hash("correct horse battery staple").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let check = verify("correct horse battery staple", &phc).unwrap();
+        assert_eq!(check, PasswordCheck { matches: true, needs_rehash: false });
+    }
+
+    #[test]
+    fn wrong_password_does_not_match() {
+        let phc = hash("correct horse battery staple").unwrap();
+        let check = verify("correct horse battery stapl", &phc).unwrap();
+        assert!(!check.matches);
+    }
+
+    #[test]
+    fn salts_are_random() {
+        assert_ne!(hash("same password").unwrap(), hash("same password").unwrap());
+    }
+
+    #[test]
+    fn unicode_passwords_round_trip() {
+        let phc = weak_hash("pässwörd 🔑 密码");
+        assert!(verify("pässwörd 🔑 密码", &phc).unwrap().matches);
+        assert!(!verify("passwörd 🔑 密码", &phc).unwrap().matches);
+    }
+
+    #[test]
+    fn weaker_parameters_need_rehash_but_still_verify() {
+        let phc = weak_hash("hunter22");
+        let check = verify("hunter22", &phc).unwrap();
+        assert_eq!(check, PasswordCheck { matches: true, needs_rehash: true });
+    }
+
+    #[test]
+    fn other_argon2_variants_verify_and_need_rehash() {
+        let salt = SaltString::encode_b64(&[1u8; 16]).unwrap();
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap();
+        let phc = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"hunter22", &salt)
+            .unwrap()
+            .to_string();
+        let check = verify("hunter22", &phc).unwrap();
+        assert_eq!(check, PasswordCheck { matches: true, needs_rehash: true });
+    }
+
+    #[test]
+    fn malformed_hashes_are_errors() {
+        for phc in [
+            "",
+            "not a hash",
+            "$argon2id$",
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "$argon2id$v=19$m=abc,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0",
+            "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA",
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        ] {
+            assert_eq!(verify("hunter22", phc), Err(PasswordError::MalformedHash), "{phc:?}");
+        }
+    }
+
+    #[test]
+    fn tampered_hash_output_does_not_match() {
+        let phc = weak_hash("hunter22");
+        let (head, output) = phc.rsplit_once('$').unwrap();
+        let mut bytes = output.as_bytes().to_vec();
+        bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{head}${}", String::from_utf8(bytes).unwrap());
+        assert!(!verify("hunter22", &tampered).unwrap().matches);
+    }
+
+    #[test]
+    fn tampered_salt_does_not_match() {
+        let phc = weak_hash("hunter22");
+        let tampered = phc.replace("BwcHBwcHBwcHBwcHBwcHBw", "CAgICAgICAgICAgICAgICA");
+        assert_ne!(phc, tampered);
+        assert!(!verify("hunter22", &tampered).unwrap().matches);
+    }
+
+    #[test]
+    fn over_long_passwords_are_refused_before_hashing() {
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert_eq!(hash(&long), Err(PasswordError::PasswordTooLong));
+        assert_eq!(verify(&long, &weak_hash("x")), Err(PasswordError::PasswordTooLong));
+        let longest = "x".repeat(MAX_PASSWORD_BYTES);
+        assert!(verify(&longest, &weak_hash(&longest)).unwrap().matches);
+    }
+}

@@ -1,0 +1,91 @@
+//! Extractors: JSON and form bodies whose rejections speak `{"detail"}`, and the
+//! authenticated user, so a handler that takes [`CurrentUser`] cannot forget the check.
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+use crate::startup::AppState;
+use crate::store::User;
+
+/// `Json<T>`, but every rejection is a 422 (or 413) with a `detail`, as FastAPI answers.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(body_error(rejection.status(), || json_detail(&rejection))),
+        }
+    }
+}
+
+/// `Form<T>` (URL-encoded), with the same rejections as [`ApiJson`].
+pub struct ApiForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err(body_error(rejection.status(), || form_detail(&rejection))),
+        }
+    }
+}
+
+fn body_error(status: StatusCode, detail: impl FnOnce() -> String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::PayloadTooLarge } else { ApiError::Validation(detail()) }
+}
+
+fn json_detail(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => "Expected a JSON body (Content-Type: application/json)".into(),
+        JsonRejection::JsonSyntaxError(_) => "Request body is not valid JSON".into(),
+        JsonRejection::JsonDataError(e) => format!("Invalid request body: {}", e.body_text()),
+        other => other.body_text(),
+    }
+}
+
+fn form_detail(rejection: &FormRejection) -> String {
+    match rejection {
+        FormRejection::InvalidFormContentType(_) => {
+            "Expected a form body (Content-Type: application/x-www-form-urlencoded)".into()
+        }
+        FormRejection::FailedToDeserializeForm(e) => format!("Invalid form: {}", e.body_text()),
+        FormRejection::FailedToDeserializeFormBody(e) => format!("Invalid form: {}", e.body_text()),
+        other => other.body_text(),
+    }
+}
+
+/// The user a valid bearer token names. Extracting it is the authentication check.
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or(ApiError::NotAuthenticated)?;
+        let claims = state.runtime.verify_token(&state.token_settings(), token)?;
+        let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
+        match state.store.user_by_id(id).await? {
+            Some(user) if user.is_active => Ok(Self(user)),
+            _ => Err(ApiError::InvalidToken),
+        }
+    }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` header, as raw bytes
+/// (the component judges them). `None` when there is no bearer header at all.
+fn bearer_token(parts: &Parts) -> Option<&[u8]> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    Some(rest.trim_ascii())
+}

@@ -1,0 +1,9 @@
+//! `GET /users/me/`: the account the bearer token belongs to.
+
+use axum::Json;
+
+use super::{CurrentUser, UserOut};
+
+pub async fn show(CurrentUser(user): CurrentUser) -> Json<UserOut> {
+    Json(user.into())
+}

@@ -1,0 +1,52 @@
+//! `POST /users/`: register an account.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use email_address::{EmailAddress, Options};
+use serde::Deserialize;
+
+use super::error::too_long_password;
+use super::extract::ApiJson;
+use super::{ApiError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    email: String,
+    password: String,
+}
+
+#[tracing::instrument(name = "register", skip_all)]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
+    validate_email(&new.email)?;
+    validate_password(&new.password)?;
+    // Refuse a taken address before paying for a hash; the unique index still
+    // decides races between concurrent registrations.
+    if state.store.user_by_email(&new.email).await?.is_some() {
+        return Err(ApiError::EmailTaken);
+    }
+    let hash = state.runtime.hash_password(new.password).await?;
+    let user = state.store.create_user(&new.email, &hash).await?;
+    tracing::info!(user_id = user.id, "registered a new account");
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
+}
+
+fn validate_email(email: &str) -> Result<(), ApiError> {
+    let options = Options::default().with_required_tld().without_display_text().without_domain_literal();
+    EmailAddress::parse_with_options(email, options)
+        .map(drop)
+        .map_err(|e| ApiError::Validation(format!("email is not a valid email address: {e}")))
+}
+
+fn validate_password(password: &str) -> Result<(), ApiError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::Validation(too_long_password()));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::Validation(format!("password must be at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    Ok(())
+}
