@@ -11,11 +11,11 @@ pub const SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read the signing secret {path}: {source}")]
+    #[error("cannot read the signing secret {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("the signing secret {path} holds {len} bytes; at least {SECRET_BYTES} are needed")]
     TooShort { path: PathBuf, len: usize },
-    #[error("cannot save a new signing secret to {path}: {source}")]
+    #[error("cannot save a new signing secret to {path}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot generate a signing secret: {0}")]
     Random(getrandom::Error),

@@ -83,8 +83,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        create_data_dir(&config.data_dir)?;
         let runtime = AuthRuntime::load(&config.component).with_context(|| {
             format!(
                 "cannot start without an auth component (`just build-guest` builds {})",
@@ -127,6 +126,16 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then lets running requests finish.
     pub async fn run(self) -> std::io::Result<()> {
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown_signal()).await
+    }
+}
+
+/// Creates the data directory (owner-only, as it holds the secret and the
+/// password hashes) unless it exists.
+fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create the data directory {}", dir.display())),
     }
 }
 

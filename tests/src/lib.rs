@@ -1,1 +1,184 @@
-//! x
+//! End-to-end test support: starts the real `host-server` binary with the real
+//! auth component on a free port and its own temporary data directory, the way
+//! zero-to-production's `spawn_app` does, and waits until it is ready.
+//!
+//! The binaries and the component come from this workspace's `target/`, which
+//! `just test` builds before running the tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// How long a host may take to start listening (it compiles the component first).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `target/<profile>/`, where cargo put the binaries: the parent of this test's `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").to_owned()
+}
+
+/// A workspace binary, e.g. `host-server` or `loom`.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} is missing: build the workspace first (`just test` does)", path.display());
+    path
+}
+
+/// The auth component `just build-guest` makes.
+pub fn component() -> PathBuf {
+    let target = bin_dir().parent().expect("target/<profile> has a parent").to_owned();
+    let path = target.join("wasm32-wasip2/release/auth_guest.wasm");
+    assert!(path.exists(), "{} is missing: run `just build-guest`", path.display());
+    path
+}
+
+/// Settings a test may change from the host's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    pub token_ttl: Option<u32>,
+    pub leeway: Option<u32>,
+    /// Extra `--flag value` arguments.
+    pub args: Vec<String>,
+}
+
+/// A running host. Killed when dropped; its data directory lives as long as the
+/// [`TempDir`] the test holds.
+pub struct TestHost {
+    child: Child,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    logs: Arc<Mutex<String>>,
+    /// Keeps the data directory alive when the host owns it.
+    _own_dir: Option<TempDir>,
+}
+
+impl TestHost {
+    /// A host with default settings in a fresh temporary data directory.
+    pub fn spawn() -> Self {
+        Self::spawn_with(HostOptions::default())
+    }
+
+    pub fn spawn_with(options: HostOptions) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut host = Self::spawn_in(dir.path(), options);
+        host._own_dir = Some(dir);
+        host
+    }
+
+    /// A host on an existing data directory (for restarts), on a fresh port.
+    pub fn spawn_in(data_dir: &Path, options: HostOptions) -> Self {
+        let mut command = Command::new(binary("host-server"));
+        command
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--component")
+            .arg(component())
+            .args(options.args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for var in
+            ["DATABASE_URL", "LOOM_AUTH_SECRET_FILE", "LOOM_AUTH_ISSUER", "LOOM_AUTH_TOKEN_TTL", "LOOM_AUTH_LEEWAY"]
+        {
+            command.env_remove(var);
+        }
+        if let Some(ttl) = options.token_ttl {
+            command.arg("--token-ttl").arg(ttl.to_string());
+        }
+        if let Some(leeway) = options.leeway {
+            command.arg("--leeway").arg(leeway.to_string());
+        }
+        let mut child = command.spawn().expect("host-server starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (ready, announced) = mpsc::channel();
+        let sink = Arc::clone(&logs);
+        // Read the log until the host says where it listens, then keep draining it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = ready.send(url.trim().to_owned());
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let base_url = match announced.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("host-server did not start listening; its log:\n{}", logs.lock().unwrap());
+            }
+        };
+        Self { child, base_url, data_dir: data_dir.to_owned(), logs, _own_dir: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the host has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Stops the host and waits for it to exit.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client that never follows redirects, so tests see exactly what the host answers.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a reqwest client")
+}
+
+/// Registers `email` with `password` and returns the created account's JSON.
+pub async fn register(host: &TestHost, email: &str, password: &str) -> serde_json::Value {
+    let response = client()
+        .post(host.url("/users/"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("POST /users/ answers");
+    assert_eq!(response.status(), 201, "registering {email}");
+    response.json().await.expect("a JSON account")
+}
+
+/// Logs in and returns the access token.
+pub async fn login(host: &TestHost, email: &str, password: &str) -> String {
+    let response = client()
+        .post(host.url("/token"))
+        .form(&[("username", email), ("password", password)])
+        .send()
+        .await
+        .expect("POST /token answers");
+    assert_eq!(response.status(), 200, "logging in as {email}");
+    let body: serde_json::Value = response.json().await.expect("a JSON token");
+    body["access_token"].as_str().expect("an access_token").to_owned()
+}

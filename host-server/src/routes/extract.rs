@@ -5,22 +5,27 @@ use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::ApiError;
 use crate::startup::AppState;
 use crate::store::User;
 
-/// `Json<T>`, but every rejection is a 422 (or 413) with a `detail`, as FastAPI answers.
+/// A JSON object body (`Json<T>`, but an array is no substitute for an object),
+/// where every rejection is a 422 (or 413) with a `detail`, as FastAPI answers.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(body_error(rejection.status(), || json_detail(&rejection))),
-        }
+        let object = match axum::Json::<Map<String, Value>>::from_request(req, state).await {
+            Ok(axum::Json(object)) => object,
+            Err(rejection) => return Err(body_error(rejection.status(), || json_detail(&rejection))),
+        };
+        serde_json::from_value(Value::Object(object))
+            .map(Self)
+            .map_err(|e| ApiError::Validation(format!("Invalid request body: {e}")))
     }
 }
 
@@ -46,7 +51,7 @@ fn json_detail(rejection: &JsonRejection) -> String {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => "Expected a JSON body (Content-Type: application/json)".into(),
         JsonRejection::JsonSyntaxError(_) => "Request body is not valid JSON".into(),
-        JsonRejection::JsonDataError(e) => format!("Invalid request body: {}", e.body_text()),
+        JsonRejection::JsonDataError(_) => "Request body must be a JSON object".into(),
         other => other.body_text(),
     }
 }

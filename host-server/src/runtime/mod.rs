@@ -17,7 +17,7 @@ use wasmtime::{Engine, Store};
 
 use sandbox::GuestState;
 
-wasmtime::component::bindgen!({ path: "../wit", world: "authenticator" });
+wasmtime::component::bindgen!({ path: "../wit", world: "authenticator", additional_derives: [PartialEq, Eq] });
 
 pub use exports::loom::auth::passwords::{PasswordCheck, PasswordError};
 pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSettings};
@@ -28,7 +28,7 @@ pub const WIT_PACKAGE: &str = "loom:auth";
 /// Why the runtime could not load a component or complete a call.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot read the auth component at {path}: {source}")]
+    #[error("cannot read the auth component at {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a loadable WebAssembly component: {reason}")]
     Compile { path: PathBuf, reason: String },

@@ -12,11 +12,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub enum StoreError {
     #[error("an account with this email already exists")]
     DuplicateEmail,
-    #[error("invalid database URL {url:?}: {source}")]
+    #[error("invalid database URL {url:?}")]
     Url { url: String, source: sqlx::Error },
-    #[error("cannot apply database migrations: {0}")]
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
