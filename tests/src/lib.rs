@@ -182,3 +182,61 @@ pub async fn login(host: &TestHost, email: &str, password: &str) -> String {
     let body: serde_json::Value = response.json().await.expect("a JSON token");
     body["access_token"].as_str().expect("an access_token").to_owned()
 }
+
+/// A project directory for `loom`, with its settings file path.
+pub struct Project {
+    pub dir: TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("a temporary directory") }
+    }
+
+    /// `dev-automation.config.json` in the project directory (where `loom` looks by default).
+    pub fn settings(&self) -> PathBuf {
+        self.dir.path().join("dev-automation.config.json")
+    }
+
+    /// `loom ARGS` run in the project directory, with no `LOOM_*` variables from the caller.
+    pub fn loom(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("loom"));
+        command.current_dir(self.dir.path()).args(args).env_remove("RUST_BACKTRACE");
+        for var in ["LOOM_SERVER", "LOOM_CONFIG", "LOOM_TOKEN"] {
+            command.env_remove(var);
+        }
+        command
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a finished `loom` run said.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` to completion, feeding `stdin` (or nothing), and collects its output.
+pub fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
+    use std::io::Write;
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the command starts");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).expect("stdin takes the input");
+    }
+    drop(pipe);
+    let output = child.wait_with_output().expect("the command finishes");
+    Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,207 @@
+//! `ApiClient`: one HTTP client for every command that needs the Loom server.
+//!
+//! It knows the base URL, sends the bearer token when it has one, applies
+//! timeouts and a `User-Agent`, and turns every failure into an [`ApiError`]
+//! a person can read.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+const USER_AGENT: &str = concat!("loom/", env!("CARGO_PKG_VERSION"));
+
+/// Why a call to the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0:?} is not a valid server URL (expected e.g. http://127.0.0.1:8000)")]
+    InvalidUrl(String),
+    #[error("Cannot reach the Loom server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The server refused the stored token (expired, revoked, or signed by another key).
+    #[error("Your session for {server} has expired. Run 'loom login'.")]
+    SessionExpired { server: String },
+    /// A 4xx with the server's own explanation.
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
+    #[error("The Loom server at {url} answered {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Server { url: String, status: StatusCode, reason: Option<String> },
+    #[error("The Loom server at {url} sent an answer loom does not understand ({reason}). Is this a Loom server?")]
+    InvalidResponse { url: String, reason: String },
+}
+
+impl ApiError {
+    /// Whether the user must log in (again) to go on.
+    pub fn needs_login(&self) -> bool {
+        matches!(self, Self::SessionExpired { .. })
+    }
+}
+
+/// The answer to a successful login.
+#[derive(Debug, Deserialize)]
+pub struct TokenGrant {
+    pub access_token: SecretString,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// An account as the server shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub is_active: bool,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    detail: serde_json::Value,
+}
+
+/// A client of one Loom server, optionally authenticated.
+pub struct ApiClient {
+    base: String,
+    http: reqwest::Client,
+    token: Option<SecretString>,
+}
+
+impl ApiClient {
+    /// A client for `server` (e.g. `http://127.0.0.1:8000`), sending `token` as a bearer when given.
+    pub fn new(server: &str, token: Option<SecretString>) -> Result<Self, ApiError> {
+        let base = normalize_server(server)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
+        Ok(Self { base, http, token })
+    }
+
+    /// The server's base URL, normalised.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    /// `POST /token`: trades an email and password for an access token.
+    pub async fn login(&self, email: &str, password: &SecretString) -> Result<TokenGrant, ApiError> {
+        let form = [("grant_type", "password"), ("username", email), ("password", password.expose_secret())];
+        self.send(self.request(Method::POST, "/token").form(&form)).await
+    }
+
+    /// `POST /users/`: creates an account.
+    pub async fn register(&self, email: &str, password: &SecretString) -> Result<Account, ApiError> {
+        let body = serde_json::json!({ "email": email, "password": password.expose_secret() });
+        self.send(self.request(Method::POST, "/users/").json(&body)).await
+    }
+
+    /// `GET /users/me/`: the account the token belongs to.
+    pub async fn me(&self) -> Result<Account, ApiError> {
+        self.get("/users/me/").await
+    }
+
+    /// `GET path`, authenticated when the client has a token, decoded from JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// A request to `path` on this server, with the bearer token when there is one.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token.expose_secret()),
+            None => request,
+        }
+    }
+
+    /// Sends `request` and decodes a JSON success, or explains the failure.
+    pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let url = self.base.clone();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::InvalidResponse { url, reason: format!("{status} with {}", json_problem(&e)) });
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&bytes).ok().map(|body| detail_text(&body.detail));
+        if status == StatusCode::UNAUTHORIZED && self.token.is_some() {
+            return Err(ApiError::SessionExpired { server: url });
+        }
+        match (status.is_client_error(), detail) {
+            (true, Some(detail)) => Err(ApiError::Rejected { status, detail }),
+            (_, detail) => Err(ApiError::Server {
+                url,
+                status,
+                reason: detail.or_else(|| status.canonical_reason().map(str::to_owned)),
+            }),
+        }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> ApiError {
+        let reason =
+            if error.is_timeout() { "the server did not answer in time".to_owned() } else { root_cause(error) };
+        ApiError::Unreachable { url: self.base.clone(), reason }
+    }
+}
+
+/// Checks a server URL and drops trailing slashes.
+pub fn normalize_server(server: &str) -> Result<String, ApiError> {
+    let trimmed = server.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed).map_err(|_| ApiError::InvalidUrl(server.to_owned()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ApiError::InvalidUrl(server.to_owned()));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// FastAPI sends a string `detail`, or a list of validation errors with `msg`s.
+fn detail_text(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => {
+            let messages: Vec<&str> = items.iter().filter_map(|i| i.get("msg")?.as_str()).collect();
+            if messages.is_empty() { detail.to_string() } else { messages.join("; ") }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn json_problem(error: &serde_json::Error) -> &'static str {
+    if error.is_syntax() || error.is_eof() { "a body that is not JSON" } else { "JSON of an unexpected shape" }
+}
+
+/// The innermost cause: "Connection refused (os error 111)" rather than reqwest's wrapper text.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_checked_and_normalised() {
+        assert_eq!(normalize_server("http://127.0.0.1:8000/").unwrap(), "http://127.0.0.1:8000");
+        assert_eq!(normalize_server(" https://auth.example.com ").unwrap(), "https://auth.example.com");
+        for bad in ["", "localhost:8000", "ftp://example.com", "http://", "not a url"] {
+            assert!(matches!(normalize_server(bad), Err(ApiError::InvalidUrl(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fastapi_validation_details_read_as_sentences() {
+        let list = serde_json::json!([{ "loc": ["body", "email"], "msg": "value is not a valid email address" }]);
+        assert_eq!(detail_text(&list), "value is not a valid email address");
+        assert_eq!(detail_text(&serde_json::json!("Email already registered")), "Email already registered");
+    }
+}

@@ -1,0 +1,46 @@
+//! `loom login`
+
+use std::time::{Duration, SystemTime};
+
+use loom_cli::api::ApiClient;
+use loom_cli::settings::{SettingsFile, StoredLogin};
+use secrecy::ExposeSecret;
+
+use super::{TOKEN_ENV, ask_email, ask_password, say, token_from_env, warn};
+use crate::cli::LoginArgs;
+use crate::failure::Failure;
+use crate::prompt;
+
+pub async fn run(settings: &mut SettingsFile, server: &str, args: LoginArgs) -> Result<(), Failure> {
+    let email = match args.username {
+        Some(email) => email,
+        None => ask_email("--username", args.password_stdin)?,
+    };
+    let password = if args.password_stdin {
+        prompt::password_from_stdin().map_err(Failure::failed)?
+    } else {
+        ask_password("Password: ")?
+    };
+    let client = ApiClient::new(server, None)?;
+    let grant = client.login(&email, &password).await?;
+    let expires_at = SystemTime::now() + Duration::from_secs(grant.expires_in);
+    settings.set_login(&StoredLogin {
+        server: client.server().to_owned(),
+        email: email.clone(),
+        access_token: grant.access_token.expose_secret().to_owned(),
+        token_type: grant.token_type,
+        expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
+    });
+    let saved = settings.save()?;
+    if let Some(old) = saved.tightened_from {
+        warn(&format!(
+            "{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})",
+            settings.path().display()
+        ));
+    }
+    if token_from_env().is_some() {
+        warn(&format!("{TOKEN_ENV} is set, and loom uses it instead of this login until you unset it"));
+    }
+    say(&format!("Logged in to {} as {email}", client.server()));
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The commands, and what they share: finding the server, the settings file and the token.
+
+mod login;
+mod logout;
+mod register;
+mod whoami;
+
+use std::io::Write;
+
+use loom_cli::api::normalize_server;
+use loom_cli::settings::{SettingsFile, StoredLogin};
+use secrecy::SecretString;
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+use crate::prompt;
+
+/// Where a server URL is taken from when nothing is said.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
+/// The environment variable that overrides the saved token.
+pub const TOKEN_ENV: &str = "LOOM_TOKEN";
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    // Load first: a settings file loom cannot read stops every command before
+    // any prompt, and is never written.
+    let mut settings = SettingsFile::load(&cli.config)?;
+    let stored = settings.login()?;
+    let server = resolve_server(cli.server.as_deref(), stored.as_ref())?;
+    match cli.command {
+        Command::Login(args) => login::run(&mut settings, &server, args).await,
+        Command::Logout => logout::run(&mut settings, stored.as_ref()),
+        Command::Whoami => whoami::run(&settings, &server, stored.as_ref()).await,
+        Command::Register(args) => register::run(&server, args).await,
+    }
+}
+
+/// `--server` (or `LOOM_SERVER`), else the saved login's server, else the default.
+fn resolve_server(given: Option<&str>, stored: Option<&StoredLogin>) -> Result<String, Failure> {
+    let server = given.or(stored.map(|s| s.server.as_str())).unwrap_or(DEFAULT_SERVER);
+    normalize_server(server).map_err(|e| Failure::Usage(format!("{e}")))
+}
+
+/// `LOOM_TOKEN`, when set to something.
+fn token_from_env() -> Option<String> {
+    std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty())
+}
+
+/// Asks for the email on the terminal; `flag` is the option that spares the question.
+fn ask_email(flag: &str, password_from_stdin: bool) -> Result<String, Failure> {
+    let answer = prompt::line("Email: ").map_err(|e| Failure::failed(format!("cannot read the email: {e}")))?;
+    match answer {
+        Some(email) if !email.is_empty() => Ok(email),
+        Some(_) => Err(Failure::failed("no email given")),
+        None if password_from_stdin => {
+            Err(Failure::Usage(format!("--password-stdin needs {flag} when there is no terminal to ask for the email")))
+        }
+        None => {
+            Err(Failure::Usage(format!("there is no terminal to ask for the email; use {flag} and --password-stdin")))
+        }
+    }
+}
+
+/// Asks for a password on the terminal without echoing it.
+fn ask_password(question: &str) -> Result<SecretString, Failure> {
+    prompt::password(question)
+        .map_err(|e| Failure::failed(format!("cannot read the password: {e}")))?
+        .ok_or_else(|| Failure::Usage("there is no terminal to ask for the password; use --password-stdin".into()))
+}
+
+/// Prints a result line; a closed stdout (`loom whoami | head -0`) is not an error.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// Prints a warning on stderr.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {line}");
+}

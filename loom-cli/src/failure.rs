@@ -1,0 +1,48 @@
+//! How a command fails: one sentence on stderr and an exit status like `gh`'s.
+
+use loom_cli::api::ApiError;
+use loom_cli::settings::SettingsError;
+
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line cannot work as given (exit 2).
+    Usage(String),
+    /// The user must log in (again) first (exit 4).
+    LoginRequired(String),
+    /// Anything else (exit 1).
+    Failed(anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::LoginRequired(_) => 4,
+            Self::Failed(_) => 1,
+        }
+    }
+
+    pub fn report(&self) {
+        match self {
+            Self::Usage(message) => eprintln!("error: {message}"),
+            Self::LoginRequired(message) => eprintln!("{message}"),
+            Self::Failed(error) => eprintln!("error: {error:#}"),
+        }
+    }
+
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self::Failed(anyhow::anyhow!("{message}"))
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        if error.needs_login() { Self::LoginRequired(error.to_string()) } else { Self::Failed(error.into()) }
+    }
+}
+
+impl From<SettingsError> for Failure {
+    fn from(error: SettingsError) -> Self {
+        Self::Failed(error.into())
+    }
+}

@@ -1,0 +1,309 @@
+//! `loom` end to end: the real binary against the real host, each test in its own project directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use loom_e2e::{HostOptions, Outcome, Project, TestHost, client, login, register, run};
+use serde_json::{Map, Value};
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const USER_SETTINGS: &str = r#"{
+  "project_name": "demo",
+  "agent_execution_order": ["planner", "coder", "reviewer"],
+  "llm_settings": {"provider": "local", "temperature": 0.2}
+}
+"#;
+
+fn keys(path: &std::path::Path) -> Vec<String> {
+    let map: Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    map.keys().cloned().collect()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn stored_token(project: &Project) -> String {
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.settings()).unwrap()).unwrap();
+    settings["auth"]["access_token"].as_str().expect("a saved token").to_owned()
+}
+
+fn login_with_stdin(project: &Project, host: &TestHost, email: &str, password: &str) -> Outcome {
+    let command = project.loom(&["login", "--server", &host.base_url, "--username", email, "--password-stdin"]);
+    run(command, Some(&format!("{password}\n")))
+}
+
+fn one_line(text: &str) -> &str {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {text:?}");
+    lines[0]
+}
+
+#[tokio::test]
+async fn interactive_login_hides_the_password_and_keeps_every_other_setting() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    std::fs::write(project.settings(), USER_SETTINGS).unwrap();
+    std::fs::set_permissions(project.settings(), std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let command = project.loom(&["login", "--server", &host.base_url]);
+    let mut session = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    session.exp_string("Email: ").unwrap();
+    session.send_line(EMAIL).unwrap();
+    session.exp_string("Password: ").unwrap();
+    session.send_line(PASSWORD).unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(rest.contains(&format!("Logged in to {} as {EMAIL}", host.base_url)), "{rest:?}");
+    assert!(!rest.contains(PASSWORD), "the password was echoed: {rest:?}");
+    assert!(rest.contains("0600"), "tightening the mode is reported: {rest:?}");
+
+    assert_eq!(keys(&project.settings()), ["project_name", "agent_execution_order", "llm_settings", "auth"]);
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.settings()).unwrap()).unwrap();
+    let before: Value = serde_json::from_str(USER_SETTINGS).unwrap();
+    for key in ["project_name", "agent_execution_order", "llm_settings"] {
+        assert_eq!(settings[key], before[key], "{key}");
+    }
+    assert_eq!(settings["auth"]["server"], host.base_url);
+    assert_eq!(settings["auth"]["email"], EMAIL);
+    assert_eq!(mode(&project.settings()), 0o600);
+
+    // The saved token is a real one.
+    let response = client().get(host.url("/users/me/")).bearer_auth(stored_token(&project)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["email"], EMAIL);
+}
+
+#[tokio::test]
+async fn scripted_login_whoami_and_logout() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    std::fs::write(project.settings(), USER_SETTINGS).unwrap();
+
+    let login = login_with_stdin(&project, &host, EMAIL, PASSWORD);
+    assert_eq!(login.code, Some(0), "{login:?}");
+    assert_eq!(one_line(&login.stdout), format!("Logged in to {} as {EMAIL}", host.base_url));
+
+    // No --server: the saved login's server is used.
+    let whoami = run(project.loom(&["whoami"]), None);
+    assert_eq!(whoami.code, Some(0), "{whoami:?}");
+    let line = one_line(&whoami.stdout);
+    assert!(line.contains(EMAIL) && line.contains(&host.base_url), "{line}");
+    assert!(line.contains("dev-automation.config.json"), "says where the token came from: {line}");
+
+    let logout = run(project.loom(&["logout"]), None);
+    assert_eq!(logout.code, Some(0), "{logout:?}");
+    assert_eq!(one_line(&logout.stdout), format!("Logged out of {}", host.base_url));
+    assert_eq!(keys(&project.settings()), ["project_name", "agent_execution_order", "llm_settings"]);
+
+    let again = run(project.loom(&["logout"]), None);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(one_line(&again.stdout), "Not logged in");
+
+    let whoami = run(project.loom(&["whoami", "--server", &host.base_url]), None);
+    assert_eq!(whoami.code, Some(4), "{whoami:?}");
+    assert_eq!(one_line(&whoami.stderr), "Not logged in. Run 'loom login'.");
+}
+
+#[tokio::test]
+async fn loom_token_overrides_the_saved_login() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    register(&host, "ci@example.com", PASSWORD).await;
+    let ci_token = login(&host, "ci@example.com", PASSWORD).await;
+    let project = Project::new();
+    assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
+
+    let mut whoami = project.loom(&["whoami"]);
+    whoami.env("LOOM_TOKEN", &ci_token);
+    let outcome = run(whoami, None);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    let line = one_line(&outcome.stdout);
+    assert!(line.contains("ci@example.com") && line.contains("LOOM_TOKEN"), "{line}");
+
+    let mut logout = project.loom(&["logout"]);
+    logout.env("LOOM_TOKEN", &ci_token);
+    let outcome = run(logout, None);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert!(outcome.stderr.contains("LOOM_TOKEN"), "warns that the variable stays in use: {outcome:?}");
+    assert!(!keys(&project.settings()).contains(&"auth".to_owned()));
+}
+
+/// A server on loopback that answers every connection with `reply`, for a bounded number of connections.
+fn fake_server(reply: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(reply);
+        }
+    });
+    url
+}
+
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[tokio::test]
+async fn failed_logins_explain_in_one_line_and_leave_the_settings_untouched() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let html = fake_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 25\r\nconnection: close\r\n\r\n<html>hello, world</html>",
+    );
+    let broken =
+        fake_server(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\nconnection: close\r\n\r\noops!");
+    let garbage = fake_server(b"SSH-2.0-OpenSSH_9.6\r\n");
+    let cases = [
+        (host.base_url.clone(), EMAIL, "not the password", "Incorrect username or password"),
+        (host.base_url.clone(), "nobody@example.com", PASSWORD, "Incorrect username or password"),
+        (closed_port(), EMAIL, PASSWORD, "Cannot reach the Loom server at"),
+        (html, EMAIL, PASSWORD, "does not understand"),
+        (broken, EMAIL, PASSWORD, "500"),
+        (garbage, EMAIL, PASSWORD, "Cannot reach the Loom server at"),
+    ];
+    for (server, email, password, expected) in cases {
+        let project = Project::new();
+        std::fs::write(project.settings(), USER_SETTINGS).unwrap();
+        let command = project.loom(&["login", "--server", &server, "--username", email, "--password-stdin"]);
+        let outcome = run(command, Some(password));
+        assert_eq!(outcome.code, Some(1), "{server}: {outcome:?}");
+        let line = one_line(&outcome.stderr);
+        assert!(line.starts_with("error: ") && line.contains(expected), "{server}: {line}");
+        assert!(!line.contains(password), "{line}");
+        assert!(outcome.stdout.is_empty(), "{outcome:?}");
+        assert_eq!(std::fs::read_to_string(project.settings()).unwrap(), USER_SETTINGS, "{server}");
+    }
+}
+
+#[tokio::test]
+async fn settings_that_are_not_json_are_refused_and_left_alone() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    let broken = "{\n  \"project_name\": \"demo\",\n  oops\n}\n";
+    std::fs::write(project.settings(), broken).unwrap();
+    let commands: [(&[&str], Option<&str>); 3] = [
+        (&["login", "--server", &host.base_url, "--username", EMAIL, "--password-stdin"], Some(PASSWORD)),
+        (&["logout"], None),
+        (&["whoami"], None),
+    ];
+    for (args, stdin) in commands {
+        let outcome = run(project.loom(args), stdin);
+        assert_eq!(outcome.code, Some(1), "{args:?}: {outcome:?}");
+        let line = one_line(&outcome.stderr);
+        assert!(line.ends_with("dev-automation.config.json: invalid JSON at line 3 column 3"), "{line}");
+        assert_eq!(std::fs::read_to_string(project.settings()).unwrap(), broken);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_session_asks_for_a_new_login() {
+    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(1), leeway: Some(0), ..Default::default() });
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
+    // Wait for the token's one-second lifetime to pass (bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = loop {
+        let outcome = run(project.loom(&["whoami"]), None);
+        if outcome.code != Some(0) || Instant::now() > deadline {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    assert_eq!(one_line(&outcome.stderr), format!("Your session for {} has expired. Run 'loom login'.", host.base_url));
+}
+
+#[tokio::test]
+async fn register_creates_an_account_and_reports_conflicts() {
+    let host = TestHost::spawn();
+    let project = Project::new();
+    let register = |email: &str| {
+        run(
+            project.loom(&["register", "--server", &host.base_url, "--email", email, "--password-stdin"]),
+            Some(PASSWORD),
+        )
+    };
+    let created = register(EMAIL);
+    assert_eq!(created.code, Some(0), "{created:?}");
+    assert!(one_line(&created.stdout).contains(EMAIL));
+    login(&host, EMAIL, PASSWORD).await;
+
+    let again = register(EMAIL);
+    assert_eq!(again.code, Some(1));
+    assert_eq!(one_line(&again.stderr), "error: Email already registered");
+    let invalid = register("not-an-email");
+    assert_eq!(invalid.code, Some(1));
+    assert!(one_line(&invalid.stderr).contains("not a valid email"), "{invalid:?}");
+    assert!(!project.settings().exists(), "registering does not touch the settings");
+}
+
+#[tokio::test]
+async fn interactive_register_asks_twice_and_refuses_a_mismatch() {
+    let host = TestHost::spawn();
+    let project = Project::new();
+    let mut session =
+        rexpect::session::spawn_command(project.loom(&["register", "--server", &host.base_url]), Some(30_000)).unwrap();
+    session.exp_string("Email: ").unwrap();
+    session.send_line(EMAIL).unwrap();
+    session.exp_string("Password: ").unwrap();
+    session.send_line(PASSWORD).unwrap();
+    session.exp_string("Repeat the password: ").unwrap();
+    session.send_line("something else").unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(rest.contains("the two passwords differ"), "{rest:?}");
+    let response =
+        client().post(host.url("/token")).form(&[("username", EMAIL), ("password", PASSWORD)]).send().await.unwrap();
+    assert_eq!(response.status(), 401, "no account was created");
+}
+
+#[test]
+fn without_a_terminal_loom_says_which_flags_to_use() {
+    let project = Project::new();
+    // `setsid` detaches loom from any controlling terminal, as in CI or cron.
+    let mut command = Command::new("setsid");
+    command.arg("--wait").arg(loom_e2e::binary("loom")).current_dir(project.dir.path()).args(["login"]);
+    command.env_remove("LOOM_SERVER").env_remove("LOOM_TOKEN").env_remove("LOOM_CONFIG");
+    let outcome = run(command, None);
+    assert_eq!(outcome.code, Some(2), "{outcome:?}");
+    assert!(one_line(&outcome.stderr).contains("--username"), "{outcome:?}");
+
+    let mut command = Command::new("setsid");
+    command.arg("--wait").arg(loom_e2e::binary("loom")).current_dir(project.dir.path());
+    command.args(["login", "--username", EMAIL]);
+    let outcome = run(command, None);
+    assert_eq!(outcome.code, Some(2), "{outcome:?}");
+    assert!(one_line(&outcome.stderr).contains("--password-stdin"), "{outcome:?}");
+    assert!(!project.settings().exists());
+}
+
+#[test]
+fn help_teaches_and_usage_errors_exit_2() {
+    let project = Project::new();
+    for command in ["login", "logout", "whoami", "register"] {
+        let outcome = run(project.loom(&[command, "--help"]), None);
+        assert_eq!(outcome.code, Some(0));
+        assert!(outcome.stdout.contains("Example: loom"), "{command}: {}", outcome.stdout);
+    }
+    let version = run(project.loom(&["--version"]), None);
+    assert_eq!(version.stdout.trim(), format!("loom {}", env!("CARGO_PKG_VERSION")));
+    let unknown = run(project.loom(&["frobnicate"]), None);
+    assert_eq!(unknown.code, Some(2));
+    let bad_url = run(project.loom(&["whoami", "--server", "localhost:8000"]), None);
+    assert_eq!(bad_url.code, Some(2));
+    assert!(one_line(&bad_url.stderr).contains("not a valid server URL"), "{bad_url:?}");
+}
