@@ -4,7 +4,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Where cargo builds (honours CARGO_TARGET_DIR).
 target_dir := env("CARGO_TARGET_DIR", justfile_directory() / "target")
-component := target_dir / "wasm32-wasip2/release/auth_guest.wasm"
+wasm_out := target_dir / "wasm32-wasip2/release"
+components := target_dir / "components"
+# The component the host serves and watches (override with LOOM_AUTH_COMPONENT).
+component := env("LOOM_AUTH_COMPONENT", components / "auth-guest.wasm")
 
 # List the recipes.
 default:
@@ -14,22 +17,46 @@ default:
 setup:
     @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# Build the auth component (target/wasm32-wasip2/release/auth_guest.wasm).
+# Build the auth component and its hardened variant into target/components/.
 build-guest: setup
+    mkdir -p {{components}}
+    cargo build --release -p auth-guest --target wasm32-wasip2 --features hardened
+    just _install {{wasm_out}}/auth_guest.wasm {{components}}/auth-guest-hardened.wasm
     cargo build --release -p auth-guest --target wasm32-wasip2
-    @ls -l {{component}}
+    just _install {{wasm_out}}/auth_guest.wasm {{components}}/auth-guest.wasm
+    @ls -l {{components}}/*.wasm
+
+# Build the misbehaving test components into target/components/fixtures/.
+build-fixtures: setup
+    mkdir -p {{components}}/fixtures
+    for variant in evil:'' loop:loop-always trap:trap-always alloc:alloc-always wrong:wrong-answers wit-next:wit-next; do \
+        name=${variant%%:*}; features=${variant#*:}; \
+        cargo build --release -p fixture-guest --target wasm32-wasip2 --features "$features" --quiet; \
+        just _install {{wasm_out}}/fixture_guest.wasm {{components}}/fixtures/$name.wasm; \
+    done
+    printf 'this is not a WebAssembly component\n' > {{components}}/fixtures/not-a-component.wasm
 
 # Build the component and the host in release, then serve on the defaults (extra ARGS go to host-server).
 serve *ARGS: build-guest
     cargo build --release -p host-server
     {{target_dir}}/release/host-server --component {{component}} {{ARGS}}
 
+# Swap the served component for PATH (e.g. target/components/auth-guest-hardened.wasm) on the running host.
+swap PATH:
+    just _install "{{PATH}}" {{component}}
+    @echo "Installed {{PATH}} as {{component}}; the host checks it and swaps it in (see its log or /healthz)."
+
 # Build everything and run every test of the workspace (release: wasmtime's compiler is slow unoptimised).
-test: build-guest
+test: build-guest build-fixtures
     cargo build --release --workspace --bins
     cargo test --release --workspace
 
-# Formatting and lints, as CI's reviewers expect them.
+# Formatting and lints.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Copy SRC beside DST, then rename it over DST: a watcher never sees half a file.
+_install SRC DST:
+    @test -f "{{SRC}}" || { echo "error: {{SRC}} does not exist" >&2; exit 1; }
+    @cp "{{SRC}}" "{{DST}}.installing.$$" && mv -f "{{DST}}.installing.$$" "{{DST}}"

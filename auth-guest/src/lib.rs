@@ -4,9 +4,12 @@
 //! unit-tested natively; built for `wasm32-wasip2`, a thin export layer maps
 //! them onto the `loom:auth` WIT world. The component keeps no state between
 //! calls: the host passes in every key, setting and the current time.
+//!
+//! The `hardened` feature builds the alternate component, with a dearer argon2
+//! cost, that the swap walkthrough and tests switch to.
 
 pub mod passwords;
 pub mod tokens;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 mod component;

@@ -4,9 +4,17 @@ use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// OWASP's argon2id recommendation: 19 MiB of memory.
+#[cfg(not(feature = "hardened"))]
 pub const MEMORY_KIB: u32 = 19_456;
 /// OWASP's argon2id recommendation: two passes.
+#[cfg(not(feature = "hardened"))]
 pub const ITERATIONS: u32 = 2;
+/// The hardened build's memory cost: 32 MiB.
+#[cfg(feature = "hardened")]
+pub const MEMORY_KIB: u32 = 32_768;
+/// The hardened build's passes.
+#[cfg(feature = "hardened")]
+pub const ITERATIONS: u32 = 3;
 /// OWASP's argon2id recommendation: one lane.
 pub const PARALLELISM: u32 = 1;
 /// Longest password accepted, in bytes; longer input is refused before hashing.
@@ -102,7 +110,8 @@ mod tests {
     #[test]
     fn round_trip_matches_and_is_current() {
         let phc = hash("correct horse battery staple").unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let prefix = format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}$");
+        assert!(phc.starts_with(&prefix), "{phc}");
         let check = verify("correct horse battery staple", &phc).unwrap();
         assert_eq!(check, PasswordCheck { matches: true, needs_rehash: false });
     }

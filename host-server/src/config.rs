@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Where `just build-guest` puts the auth component, relative to the repository root.
-pub const DEFAULT_COMPONENT: &str = "target/wasm32-wasip2/release/auth_guest.wasm";
+pub const DEFAULT_COMPONENT: &str = "target/components/auth-guest.wasm";
 
 /// Loom Auth: user accounts and JWT login for Loom, with the password and token
 /// logic in a swappable WebAssembly component.
@@ -29,7 +29,8 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// The auth component (.wasm) to load.
+    /// The auth component (.wasm) to serve. The host watches it: replace the file
+    /// (or send SIGHUP) to swap components without a restart.
     #[arg(long, env = "LOOM_AUTH_COMPONENT", default_value = DEFAULT_COMPONENT, value_name = "PATH")]
     pub component: PathBuf,
 
@@ -51,6 +52,21 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_LEEWAY", default_value_t = 5, value_name = "SECONDS",
           value_parser = clap::value_parser!(u32).range(0..=60))]
     pub leeway: u32,
+
+    /// Longest one password hash or check may run in the component, in milliseconds.
+    #[arg(long, env = "LOOM_AUTH_HASH_DEADLINE_MS", default_value_t = 5000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub hash_deadline_ms: u64,
+
+    /// Longest one token issue or check may run in the component, in milliseconds.
+    #[arg(long, env = "LOOM_AUTH_TOKEN_DEADLINE_MS", default_value_t = 250, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub token_deadline_ms: u64,
+
+    /// Memory one component instance may use, in MiB.
+    #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(20..=4096))]
+    pub guest_memory_mib: u64,
 }
 
 impl Config {
@@ -62,5 +78,18 @@ impl Config {
 
     pub fn secret_file(&self) -> PathBuf {
         self.secret_file.clone().unwrap_or_else(|| self.data_dir.join("jwt-secret"))
+    }
+
+    pub fn limits(&self) -> crate::runtime::Limits {
+        crate::runtime::Limits {
+            memory_bytes: usize::try_from(self.guest_memory_mib << 20).unwrap_or(usize::MAX),
+            hash_deadline: std::time::Duration::from_millis(self.hash_deadline_ms),
+            token_deadline: std::time::Duration::from_millis(self.token_deadline_ms),
+        }
+    }
+
+    /// Where compiled components are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("compiled")
     }
 }

@@ -1,15 +1,18 @@
 //! Loom Auth host: an axum HTTP API over SQLite whose password and token logic
 //! runs in a WebAssembly component under wasmtime.
 //!
-//! - [`runtime`]: loads and sandboxes the component and calls it (no HTTP, no database).
+//! - [`runtime`]: loads, sandboxes, calls and swaps the component (no HTTP, no database).
 //! - [`store`]: users in SQLite (no HTTP, no WebAssembly).
 //! - [`routes`]: the handlers, which orchestrate the two.
-//! - [`startup`], [`config`], [`keys`], [`telemetry`]: wiring, settings, the signing secret, logs.
+//! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
+//!   the signing secret, token settings, swap triggers, logs.
 
 pub mod config;
 pub mod keys;
+pub mod reload;
 pub mod routes;
 pub mod runtime;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

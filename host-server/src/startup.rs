@@ -1,14 +1,12 @@
 //! Wiring: settings → store, keys, runtime → router → listening socket.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
@@ -17,9 +15,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::keys;
+use crate::reload::{self, Watch};
 use crate::routes::{self, ApiError};
-use crate::runtime::{AuthRuntime, TokenSettings};
+use crate::runtime::{Runtime, RuntimeOptions, TokenSettings};
 use crate::store::UserStore;
+use crate::tokens::TokenConfig;
 
 /// Largest request body accepted; larger ones get `413`.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -30,11 +30,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: UserStore,
-    pub runtime: Arc<AuthRuntime>,
-    signing_key: SecretSlice<u8>,
-    issuer: String,
-    token_ttl: u32,
-    leeway: u32,
+    pub runtime: Arc<Runtime>,
+    pub tokens: Arc<TokenConfig>,
     /// A hash of a random password, verified against when a login names no
     /// account, so unknown users cost the same time as wrong passwords.
     dummy_hash: OnceCell<String>,
@@ -50,14 +47,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// The settings the component needs for a token operation, at the current time.
     pub fn token_settings(&self) -> TokenSettings {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        TokenSettings {
-            signing_key: self.signing_key.expose_secret().to_vec(),
-            issuer: self.issuer.clone(),
-            now: i64::try_from(now).unwrap_or(i64::MAX),
-            ttl_seconds: self.token_ttl,
-            leeway_seconds: self.leeway,
-        }
+        self.tokens.settings()
     }
 
     pub async fn dummy_hash(&self) -> Result<String, ApiError> {
@@ -79,30 +69,42 @@ impl AppState {
 pub struct Server {
     listener: TcpListener,
     app: axum::Router,
+    _watch: Watch,
 }
 
 impl Server {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         create_data_dir(&config.data_dir)?;
-        let runtime = AuthRuntime::load(&config.component).with_context(|| {
-            format!(
-                "cannot start without an auth component (`just build-guest` builds {})",
-                crate::config::DEFAULT_COMPONENT
-            )
-        })?;
-        let info = runtime.info();
-        tracing::info!(path = %info.path.display(), sha256 = %info.sha256, wit_version = %info.wit_version, "loaded the auth component");
         let store = UserStore::open(&config.database_url()).await.context("cannot open the database")?;
-        let signing_key = keys::load_or_create(&config.secret_file())?;
-        let state = AppState(Arc::new(Inner {
-            store,
-            runtime,
-            signing_key,
+        let tokens = Arc::new(TokenConfig {
+            signing_key: keys::load_or_create(&config.secret_file())?,
             issuer: config.issuer.clone(),
-            token_ttl: config.token_ttl,
-            leeway: config.leeway,
-            dummy_hash: OnceCell::new(),
-        }));
+            ttl_seconds: config.token_ttl,
+            leeway_seconds: config.leeway,
+        });
+        let options = RuntimeOptions { limits: config.limits(), cache_dir: Some(config.cache_dir()) };
+        let (path, settings) = (config.component.clone(), tokens.settings());
+        let runtime = tokio::task::spawn_blocking(move || Runtime::start(&path, options, &settings))
+            .await
+            .context("the component loader failed")?
+            .with_context(|| {
+                format!(
+                    "cannot serve the auth component {} (`just build-guest` builds {})",
+                    config.component.display(),
+                    crate::config::DEFAULT_COMPONENT
+                )
+            })?;
+        let info = runtime.info();
+        tracing::info!(
+            path = %info.path.display(),
+            sha256 = %info.sha256,
+            wit_version = %info.wit_version,
+            origin = ?info.origin,
+            load_ms = info.load_time.as_millis() as u64,
+            "loaded the auth component"
+        );
+        let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
+        let state = AppState(Arc::new(Inner { store, runtime, tokens, dummy_hash: OnceCell::new() }));
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
@@ -116,7 +118,7 @@ impl Server {
             .layer(CatchPanicLayer::custom(|_| panic_response()));
         let listener =
             TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
-        Ok(Self { listener, app })
+        Ok(Self { listener, app, _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {

@@ -3,15 +3,28 @@
 
 use std::path::PathBuf;
 
-use host_server::runtime::{AuthRuntime, PasswordError, RuntimeError, TokenError, TokenSettings};
+use std::sync::Arc;
 
-/// `target/wasm32-wasip2/release/auth_guest.wasm`, found from this test binary's own place in `target/`.
-fn component_path() -> PathBuf {
+use host_server::runtime::{
+    PasswordError, ReloadOutcome, Runtime, RuntimeError, RuntimeOptions, Step, TokenError, TokenSettings,
+};
+
+/// A component `just build-guest` or `just build-fixtures` made, under `target/components/`,
+/// found from this test binary's own place in `target/`.
+fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let target = exe.ancestors().nth(3).unwrap();
-    let path = target.join("wasm32-wasip2/release/auth_guest.wasm");
-    assert!(path.exists(), "{} is missing: run `just build-guest`", path.display());
+    let path = target.join("components").join(name);
+    assert!(path.exists(), "{} is missing: run `just build-guest build-fixtures`", path.display());
     path
+}
+
+fn component_path() -> PathBuf {
+    built("auth-guest.wasm")
+}
+
+fn start(path: &std::path::Path) -> Result<Arc<Runtime>, RuntimeError> {
+    Runtime::start(path, RuntimeOptions::default(), &settings(1_800_000_000))
 }
 
 fn settings(now: i64) -> TokenSettings {
@@ -26,8 +39,9 @@ fn settings(now: i64) -> TokenSettings {
 
 #[test]
 fn reports_digest_and_wit_version() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let info = runtime.info();
+    assert_eq!(info.wit_version, host_server::runtime::host_wit_version());
     assert_eq!(info.wit_version, "0.1.0");
     assert_eq!(info.sha256.len(), 64);
     assert!(info.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -35,7 +49,7 @@ fn reports_digest_and_wit_version() {
 
 #[tokio::test]
 async fn password_round_trip_across_the_boundary() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let phc = runtime.hash_password("correct horse battery staple".into()).await.unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     let good = runtime.verify_password("correct horse battery staple".into(), phc.clone()).await.unwrap();
@@ -46,7 +60,7 @@ async fn password_round_trip_across_the_boundary() {
 
 #[tokio::test]
 async fn password_errors_cross_the_boundary_as_wit_enums() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let malformed = runtime.verify_password("hunter22".into(), "$argon2id$garbage".into()).await;
     assert!(matches!(malformed, Err(RuntimeError::Password(PasswordError::MalformedHash))), "{malformed:?}");
     let long = runtime.hash_password("x".repeat(1025)).await;
@@ -55,7 +69,7 @@ async fn password_errors_cross_the_boundary_as_wit_enums() {
 
 #[tokio::test]
 async fn hashes_made_natively_verify_in_the_component_and_back() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let native = auth_guest::passwords::hash("made natively").unwrap();
     assert!(runtime.verify_password("made natively".into(), native).await.unwrap().matches);
     let wasm = runtime.hash_password("made in wasm".into()).await.unwrap();
@@ -64,7 +78,7 @@ async fn hashes_made_natively_verify_in_the_component_and_back() {
 
 #[test]
 fn token_round_trip_and_refusals_across_the_boundary() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let now = 1_800_000_000;
     let issued = runtime.issue_token(&settings(now), "7").unwrap();
     assert_eq!(issued.claims.sub, "7");
@@ -89,7 +103,7 @@ fn token_round_trip_and_refusals_across_the_boundary() {
 
 #[test]
 fn tokens_issued_natively_and_in_the_component_agree() {
-    let runtime = AuthRuntime::load(&component_path()).unwrap();
+    let runtime = start(&component_path()).unwrap();
     let s = settings(1_800_000_000);
     let native_settings = auth_guest::tokens::TokenSettings {
         signing_key: &s.signing_key,
@@ -109,8 +123,92 @@ fn a_file_that_is_not_a_component_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-a-component.wasm");
     std::fs::write(&path, b"this is not wasm").unwrap();
-    let error = AuthRuntime::load(&path).err().expect("loading garbage must fail");
-    assert!(matches!(error, RuntimeError::Compile { .. }), "{error:?}");
-    let missing = AuthRuntime::load(&dir.path().join("absent.wasm")).err().expect("a missing file must fail");
+    let error = start(&path).err().expect("loading garbage must fail");
+    assert!(matches!(error, RuntimeError::Rejected { step: Step::Compile, .. }), "{error:?}");
+    let missing = start(&dir.path().join("absent.wasm")).err().expect("a missing file must fail");
     assert!(matches!(missing, RuntimeError::Read { .. }), "{missing:?}");
+}
+
+/// Copies `from` over the file the runtime watches, as `just swap` does.
+fn install(from: &std::path::Path, to: &std::path::Path) {
+    let staging = to.with_extension("installing");
+    std::fs::copy(from, &staging).unwrap();
+    std::fs::rename(&staging, to).unwrap();
+}
+
+fn rejected_at(outcome: &ReloadOutcome) -> Option<Step> {
+    match outcome {
+        ReloadOutcome::Rejected { step, .. } => Some(*step),
+        _ => None,
+    }
+}
+
+#[test]
+fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("auth.wasm");
+    install(&component_path(), &served);
+    let options = RuntimeOptions {
+        limits: host_server::runtime::Limits {
+            hash_deadline: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        },
+        cache_dir: None,
+    };
+    let now = 1_800_000_000;
+    let runtime = Runtime::start(&served, options, &settings(now)).unwrap();
+    let original = runtime.info().sha256;
+    let issued = runtime.issue_token(&settings(now), "1").unwrap();
+    for (fixture, step) in [
+        ("fixtures/not-a-component.wasm", Step::Compile),
+        ("fixtures/wit-next.wasm", Step::Version),
+        ("fixtures/loop.wasm", Step::SelfTest),
+        ("fixtures/trap.wasm", Step::SelfTest),
+        ("fixtures/alloc.wasm", Step::SelfTest),
+        ("fixtures/wrong.wasm", Step::SelfTest),
+    ] {
+        install(&built(fixture), &served);
+        let report = runtime.reload(&settings(now));
+        assert_eq!(rejected_at(&report.outcome), Some(step), "{fixture}: {:?}", report.outcome);
+        assert_eq!(runtime.info().sha256, original, "{fixture} must not be published");
+        // The original keeps serving.
+        assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).unwrap().sub, "1");
+    }
+    // A good, different component is published; the same file again is a no-op.
+    install(&built("auth-guest-hardened.wasm"), &served);
+    assert!(matches!(runtime.reload(&settings(now)).outcome, ReloadOutcome::Published));
+    assert_ne!(runtime.info().sha256, original);
+    assert!(matches!(runtime.reload(&settings(now)).outcome, ReloadOutcome::Unchanged));
+    assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).unwrap().sub, "1");
+}
+
+#[tokio::test]
+async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
+    let options = RuntimeOptions {
+        limits: host_server::runtime::Limits {
+            hash_deadline: std::time::Duration::from_millis(1000),
+            ..Default::default()
+        },
+        cache_dir: None,
+    };
+    let runtime = Runtime::start(&built("fixtures/evil.wasm"), options, &settings(1_800_000_000)).unwrap();
+    for trigger in ["loop-forever", "trap-now", "alloc-forever"] {
+        let started = std::time::Instant::now();
+        let result = runtime.hash_password(trigger.into()).await;
+        assert!(matches!(result, Err(RuntimeError::Trap(_))), "{trigger}: {result:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{trigger} was stopped");
+        // The next call gets a fresh instance and works.
+        let phc = runtime.hash_password("an ordinary password".into()).await.unwrap();
+        assert!(runtime.verify_password("an ordinary password".into(), phc).await.unwrap().matches);
+    }
+}
+
+#[tokio::test]
+async fn the_guest_sees_no_files_network_environment_or_arguments() {
+    // The fixture answers the password `probe-sandbox` with what it can see from inside.
+    // SAFETY: set before this test starts any thread that reads the environment.
+    unsafe { std::env::set_var("LOOM_TEST_SECRET", "do-not-leak") };
+    let runtime = start(&built("fixtures/evil.wasm")).unwrap();
+    let seen = runtime.hash_password("probe-sandbox".into()).await.unwrap();
+    assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=false", "{seen}");
 }

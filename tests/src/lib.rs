@@ -29,12 +29,25 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A component under `target/components/` (`just build-guest` and `just build-fixtures` make them),
+/// e.g. `auth-guest.wasm`, `auth-guest-hardened.wasm`, `fixtures/evil.wasm`.
+pub fn built_component(name: &str) -> PathBuf {
+    let target = bin_dir().parent().expect("target/<profile> has a parent").to_owned();
+    let path = target.join("components").join(name);
+    assert!(path.exists(), "{} is missing: run `just build-guest build-fixtures`", path.display());
+    path
+}
+
 /// The auth component `just build-guest` makes.
 pub fn component() -> PathBuf {
-    let target = bin_dir().parent().expect("target/<profile> has a parent").to_owned();
-    let path = target.join("wasm32-wasip2/release/auth_guest.wasm");
-    assert!(path.exists(), "{} is missing: run `just build-guest`", path.display());
-    path
+    built_component("auth-guest.wasm")
+}
+
+/// Copies `from` beside `to`, then renames it over `to`, as `just swap` does.
+pub fn install(from: &Path, to: &Path) {
+    let staging = to.with_extension("installing");
+    std::fs::copy(from, &staging).expect("the component copies");
+    std::fs::rename(&staging, to).expect("the component is renamed into place");
 }
 
 /// Settings a test may change from the host's defaults.
@@ -44,6 +57,8 @@ pub struct HostOptions {
     pub leeway: Option<u32>,
     /// Extra `--flag value` arguments.
     pub args: Vec<String>,
+    /// The component to serve; the default one when `None`.
+    pub component: Option<PathBuf>,
 }
 
 /// A running host. Killed when dropped; its data directory lives as long as the
@@ -79,7 +94,7 @@ impl TestHost {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--component")
-            .arg(component())
+            .arg(options.component.unwrap_or_else(component))
             .args(options.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -130,6 +145,11 @@ impl TestHost {
     /// Everything the host has logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The host's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the host and waits for it to exit.

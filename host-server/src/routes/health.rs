@@ -7,11 +7,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::runtime::WIT_PACKAGE;
+use crate::runtime::{Origin, ReloadOutcome, WIT_PACKAGE};
 use crate::startup::AppState;
 
 pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let info = state.runtime.info();
+    let unix = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last_reload = state.runtime.last_reload().map(|report| {
+        let (result, step, reason) = match report.outcome {
+            ReloadOutcome::Published => ("published", None, None),
+            ReloadOutcome::Unchanged => ("unchanged", None, None),
+            ReloadOutcome::Rejected { step, reason } => ("rejected", Some(step.to_string()), Some(reason)),
+        };
+        json!({ "at": unix(report.at), "sha256": report.sha256, "result": result, "step": step, "reason": reason })
+    });
     let database = match state.store.ping().await {
         Ok(()) => "ok",
         Err(error) => {
@@ -20,15 +29,17 @@ pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         }
     };
     let status = if database == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let loaded_at = info.loaded_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let body = json!({
         "status": if status == StatusCode::OK { "ok" } else { "degraded" },
         "component": {
             "sha256": info.sha256,
             "wit_package": format!("{WIT_PACKAGE}@{}", info.wit_version),
             "wit_version": info.wit_version,
-            "loaded_at": loaded_at,
+            "loaded_at": unix(info.loaded_at),
+            "load_ms": info.load_time.as_millis() as u64,
+            "from_cache": info.origin == Origin::Cache,
         },
+        "last_reload": last_reload,
         "database": database,
     });
     (status, Json(body))

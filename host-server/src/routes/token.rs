@@ -43,11 +43,15 @@ pub async fn issue(
         Some(user) => user.password_hash.clone(),
         None => state.dummy_hash().await?,
     };
-    let check = state.runtime.verify_password(grant.password, phc).await?;
+    let password = grant.password;
+    let check = state.runtime.verify_password(password.clone(), phc).await?;
     let user = match user {
         Some(user) if check.matches && user.is_active => user,
         _ => return Err(ApiError::BadCredentials),
     };
+    if check.needs_rehash {
+        upgrade_hash(&state, user.id, password).await;
+    }
     let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string())?;
     tracing::info!(user_id = user.id, "issued an access token");
     let body = TokenOut {
@@ -60,4 +64,17 @@ pub async fn issue(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// Stores a fresh hash made with the active component's (stronger) parameters.
+/// A failure only postpones the upgrade to the next login.
+async fn upgrade_hash(state: &AppState, user_id: i64, password: String) {
+    let result = match state.runtime.hash_password(password).await {
+        Ok(hash) => state.store.update_password_hash(user_id, &hash).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match result {
+        Ok(()) => tracing::info!(user_id, "upgraded a password hash to the current parameters"),
+        Err(error) => tracing::warn!(user_id, %error, "could not upgrade a password hash"),
+    }
 }

@@ -1,21 +1,29 @@
-//! The auth component under wasmtime: loading, sandboxing and calling it.
+//! The auth component under wasmtime: loading, sandboxing, calling and swapping it.
 //!
 //! Knows nothing of HTTP or the database. Every call gets a fresh instance
-//! (from a pre-linked [`AuthenticatorPre`], ~25 µs), so no state can leak from
-//! one user's call to the next and a trap costs only the call that hit it.
+//! (from a pre-linked [`AuthenticatorPre`], tens of microseconds), so no state
+//! can leak from one user's call to the next and a trap costs only the call
+//! that hit it. The active component sits behind an atomic pointer: a swap
+//! publishes a new one, calls already running finish on the old one.
 
+mod cache;
 mod sandbox;
+mod selftest;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Engine, Store};
 
+use cache::CodeCache;
+pub use cache::Origin;
 use sandbox::GuestState;
+pub use sandbox::Limits;
 
 wasmtime::component::bindgen!({ path: "../wit", world: "authenticator", additional_derives: [PartialEq, Eq] });
 
@@ -25,15 +33,23 @@ pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSett
 /// The WIT package every component must export, without its version.
 pub const WIT_PACKAGE: &str = "loom:auth";
 
+/// The `loom:auth` version this host was built against, read from `wit/`.
+pub fn host_wit_version() -> &'static str {
+    static VERSION: LazyLock<String> = LazyLock::new(|| {
+        let wit = include_str!("../../../wit/auth.wit");
+        let declared = wit.lines().find_map(|l| l.trim().strip_prefix("package loom:auth@")?.strip_suffix(';'));
+        declared.expect("wit/auth.wit declares `package loom:auth@<version>;`").to_owned()
+    });
+    &VERSION
+}
+
 /// Why the runtime could not load a component or complete a call.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("cannot read the auth component at {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a loadable WebAssembly component: {reason}")]
-    Compile { path: PathBuf, reason: String },
-    #[error("{path} does not implement the {WIT_PACKAGE} world this host needs: {reason}")]
-    Link { path: PathBuf, reason: String },
+    #[error("the auth component was refused at the {step} step: {reason}")]
+    Rejected { step: Step, reason: String },
     #[error("the auth component failed during a call: {0}")]
     Trap(String),
     #[error("the auth component refused the password: {0:?}")]
@@ -42,7 +58,29 @@ pub enum RuntimeError {
     Token(TokenError),
 }
 
-/// What is known about the component being served.
+/// The steps a candidate component goes through before it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Read,
+    Compile,
+    Link,
+    Version,
+    SelfTest,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Compile => "compile",
+            Self::Link => "link",
+            Self::Version => "version",
+            Self::SelfTest => "self-test",
+        })
+    }
+}
+
+/// What is known about a loaded component.
 #[derive(Debug, Clone)]
 pub struct ComponentInfo {
     pub path: PathBuf,
@@ -51,56 +89,154 @@ pub struct ComponentInfo {
     /// The version of the `loom:auth` package the component exports.
     pub wit_version: String,
     pub loaded_at: SystemTime,
+    /// Whether it was compiled or taken from the compiled-code cache.
+    pub origin: Origin,
+    /// Time from reading the file to ready to serve (self-test included).
+    pub load_time: Duration,
 }
 
-/// A loaded auth component and the bounded pool its password work runs on.
-pub struct AuthRuntime {
-    engine: Engine,
+/// The result of one reload attempt, for `/healthz` and the log.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    pub at: SystemTime,
+    /// The candidate's digest, when it could be read.
+    pub sha256: Option<String>,
+    pub outcome: ReloadOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReloadOutcome {
+    /// The candidate passed every step and now serves.
+    Published,
+    /// The file holds the component already serving.
+    Unchanged,
+    /// The candidate failed a step; the previous component keeps serving.
+    Rejected { step: Step, reason: String },
+}
+
+/// A compiled, linked component, ready to instantiate.
+pub struct Loaded {
     pre: AuthenticatorPre<GuestState>,
     info: ComponentInfo,
+}
+
+impl Loaded {
+    pub fn info(&self) -> &ComponentInfo {
+        &self.info
+    }
+}
+
+/// Settings of the runtime itself.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    pub limits: Limits,
+    /// Where compiled components are cached; no caching when `None`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// What compiling and calling components needs: the engine, the linker, the
+/// limits, the cache and where the component file is.
+pub struct Core {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    limits: Limits,
+    cache: Option<CodeCache>,
+    path: PathBuf,
+}
+
+/// The engine, the active component, and the bounded pool password work runs on.
+pub struct Runtime {
+    core: Core,
+    active: ArcSwap<Loaded>,
+    last_reload: Mutex<Option<ReloadReport>>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
     /// Argon2 is deliberately slow: at most one hash per core runs at a time,
     /// on blocking threads, so async workers stay free for cheap requests.
     hash_permits: Arc<Semaphore>,
 }
 
-impl AuthRuntime {
-    /// Reads, compiles and links the component at `path`.
-    pub fn load(path: &Path) -> Result<Arc<Self>, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
-        let engine = Engine::new(&sandbox::engine_config())
-            .map_err(|e| RuntimeError::Compile { path: path.to_owned(), reason: format!("{e:#}") })?;
-        let component = Component::new(&engine, &bytes)
-            .map_err(|e| RuntimeError::Compile { path: path.to_owned(), reason: format!("{e:#}") })?;
-        let link_error = |e: wasmtime::Error| RuntimeError::Link { path: path.to_owned(), reason: format!("{e:#}") };
-        let wit_version = exported_version(&engine, &component).ok_or_else(|| RuntimeError::Link {
-            path: path.to_owned(),
-            reason: format!("it exports no {WIT_PACKAGE}/tokens interface"),
-        })?;
+impl Runtime {
+    /// Loads the component at `path`, which must pass the self-test with `settings`.
+    pub fn start(path: &Path, options: RuntimeOptions, settings: &TokenSettings) -> Result<Arc<Self>, RuntimeError> {
+        let engine = sandbox::engine().map_err(|e| rejected(Step::Compile, e))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
-        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
-        let pre = AuthenticatorPre::new(pre).map_err(link_error)?;
-        let info = ComponentInfo {
-            path: path.to_owned(),
-            sha256: hex(&Sha256::digest(&bytes)),
-            wit_version,
-            loaded_at: SystemTime::now(),
-        };
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| rejected(Step::Link, e))?;
+        let cache = options.cache_dir.map(|dir| CodeCache::new(dir, &engine));
+        let core = Core { engine, linker, limits: options.limits, cache, path: path.to_owned() };
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
+        let started = Instant::now();
+        let mut first = core.prepare(&bytes)?;
+        selftest::run(&core, &first, None, settings)
+            .map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
+        first.info.load_time = started.elapsed();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Arc::new(Self { engine, pre, info, hash_permits: Arc::new(Semaphore::new(cores)) }))
+        Ok(Arc::new(Self {
+            core,
+            active: ArcSwap::from_pointee(first),
+            last_reload: Mutex::new(None),
+            reloading: Mutex::new(()),
+            hash_permits: Arc::new(Semaphore::new(cores)),
+        }))
     }
 
-    pub fn info(&self) -> &ComponentInfo {
-        &self.info
+    /// The component serving now.
+    pub fn active(&self) -> Arc<Loaded> {
+        self.active.load_full()
     }
 
-    /// Hashes a password, off the async workers.
+    pub fn info(&self) -> ComponentInfo {
+        self.active.load().info.clone()
+    }
+
+    pub fn last_reload(&self) -> Option<ReloadReport> {
+        self.last_reload.lock().expect("reload report lock").clone()
+    }
+
+    /// Reads the component file again and, if it changed and passes every step,
+    /// publishes it. Blocking (compiles and runs the self-test): call it off the
+    /// async workers.
+    pub fn reload(&self, settings: &TokenSettings) -> ReloadReport {
+        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        let started = Instant::now();
+        let report = match std::fs::read(&self.core.path) {
+            Err(e) => ReloadReport {
+                at: SystemTime::now(),
+                sha256: None,
+                outcome: ReloadOutcome::Rejected { step: Step::Read, reason: e.to_string() },
+            },
+            Ok(bytes) => {
+                let sha256 = hex(&Sha256::digest(&bytes));
+                let outcome = if sha256 == self.active.load().info.sha256 {
+                    ReloadOutcome::Unchanged
+                } else {
+                    self.try_publish(&bytes, settings, started)
+                };
+                ReloadReport { at: SystemTime::now(), sha256: Some(sha256), outcome }
+            }
+        };
+        *self.last_reload.lock().expect("reload report lock") = Some(report.clone());
+        report
+    }
+
+    fn try_publish(&self, bytes: &[u8], settings: &TokenSettings, started: Instant) -> ReloadOutcome {
+        let mut candidate = match self.core.prepare(bytes) {
+            Ok(candidate) => candidate,
+            Err(RuntimeError::Rejected { step, reason }) => return ReloadOutcome::Rejected { step, reason },
+            Err(other) => return ReloadOutcome::Rejected { step: Step::Compile, reason: other.to_string() },
+        };
+        let current = self.active();
+        if let Err(reason) = selftest::run(&self.core, &candidate, Some(&current), settings) {
+            return ReloadOutcome::Rejected { step: Step::SelfTest, reason };
+        }
+        candidate.info.load_time = started.elapsed();
+        self.active.store(Arc::new(candidate));
+        ReloadOutcome::Published
+    }
+
+    /// Hashes a password with the active component, off the async workers.
     pub async fn hash_password(self: &Arc<Self>, password: String) -> Result<String, RuntimeError> {
-        self.on_hash_pool(move |rt| {
-            rt.call(|store, auth| auth.loom_auth_passwords().call_hash(store, &password))?
-                .map_err(RuntimeError::Password)
-        })
-        .await
+        self.on_hash_pool(move |core, loaded| core.hash_with(loaded, &password)).await
     }
 
     /// Checks a password against a stored PHC string, off the async workers.
@@ -109,47 +245,138 @@ impl AuthRuntime {
         password: String,
         phc: String,
     ) -> Result<PasswordCheck, RuntimeError> {
-        self.on_hash_pool(move |rt| {
-            rt.call(|store, auth| auth.loom_auth_passwords().call_verify(store, &password, &phc))?
-                .map_err(RuntimeError::Password)
-        })
-        .await
+        self.on_hash_pool(move |core, loaded| core.verify_with(loaded, &password, &phc)).await
     }
 
     /// Issues a token. Cheap (microseconds): runs on the calling thread.
     pub fn issue_token(&self, settings: &TokenSettings, subject: &str) -> Result<IssuedToken, RuntimeError> {
-        self.call(|store, auth| auth.loom_auth_tokens().call_issue(store, settings, subject))?
-            .map_err(RuntimeError::Token)
+        self.core.issue_with(&self.active(), settings, subject)
     }
 
     /// Verifies a token as received. Cheap (microseconds): runs on the calling thread.
     pub fn verify_token(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
-        self.call(|store, auth| auth.loom_auth_tokens().call_verify(store, settings, token))?
-            .map_err(RuntimeError::Token)
-    }
-
-    /// Runs `f` against a fresh instance in a fresh, sandboxed store.
-    fn call<R>(
-        &self,
-        f: impl FnOnce(&mut Store<GuestState>, &Authenticator) -> wasmtime::Result<R>,
-    ) -> Result<R, RuntimeError> {
-        let mut store = sandbox::new_store(&self.engine);
-        let auth = self.pre.instantiate(&mut store).map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        f(&mut store, &auth).map_err(|e| RuntimeError::Trap(format!("{e:#}")))
+        self.core.verify_token_with(&self.active(), settings, token)
     }
 
     async fn on_hash_pool<R: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Self) -> Result<R, RuntimeError> + Send + 'static,
+        f: impl FnOnce(&Core, &Loaded) -> Result<R, RuntimeError> + Send + 'static,
     ) -> Result<R, RuntimeError> {
         let permit = self.hash_permits.clone().acquire_owned().await.expect("the hash semaphore is never closed");
         let rt = Arc::clone(self);
+        let loaded = self.active();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            f(&rt)
+            f(&rt.core, &loaded)
         })
         .await
         .map_err(|e| RuntimeError::Trap(format!("the hashing task failed: {e}")))?
+    }
+}
+
+impl Core {
+    /// Compile (or take from the cache), check the version, link.
+    fn prepare(&self, bytes: &[u8]) -> Result<Loaded, RuntimeError> {
+        let sha256 = hex(&Sha256::digest(bytes));
+        let (component, origin) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &sha256, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)),
+        }
+        .map_err(|e| rejected(Step::Compile, e))?;
+        let wit_version = exported_version(&self.engine, &component).ok_or_else(|| RuntimeError::Rejected {
+            step: Step::Version,
+            reason: format!("it exports no {WIT_PACKAGE}/tokens interface"),
+        })?;
+        if !compatible(&wit_version, host_wit_version()) {
+            return Err(RuntimeError::Rejected {
+                step: Step::Version,
+                reason: format!(
+                    "it exports {WIT_PACKAGE}@{wit_version}; this host speaks {WIT_PACKAGE}@{}",
+                    host_wit_version()
+                ),
+            });
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| rejected(Step::Link, e))?;
+        let pre = AuthenticatorPre::new(pre).map_err(|e| rejected(Step::Link, e))?;
+        let info = ComponentInfo {
+            path: self.path.clone(),
+            sha256,
+            wit_version,
+            loaded_at: SystemTime::now(),
+            origin,
+            load_time: Duration::ZERO,
+        };
+        Ok(Loaded { pre, info })
+    }
+
+    pub fn hash_with(&self, loaded: &Loaded, password: &str) -> Result<String, RuntimeError> {
+        self.call(loaded, self.limits.hash_deadline, |store, auth| {
+            auth.loom_auth_passwords().call_hash(store, password)
+        })?
+        .map_err(RuntimeError::Password)
+    }
+
+    pub fn verify_with(&self, loaded: &Loaded, password: &str, phc: &str) -> Result<PasswordCheck, RuntimeError> {
+        self.call(loaded, self.limits.hash_deadline, |store, auth| {
+            auth.loom_auth_passwords().call_verify(store, password, phc)
+        })?
+        .map_err(RuntimeError::Password)
+    }
+
+    pub fn issue_with(
+        &self,
+        loaded: &Loaded,
+        settings: &TokenSettings,
+        subject: &str,
+    ) -> Result<IssuedToken, RuntimeError> {
+        self.call(loaded, self.limits.token_deadline, |store, auth| {
+            auth.loom_auth_tokens().call_issue(store, settings, subject)
+        })?
+        .map_err(RuntimeError::Token)
+    }
+
+    pub fn verify_token_with(
+        &self,
+        loaded: &Loaded,
+        settings: &TokenSettings,
+        token: &[u8],
+    ) -> Result<Claims, RuntimeError> {
+        self.call(loaded, self.limits.token_deadline, |store, auth| {
+            auth.loom_auth_tokens().call_verify(store, settings, token)
+        })?
+        .map_err(RuntimeError::Token)
+    }
+
+    /// Runs `f` against a fresh instance of `loaded` in a fresh, sandboxed store,
+    /// stopped after `deadline`. A trap fails this call only: the instance and its
+    /// store are dropped with it.
+    fn call<R>(
+        &self,
+        loaded: &Loaded,
+        deadline: Duration,
+        f: impl FnOnce(&mut Store<GuestState>, &Authenticator) -> wasmtime::Result<R>,
+    ) -> Result<R, RuntimeError> {
+        let mut store = sandbox::new_store(&self.engine, &self.limits, deadline);
+        let auth = loaded.pre.instantiate(&mut store).map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
+        f(&mut store, &auth).map_err(|e| RuntimeError::Trap(format!("{e:#}")))
+    }
+}
+
+fn rejected(step: Step, error: wasmtime::Error) -> RuntimeError {
+    RuntimeError::Rejected { step, reason: format!("{error:#}") }
+}
+
+/// Whether a component exporting `theirs` can serve a host built for `ours`
+/// (semver: same major; for 0.x, same minor).
+fn compatible(theirs: &str, ours: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split('.');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(theirs), parts(ours)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
     }
 }
 

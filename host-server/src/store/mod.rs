@@ -88,6 +88,16 @@ impl UserStore {
             .await?)
     }
 
+    /// Replaces an account's password hash (after a re-hash with stronger parameters).
+    pub async fn update_password_hash(&self, id: i64, password_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

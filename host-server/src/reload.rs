@@ -1,0 +1,92 @@
+//! Swap triggers: the component file changing on disk, and SIGHUP.
+//!
+//! File events are debounced (editors and `cp` replace a file in several
+//! steps), then the runtime reloads off the async workers. Whatever the outcome,
+//! one log line says it; the runtime keeps the report for `/healthz`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::runtime::{ReloadOutcome, Runtime};
+use crate::tokens::TokenConfig;
+
+/// Quiet time after the last file event before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Keeps the file watcher alive; dropping it stops watching.
+pub struct Watch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Watches `runtime`'s component file and SIGHUP, and reloads on either.
+pub fn watch(path: &Path, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>) -> anyhow::Result<Watch> {
+    let (tx, rx) = mpsc::unbounded_channel::<&'static str>();
+    // Watch the directory: a file replaced by rename is a new inode, which a
+    // watch on the file itself would miss.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    let name = path.file_name().context("the component path names no file")?.to_owned();
+    let file_tx = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !event.kind.is_access()
+            && event.paths.iter().any(|p| p.file_name() == Some(&name))
+        {
+            let _ = file_tx.send("file changed");
+        }
+    })
+    .context("cannot watch the component file")?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive).with_context(|| format!("cannot watch {}", dir.display()))?;
+
+    tokio::spawn(async move {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reloads follow file changes only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let _ = tx.send("SIGHUP");
+        }
+    });
+    tokio::spawn(reload_loop(rx, runtime, tokens));
+    Ok(Watch { _watcher: watcher })
+}
+
+async fn reload_loop(mut rx: mpsc::UnboundedReceiver<&'static str>, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>) {
+    while let Some(mut trigger) = rx.recv().await {
+        // Debounce: wait until the triggers stop for a moment.
+        while let Ok(Some(next)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+            if next == "SIGHUP" {
+                trigger = next;
+            }
+        }
+        let (rt, settings) = (Arc::clone(&runtime), tokens.settings());
+        let Ok(report) = tokio::task::spawn_blocking(move || rt.reload(&settings)).await else {
+            tracing::error!("the reload task failed");
+            continue;
+        };
+        let active = runtime.info();
+        match report.outcome {
+            ReloadOutcome::Published => tracing::info!(
+                trigger,
+                sha256 = %active.sha256,
+                wit_version = %active.wit_version,
+                origin = ?active.origin,
+                load_ms = active.load_time.as_millis() as u64,
+                "swapped in a new auth component"
+            ),
+            ReloadOutcome::Unchanged => {
+                tracing::debug!(trigger, sha256 = %active.sha256, "the auth component is unchanged")
+            }
+            ReloadOutcome::Rejected { step, reason } => tracing::warn!(
+                trigger,
+                candidate = report.sha256.as_deref().unwrap_or("-"),
+                serving = %active.sha256,
+                "refused the candidate auth component at the {step} step: {reason}"
+            ),
+        }
+    }
+}

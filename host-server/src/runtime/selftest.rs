@@ -1,0 +1,62 @@
+//! The gate a component passes before it serves: it must hash and check
+//! passwords and issue and check tokens correctly with the live settings, and
+//! accept what the component it replaces has made, so no login and no session
+//! is lost to a swap.
+
+use super::{Core, Loaded, RuntimeError, TokenSettings};
+
+const SAMPLE_PASSWORD: &str = "loom self-test: correct horse battery staple";
+const SAMPLE_SUBJECT: &str = "self-test";
+
+/// Runs every check on `candidate`; `current` is the component it would replace.
+/// Returns which check failed and how.
+pub fn run(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &TokenSettings) -> Result<(), String> {
+    let failed = |what: &str, error: RuntimeError| format!("{what}: {error}");
+
+    let phc = core.hash_with(candidate, SAMPLE_PASSWORD).map_err(|e| failed("hashing a password", e))?;
+    let check = core.verify_with(candidate, SAMPLE_PASSWORD, &phc).map_err(|e| failed("checking its own hash", e))?;
+    if !check.matches {
+        return Err("a password does not match its own fresh hash".into());
+    }
+    let wrong = core
+        .verify_with(candidate, "a different password", &phc)
+        .map_err(|e| failed("checking a wrong password", e))?;
+    if wrong.matches {
+        return Err("a wrong password matches".into());
+    }
+
+    let issued = core.issue_with(candidate, settings, SAMPLE_SUBJECT).map_err(|e| failed("issuing a token", e))?;
+    let claims = core
+        .verify_token_with(candidate, settings, issued.token.as_bytes())
+        .map_err(|e| failed("checking its own token", e))?;
+    if claims.sub != SAMPLE_SUBJECT || claims.iss != settings.issuer {
+        return Err("its own token comes back with other claims".into());
+    }
+    // Change the signature's first character (never only padding bits).
+    let mut forged = issued.token.clone().into_bytes();
+    if let Some(at) = issued.token.rfind('.').map(|dot| dot + 1).filter(|&at| at < forged.len()) {
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    }
+    if core.verify_token_with(candidate, settings, &forged).is_ok() {
+        return Err("a token with a forged signature is accepted".into());
+    }
+
+    if let Some(current) = current {
+        let old_token =
+            core.issue_with(current, settings, SAMPLE_SUBJECT).map_err(|e| failed("(current) issuing", e))?;
+        let claims = core
+            .verify_token_with(candidate, settings, old_token.token.as_bytes())
+            .map_err(|e| failed("checking a token the current component issued", e))?;
+        if claims.sub != SAMPLE_SUBJECT {
+            return Err("a token the current component issued comes back with another subject".into());
+        }
+        let old_phc = core.hash_with(current, SAMPLE_PASSWORD).map_err(|e| failed("(current) hashing", e))?;
+        let check = core
+            .verify_with(candidate, SAMPLE_PASSWORD, &old_phc)
+            .map_err(|e| failed("checking a hash the current component made", e))?;
+        if !check.matches {
+            return Err("a hash the current component made does not match its password".into());
+        }
+    }
+    Ok(())
+}

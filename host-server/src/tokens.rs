@@ -1,0 +1,29 @@
+//! The host's token settings: the signing key and what goes with it, handed to
+//! the component on each call together with the current time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretSlice};
+
+use crate::runtime::TokenSettings;
+
+pub struct TokenConfig {
+    pub signing_key: SecretSlice<u8>,
+    pub issuer: String,
+    pub ttl_seconds: u32,
+    pub leeway_seconds: u32,
+}
+
+impl TokenConfig {
+    /// The settings for a token operation now.
+    pub fn settings(&self) -> TokenSettings {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        TokenSettings {
+            signing_key: self.signing_key.expose_secret().to_vec(),
+            issuer: self.issuer.clone(),
+            now: i64::try_from(now).unwrap_or(i64::MAX),
+            ttl_seconds: self.ttl_seconds,
+            leeway_seconds: self.leeway_seconds,
+        }
+    }
+}

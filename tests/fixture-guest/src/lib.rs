@@ -1,0 +1,104 @@
+//! Misbehaving auth components, for testing that the host contains them.
+//!
+//! They do the real work through `auth-guest`'s logic, then sabotage it as the
+//! enabled feature says. Without features, a component behaves unless a
+//! password is one of the triggers: `loop-forever`, `trap-now`, `alloc-forever`;
+//! hashing `probe-sandbox` returns what the sandbox lets it see.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    #[cfg(not(feature = "wit-next"))]
+    wit_bindgen::generate!({ path: "../../wit", world: "authenticator" });
+    #[cfg(feature = "wit-next")]
+    wit_bindgen::generate!({ path: "wit-next", world: "authenticator" });
+
+    use auth_guest::{passwords, tokens};
+    use exports::loom::auth::passwords::{Guest as Passwords, PasswordCheck, PasswordError};
+    use exports::loom::auth::tokens::{Claims, Guest as Tokens, IssuedToken, TokenError, TokenSettings};
+
+    struct Fixture;
+
+    fn misbehave(password: &str) {
+        if cfg!(feature = "loop-always") || password == "loop-forever" {
+            loop {
+                std::hint::black_box(password);
+            }
+        }
+        if cfg!(feature = "trap-always") || password == "trap-now" {
+            panic!("a fixture that traps");
+        }
+        if cfg!(feature = "alloc-always") || password == "alloc-forever" {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+            }
+        }
+    }
+
+    /// What the sandbox lets the component see.
+    fn probe() -> String {
+        format!(
+            "env={} args={} root={} cwd={} tmp={} net={}",
+            std::env::vars_os().count(),
+            std::env::args_os().count(),
+            std::fs::read_dir("/").is_ok(),
+            std::fs::read_dir(".").is_ok(),
+            std::fs::write("/tmp/loom-fixture", b"x").is_ok(),
+            std::net::TcpStream::connect("127.0.0.1:8000").is_ok(),
+        )
+    }
+
+    fn password_error(_: passwords::PasswordError) -> PasswordError {
+        PasswordError::Internal
+    }
+
+    fn token_error(_: tokens::TokenError) -> TokenError {
+        TokenError::Malformed
+    }
+
+    fn settings(s: &TokenSettings) -> tokens::TokenSettings<'_> {
+        tokens::TokenSettings {
+            signing_key: &s.signing_key,
+            issuer: &s.issuer,
+            now: s.now,
+            ttl_seconds: s.ttl_seconds,
+            leeway_seconds: s.leeway_seconds,
+        }
+    }
+
+    fn claims(c: tokens::Claims) -> Claims {
+        Claims { sub: c.sub, iss: c.iss, iat: c.iat, exp: c.exp, jti: c.jti }
+    }
+
+    impl Passwords for Fixture {
+        fn hash(password: String) -> Result<String, PasswordError> {
+            if password == "probe-sandbox" {
+                return Ok(probe());
+            }
+            misbehave(&password);
+            passwords::hash(&password).map_err(password_error)
+        }
+
+        fn verify(password: String, phc: String) -> Result<PasswordCheck, PasswordError> {
+            misbehave(&password);
+            if cfg!(feature = "wrong-answers") {
+                return Ok(PasswordCheck { matches: true, needs_rehash: false });
+            }
+            let check = passwords::verify(&password, &phc).map_err(password_error)?;
+            Ok(PasswordCheck { matches: check.matches, needs_rehash: check.needs_rehash })
+        }
+    }
+
+    impl Tokens for Fixture {
+        fn issue(s: TokenSettings, subject: String) -> Result<IssuedToken, TokenError> {
+            let (token, c) = tokens::issue(&settings(&s), &subject).map_err(token_error)?;
+            Ok(IssuedToken { token, claims: claims(c) })
+        }
+
+        fn verify(s: TokenSettings, token: Vec<u8>) -> Result<Claims, TokenError> {
+            tokens::verify(&settings(&s), &token).map(claims).map_err(token_error)
+        }
+    }
+
+    export!(Fixture);
+}
