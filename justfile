@@ -43,7 +43,7 @@ serve *ARGS: build-guest
 
 # Swap the served component for PATH (e.g. target/components/auth-guest-hardened.wasm) on the running host.
 swap PATH:
-    just _install "{{PATH}}" {{component}}
+    @just _install "{{PATH}}" {{component}}
     @echo "Installed {{PATH}} as {{component}}; the host checks it and swaps it in (see its log or /healthz)."
 
 # Build everything and run every test of the workspace (release: wasmtime's compiler is slow unoptimised).

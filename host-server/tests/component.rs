@@ -205,9 +205,8 @@ async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
 
 #[tokio::test]
 async fn the_guest_sees_no_files_network_environment_or_arguments() {
-    // The fixture answers the password `probe-sandbox` with what it can see from inside.
-    // SAFETY: set before this test starts any thread that reads the environment.
-    unsafe { std::env::set_var("LOOM_TEST_SECRET", "do-not-leak") };
+    // The fixture answers the password `probe-sandbox` with what it can see from inside;
+    // this test process has an environment, arguments, files and a network.
     let runtime = start(&built("fixtures/evil.wasm")).unwrap();
     let seen = runtime.hash_password("probe-sandbox".into()).await.unwrap();
     assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=false", "{seen}");

@@ -1,0 +1,251 @@
+//! Swapping the auth component on a running host: under load, through the
+//! validation gate, with re-hashing, the compiled-code cache and SIGHUP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use loom_e2e::{HostOptions, TestHost, binary, built_component, client, install, login, register, run};
+use serde_json::Value;
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn health(host: &TestHost) -> Value {
+    client().get(host.url("/healthz")).send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `/healthz` until `done` holds (bounded): readiness, not a sleep.
+async fn wait_for(host: &TestHost, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = health(host).await;
+        if done(&health) {
+            return health;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; /healthz says {health}\nlog:\n{}", host.logs());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A host serving a copy of the default component from its own directory, so tests can replace it.
+fn host_with_swappable_component(dir: &Path, options: HostOptions) -> (TestHost, std::path::PathBuf) {
+    let served = dir.join("auth.wasm");
+    install(&loom_e2e::component(), &served);
+    let host = TestHost::spawn_with(HostOptions { component: Some(served.clone()), ..options });
+    (host, served)
+}
+
+async fn stored_hash(host: &TestHost) -> String {
+    let url = format!("sqlite://{}", host.data_dir.join("loom-auth.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    hash
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swaps_under_load_drop_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, served) = host_with_swappable_component(dir.path(), HostOptions::default());
+    let host = Arc::new(host);
+    register(&host, EMAIL, PASSWORD).await;
+    let token = login(&host, EMAIL, PASSWORD).await;
+    let original = sha256(&served);
+    let hardened = built_component("auth-guest-hardened.wasm");
+    let broken = built_component("fixtures/wrong.wasm");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for worker in 0..4 {
+        let (host, token, stop, done) = (Arc::clone(&host), token.clone(), Arc::clone(&stop), Arc::clone(&done));
+        clients.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let http = client();
+            while !stop.load(Ordering::Relaxed) {
+                let response = if worker % 2 == 0 {
+                    http.post(host.url("/token")).form(&[("username", EMAIL), ("password", PASSWORD)]).send().await
+                } else {
+                    http.get(host.url("/users/me/")).bearer_auth(&token).send().await
+                };
+                match response {
+                    Ok(r) if r.status() == 200 => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            failures
+        }));
+    }
+    // Watch the served digest throughout.
+    let digests = {
+        let (host, stop) = (Arc::clone(&host), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let digest = health(&host).await["component"]["sha256"].as_str().unwrap().to_owned();
+                if seen.last() != Some(&digest) {
+                    seen.push(digest);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seen
+        })
+    };
+    let progress = |at_least: usize| {
+        let done = Arc::clone(&done);
+        async move {
+            let target = done.load(Ordering::Relaxed) + at_least;
+            while done.load(Ordering::Relaxed) < target {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+
+    progress(20).await;
+    install(&hardened, &served);
+    let hardened_sha = sha256(&hardened);
+    wait_for(&host, "the hardened component", |h| h["component"]["sha256"] == hardened_sha.as_str()).await;
+    progress(20).await;
+
+    install(&broken, &served);
+    let broken_sha = sha256(&broken);
+    let health = wait_for(&host, "the broken component's rejection", |h| {
+        h["last_reload"]["sha256"] == broken_sha.as_str() && h["last_reload"]["result"] == "rejected"
+    })
+    .await;
+    assert_eq!(health["last_reload"]["step"], "self-test", "{health}");
+    assert_eq!(health["component"]["sha256"], hardened_sha.as_str());
+    progress(20).await;
+
+    install(&loom_e2e::component(), &served);
+    wait_for(&host, "the original component again", |h| h["component"]["sha256"] == original.as_str()).await;
+    progress(20).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.unwrap());
+    }
+    assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert_eq!(digests.await.unwrap(), [original.clone(), hardened_sha, original], "digest changes");
+    // The token issued before the swaps still works.
+    let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(host.logs().contains("refused the candidate auth component at the self-test step"), "{}", host.logs());
+}
+
+#[tokio::test]
+async fn a_dearer_component_upgrades_stored_hashes_at_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, served) = host_with_swappable_component(dir.path(), HostOptions::default());
+    register(&host, EMAIL, PASSWORD).await;
+    assert!(stored_hash(&host).await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+
+    let hardened = built_component("auth-guest-hardened.wasm");
+    install(&hardened, &served);
+    let sha = sha256(&hardened);
+    wait_for(&host, "the hardened component", |h| h["component"]["sha256"] == sha.as_str()).await;
+
+    login(&host, EMAIL, PASSWORD).await;
+    let upgraded = stored_hash(&host).await;
+    assert!(upgraded.starts_with("$argon2id$v=19$m=32768,t=3,p=1$"), "{upgraded}");
+    let token = login(&host, EMAIL, PASSWORD).await;
+    assert_eq!(stored_hash(&host).await, upgraded, "an up-to-date hash is left alone");
+    let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let wrong = client().post(host.url("/token")).form(&[("username", EMAIL), ("password", "wrong")]).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+}
+
+#[tokio::test]
+async fn a_restart_takes_the_compiled_component_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestHost::spawn_in(dir.path(), HostOptions::default());
+    assert_eq!(health(&first).await["component"]["from_cache"], false);
+    assert!(first.logs().contains("origin=Compiled"), "{}", first.logs());
+    first.stop();
+
+    let second = TestHost::spawn_in(dir.path(), HostOptions::default());
+    assert_eq!(health(&second).await["component"]["from_cache"], true);
+    assert!(second.logs().contains("origin=Cache"), "{}", second.logs());
+    second.stop();
+
+    // A corrupted entry is noticed, ignored and rebuilt.
+    for entry in std::fs::read_dir(dir.path().join("compiled")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let third = TestHost::spawn_in(dir.path(), HostOptions::default());
+    assert_eq!(health(&third).await["component"]["from_cache"], false);
+    assert!(third.logs().contains("ignoring a corrupt compiled-component cache entry"), "{}", third.logs());
+    register(&third, EMAIL, PASSWORD).await;
+    login(&third, EMAIL, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_runaway_or_trapping_call_gets_503_and_the_host_carries_on() {
+    let options = HostOptions {
+        component: Some(built_component("fixtures/evil.wasm")),
+        args: vec!["--hash-deadline-ms".into(), "1000".into()],
+        ..Default::default()
+    };
+    let host = TestHost::spawn_with(options);
+    for trigger in ["loop-forever", "trap-now", "alloc-forever"] {
+        let response = client()
+            .post(host.url("/users/"))
+            .json(&serde_json::json!({ "email": format!("{trigger}@example.com"), "password": trigger }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{trigger}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("temporarily unavailable"), "{body}");
+        // The very next request is served by a fresh instance.
+        register(&host, &format!("after-{trigger}@example.com"), PASSWORD).await;
+    }
+    login(&host, "after-trap-now@example.com", PASSWORD).await;
+    assert_eq!(health(&host).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn sighup_makes_the_host_check_its_component_again() {
+    let host = TestHost::spawn();
+    assert_eq!(health(&host).await["last_reload"], Value::Null);
+    let kill = run(
+        {
+            let mut command = std::process::Command::new("kill");
+            command.args(["-HUP", &host.pid().to_string()]);
+            command
+        },
+        None,
+    );
+    assert_eq!(kill.code, Some(0), "{kill:?}");
+    let health = wait_for(&host, "a reload after SIGHUP", |h| !h["last_reload"].is_null()).await;
+    assert_eq!(health["last_reload"]["result"], "unchanged", "{health}");
+}
+
+#[test]
+fn a_host_refuses_to_start_on_a_bad_component() {
+    for (fixture, step) in [("fixtures/not-a-component.wasm", "compile"), ("fixtures/wit-next.wasm", "version")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(binary("host-server"));
+        command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+        command.arg("--component").arg(built_component(fixture));
+        let outcome = run(command, None);
+        assert_eq!(outcome.code, Some(1), "{fixture}: {outcome:?}");
+        assert!(outcome.stderr.contains(&format!("refused at the {step} step")), "{fixture}: {}", outcome.stderr);
+    }
+}
