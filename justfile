@@ -51,6 +51,14 @@ test: build-guest build-fixtures
     cargo build --release --workspace --bins
     cargo test --release --workspace
 
+# Measure the boundary's cost, HTTP load, start and swap times and memory; prints a table, writes bench/RESULTS.md.
+bench: build-guest
+    RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR={{target_dir}}/simd128 cargo build --release -p auth-guest --target wasm32-wasip2
+    @just _install {{target_dir}}/simd128/wasm32-wasip2/release/auth_guest.wasm {{components}}/auth-guest-simd128.wasm
+    cargo build --release -p host-server -p loom-bench
+    cargo bench -p loom-bench --bench boundary
+    {{target_dir}}/release/loom-bench
+
 # Formatting and lints.
 lint:
     cargo fmt --all -- --check

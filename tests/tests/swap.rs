@@ -29,7 +29,11 @@ async fn wait_for(host: &TestHost, what: &str, done: impl Fn(&Value) -> bool) ->
         if done(&health) {
             return health;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; /healthz says {health}\nlog:\n{}", host.logs());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; /healthz says {health}\nlog:\n{}",
+            host.logs()
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -163,7 +167,8 @@ async fn a_dearer_component_upgrades_stored_hashes_at_login() {
     assert_eq!(stored_hash(&host).await, upgraded, "an up-to-date hash is left alone");
     let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), 200);
-    let wrong = client().post(host.url("/token")).form(&[("username", EMAIL), ("password", "wrong")]).send().await.unwrap();
+    let wrong =
+        client().post(host.url("/token")).form(&[("username", EMAIL), ("password", "wrong")]).send().await.unwrap();
     assert_eq!(wrong.status(), 401);
 }
 

@@ -1,0 +1,121 @@
+//! The cost of the WebAssembly boundary: the same guest logic called natively
+//! and through the component (as the host calls it: a fresh instance per call),
+//! and, for comparison, through one reused instance. `just bench` runs it and
+//! folds the figures into its table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use host_server::runtime::{Runtime, RuntimeOptions, TokenSettings};
+
+const NOW: i64 = 1_800_000_000;
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn components() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().join("components")
+}
+
+fn settings() -> TokenSettings {
+    TokenSettings {
+        signing_key: KEY.to_vec(),
+        issuer: "loom-auth".into(),
+        now: NOW,
+        ttl_seconds: 1800,
+        leeway_seconds: 5,
+    }
+}
+
+fn native_settings() -> auth_guest::tokens::TokenSettings<'static> {
+    auth_guest::tokens::TokenSettings {
+        signing_key: KEY,
+        issuer: "loom-auth",
+        now: NOW,
+        ttl_seconds: 1800,
+        leeway_seconds: 5,
+    }
+}
+
+fn start(name: &str) -> std::sync::Arc<Runtime> {
+    let path = components().join(name);
+    Runtime::start(&path, RuntimeOptions::default(), &settings())
+        .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
+}
+
+/// One instance kept for every call: what instance reuse would cost.
+mod reused {
+    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::{Engine, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    wasmtime::component::bindgen!({ path: "../wit", world: "authenticator" });
+
+    pub use exports::loom::auth::tokens::TokenSettings;
+
+    pub struct State(WasiCtx, ResourceTable);
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView { ctx: &mut self.0, table: &mut self.1 }
+        }
+    }
+
+    pub fn instance(path: &std::path::Path) -> (Store<State>, Authenticator) {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, path).unwrap();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        let mut store = Store::new(&engine, State(WasiCtx::builder().build(), ResourceTable::new()));
+        let auth = Authenticator::instantiate(&mut store, &component, &linker).unwrap();
+        (store, auth)
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let runtime = start("auth-guest.wasm");
+    let (token, _) = auth_guest::tokens::issue(&native_settings(), "42").unwrap();
+    let (mut store, auth) = reused::instance(&components().join("auth-guest.wasm"));
+    let reused_settings = reused::TokenSettings {
+        signing_key: KEY.to_vec(),
+        issuer: "loom-auth".into(),
+        now: NOW,
+        ttl_seconds: 1800,
+        leeway_seconds: 5,
+    };
+
+    let mut group = c.benchmark_group("token_verify");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.bench_function("native", |b| {
+        b.iter(|| auth_guest::tokens::verify(&native_settings(), token.as_bytes()).unwrap())
+    });
+    group.bench_function("component", |b| b.iter(|| runtime.verify_token(&settings(), token.as_bytes()).unwrap()));
+    group.bench_function("component_reused_instance", |b| {
+        b.iter(|| auth.loom_auth_tokens().call_verify(&mut store, &reused_settings, token.as_bytes()).unwrap().unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("token_issue");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.bench_function("native", |b| b.iter(|| auth_guest::tokens::issue(&native_settings(), "42").unwrap()));
+    group.bench_function("component", |b| b.iter(|| runtime.issue_token(&settings(), "42").unwrap()));
+    group.finish();
+}
+
+fn hashing(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let plain = start("auth-guest.wasm");
+    let simd = start("auth-guest-simd128.wasm");
+    let mut group = c.benchmark_group("argon2id_hash");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    group.bench_function("native", |b| b.iter(|| auth_guest::passwords::hash("correct horse battery staple").unwrap()));
+    group.bench_function("component", |b| {
+        b.iter(|| tokio.block_on(plain.hash_password("correct horse battery staple".into())).unwrap())
+    });
+    group.bench_function("component_simd128", |b| {
+        b.iter(|| tokio.block_on(simd.hash_password("correct horse battery staple".into())).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(boundary, tokens, hashing);
+criterion_main!(boundary);

@@ -1,0 +1,96 @@
+//! Starting the release host for a measurement, and reading its memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// `target/`, from this binary's place in `target/release/`.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.ancestors().nth(2).context("the bench binary lives in target/release/")?.to_owned())
+}
+
+pub fn components() -> anyhow::Result<PathBuf> {
+    Ok(target_dir()?.join("components"))
+}
+
+pub struct Host {
+    child: Child,
+    pub base_url: String,
+    /// From spawning the process to its first `200` from `/healthz`.
+    pub start_time: Duration,
+}
+
+impl Host {
+    /// Starts `host-server` on a free port, waits for `/healthz` to answer 200.
+    pub async fn start(data_dir: &Path, component: &Path) -> anyhow::Result<Self> {
+        let binary = target_dir()?.join("release/host-server");
+        let started = Instant::now();
+        let mut child = Command::new(&binary)
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--component")
+            .arg(component)
+            .env("RUST_LOG", "warn,host_server=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stderr = child.stderr.take().context("stderr is piped")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let base_url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60))).await??;
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("{base_url}/healthz")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the host did not become healthy");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(Self { start_time: started.elapsed(), child, base_url })
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc status")?;
+        let kib: u64 = line.split_whitespace().nth(1).context("VmHWM has a value")?.parse()?;
+        Ok(kib * 1024)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn sha256(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    Ok(sha2::Sha256::digest(std::fs::read(path)?).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Copies `from` beside `to` and renames it into place, as `just swap` does.
+pub fn install(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let staging = to.with_extension("installing");
+    std::fs::copy(from, &staging)?;
+    std::fs::rename(&staging, to)?;
+    Ok(())
+}
