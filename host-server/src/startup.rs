@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -33,8 +33,9 @@ pub struct Inner {
     pub runtime: Arc<Runtime>,
     pub tokens: Arc<TokenConfig>,
     /// A hash of a random password, verified against when a login names no
-    /// account, so unknown users cost the same time as wrong passwords.
-    dummy_hash: OnceCell<String>,
+    /// account, so unknown users cost the same time as wrong passwords; made by
+    /// the serving component (keyed by its digest), so it costs what its hashes cost.
+    dummy_hash: Mutex<Option<(String, String)>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,17 +52,18 @@ impl AppState {
     }
 
     pub async fn dummy_hash(&self) -> Result<String, ApiError> {
-        let hash = self
-            .dummy_hash
-            .get_or_try_init(|| async {
-                let mut password = [0u8; 16];
-                getrandom::fill(&mut password)
-                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-                let password = password.iter().map(|b| format!("{b:02x}")).collect();
-                Ok::<_, ApiError>(self.runtime.hash_password(password).await?)
-            })
-            .await?;
-        Ok(hash.clone())
+        let serving = self.runtime.info().sha256;
+        let mut dummy = self.dummy_hash.lock().await;
+        if let Some((made_by, hash)) = dummy.as_ref()
+            && *made_by == serving
+        {
+            return Ok(hash.clone());
+        }
+        let mut password = [0u8; 16];
+        getrandom::fill(&mut password).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+        let hash = self.runtime.hash_password(password.iter().map(|b| format!("{b:02x}")).collect()).await?;
+        *dummy = Some((serving, hash.clone()));
+        Ok(hash)
     }
 }
 
@@ -104,7 +106,7 @@ impl Server {
             "loaded the auth component"
         );
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
-        let state = AppState(Arc::new(Inner { store, runtime, tokens, dummy_hash: OnceCell::new() }));
+        let state = AppState(Arc::new(Inner { store, runtime, tokens, dummy_hash: Mutex::new(None) }));
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
