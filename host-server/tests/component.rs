@@ -211,3 +211,31 @@ async fn the_guest_sees_no_files_network_environment_or_arguments() {
     let seen = runtime.hash_password("probe-sandbox".into()).await.unwrap();
     assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=false", "{seen}");
 }
+
+#[test]
+fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
+    use std::fmt::Write as _;
+    let runtime = start(&component_path()).unwrap();
+    // Parsed up to serde_json's nesting limit (then the `none` algorithm is refused);
+    // deeper, refused as malformed. Never a trap from the guest's stack.
+    for (depth, expected) in [(100, TokenError::AlgorithmNotAllowed), (5_000, TokenError::Malformed)] {
+        let header = format!(r#"{{"alg":"none","x":{}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        let mut token = String::new();
+        for part in [header.as_bytes(), br#"{"sub":"1"}"#] {
+            for chunk in part.chunks(3) {
+                // base64url without padding, by hand to keep this test free of dependencies.
+                const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+                let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    token.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            token.push('.');
+        }
+        write!(token, "c2ln").unwrap();
+        match runtime.verify_token(&settings(1_800_000_000), token.as_bytes()) {
+            Err(RuntimeError::Token(error)) => assert_eq!(error, expected, "depth {depth}"),
+            other => panic!("depth {depth}: expected a token error, got {other:?}"),
+        }
+    }
+}

@@ -159,7 +159,7 @@ pub struct Runtime {
 impl Runtime {
     /// Loads the component at `path`, which must pass the self-test with `settings`.
     pub fn start(path: &Path, options: RuntimeOptions, settings: &TokenSettings) -> Result<Arc<Self>, RuntimeError> {
-        let engine = sandbox::engine().map_err(|e| rejected(Step::Compile, e))?;
+        let engine = sandbox::engine(&options.limits).map_err(|e| rejected(Step::Compile, e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| rejected(Step::Link, e))?;
         let cache = options.cache_dir.map(|dir| CodeCache::new(dir, &engine));
@@ -267,6 +267,7 @@ impl Runtime {
         let loaded = self.active();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            sandbox::lower_thread_priority();
             f(&rt.core, &loaded)
         })
         .await

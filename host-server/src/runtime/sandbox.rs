@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
@@ -43,11 +45,34 @@ impl WasiView for GuestState {
     }
 }
 
+/// Instances that may exist at once. Calls are synchronous, so this bounds the
+/// threads calling at once (async workers, hashing threads, a reload), with room.
+const MAX_INSTANCES: u32 = 128;
+
+/// Bytes at the start of a recycled memory reset in place rather than given back
+/// to the kernel: no page faults on the next instance for the pages every call touches.
+const KEEP_RESIDENT: usize = 512 << 10;
+
 /// An engine whose calls can be interrupted by epoch deadlines, with a thread
 /// that advances the epoch for as long as the engine lives.
-pub fn engine() -> wasmtime::Result<Engine> {
+///
+/// Instances come from a pooling allocator: slots are reserved once and reset
+/// between uses, which makes the per-call fresh instance cheap (see
+/// `bench/RESULTS.md` for instantiation against reuse).
+pub fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 8)
+        .total_memories(MAX_INSTANCES * 2)
+        .total_tables(MAX_INSTANCES * 4)
+        .max_memory_size(limits.memory_bytes)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
     let mut config = Config::new();
-    config.wasm_component_model(true).epoch_interruption(true);
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
     let ticking = engine.weak();
     std::thread::Builder::new()
@@ -76,4 +101,26 @@ pub fn new_store(engine: &Engine, limits: &Limits, deadline: Duration) -> Store<
     let ticks = deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store
+}
+
+/// Lowers the calling thread's scheduling priority (nice +10), once per thread.
+///
+/// Hashing threads saturate the cores by design; at a lower priority the
+/// scheduler still gives them every idle cycle, but lets the async workers in
+/// first, so cheap requests are not kept waiting behind logins.
+pub fn lower_thread_priority() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    LOWERED.with(|lowered| {
+        if !lowered.replace(true) {
+            // SAFETY: plain syscalls on the calling thread; on Linux, PRIO_PROCESS
+            // with a thread id applies to that thread only.
+            let result = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+            };
+            if result != 0 {
+                tracing::debug!("could not lower a hashing thread's priority");
+            }
+        }
+    });
 }
