@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 use crate::runtime::{ReloadOutcome, Runtime};
 use crate::tokens::TokenConfig;
 
-/// Quiet time after the last file event before reloading.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Quiet time after the last file event before reloading. Short: a reload of a
+/// half-written file is refused by the gate, and the write's next event retries.
+const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Keeps the file watcher alive; dropping it stops watching.
 pub struct Watch {

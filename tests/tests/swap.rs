@@ -183,11 +183,15 @@ async fn a_restart_takes_the_compiled_component_from_the_cache() {
     let second = TestHost::spawn_in(dir.path(), HostOptions::default());
     assert_eq!(health(&second).await["component"]["from_cache"], true);
     assert!(second.logs().contains("origin=Cache"), "{}", second.logs());
+    assert!(second.logs().contains("these bytes passed before"), "{}", second.logs());
     second.stop();
 
     // A corrupted entry is noticed, ignored and rebuilt.
     for entry in std::fs::read_dir(dir.path().join("compiled")).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "cwasm") {
+            continue;
+        }
         let mut bytes = std::fs::read(&path).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xff;

@@ -276,6 +276,21 @@ impl Runtime {
 }
 
 impl Core {
+    /// Whether the password self-test `check` passed before (a marker in the cache).
+    fn passed(&self, check: &str) -> bool {
+        let passed = self.cache.as_ref().is_some_and(|cache| cache.passed(check));
+        if passed {
+            tracing::info!(check, "skipping password self-test checks these bytes passed before");
+        }
+        passed
+    }
+
+    fn record_pass(&self, check: &str) {
+        if let Some(cache) = &self.cache {
+            cache.record_pass(check);
+        }
+    }
+
     /// Compile (or take from the cache), check the version, link.
     fn prepare(&self, bytes: &[u8]) -> Result<Loaded, RuntimeError> {
         let sha256 = hex(&Sha256::digest(bytes));

@@ -2,6 +2,12 @@
 //! passwords and issue and check tokens correctly with the live settings, and
 //! accept what the component it replaces has made, so no login and no session
 //! is lost to a swap.
+//!
+//! The token checks always run (they take microseconds and depend on the live
+//! key). The password checks cost several argon2 runs, and depend only on the
+//! component's bytes: once a component has passed them (alone, or against the
+//! component it replaced), a marker in the compiled-code cache records it, and
+//! the same bytes skip them next time: on a restart, or a swap back.
 
 use super::{Core, Loaded, RuntimeError, TokenSettings};
 
@@ -11,8 +17,28 @@ const SAMPLE_SUBJECT: &str = "self-test";
 /// Runs every check on `candidate`; `current` is the component it would replace.
 /// Returns which check failed and how.
 pub fn run(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &TokenSettings) -> Result<(), String> {
-    let failed = |what: &str, error: RuntimeError| format!("{what}: {error}");
+    tokens(core, candidate, current, settings)?;
+    let own = candidate.info.sha256.clone();
+    if !core.passed(&own) {
+        own_passwords(core, candidate)?;
+        core.record_pass(&own);
+    }
+    if let Some(current) = current {
+        let pair = format!("{own}-accepts-{}", current.info.sha256);
+        if !core.passed(&pair) {
+            cross_passwords(core, candidate, current)?;
+            core.record_pass(&pair);
+        }
+    }
+    Ok(())
+}
 
+fn failed(what: &str, error: RuntimeError) -> String {
+    format!("{what}: {error}")
+}
+
+/// Hash a password, match it, refuse a wrong one.
+fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
     let phc = core.hash_with(candidate, SAMPLE_PASSWORD).map_err(|e| failed("hashing a password", e))?;
     let check = core.verify_with(candidate, SAMPLE_PASSWORD, &phc).map_err(|e| failed("checking its own hash", e))?;
     if !check.matches {
@@ -24,7 +50,11 @@ pub fn run(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: 
     if wrong.matches {
         return Err("a wrong password matches".into());
     }
+    Ok(())
+}
 
+/// Issue a token and accept it, refuse a forged one, accept one the current component issued.
+fn tokens(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &TokenSettings) -> Result<(), String> {
     let issued = core.issue_with(candidate, settings, SAMPLE_SUBJECT).map_err(|e| failed("issuing a token", e))?;
     let claims = core
         .verify_token_with(candidate, settings, issued.token.as_bytes())
@@ -50,13 +80,18 @@ pub fn run(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: 
         if claims.sub != SAMPLE_SUBJECT {
             return Err("a token the current component issued comes back with another subject".into());
         }
-        let old_phc = core.hash_with(current, SAMPLE_PASSWORD).map_err(|e| failed("(current) hashing", e))?;
-        let check = core
-            .verify_with(candidate, SAMPLE_PASSWORD, &old_phc)
-            .map_err(|e| failed("checking a hash the current component made", e))?;
-        if !check.matches {
-            return Err("a hash the current component made does not match its password".into());
-        }
+    }
+    Ok(())
+}
+
+/// Accept a password hash the current component made.
+fn cross_passwords(core: &Core, candidate: &Loaded, current: &Loaded) -> Result<(), String> {
+    let old_phc = core.hash_with(current, SAMPLE_PASSWORD).map_err(|e| failed("(current) hashing", e))?;
+    let check = core
+        .verify_with(candidate, SAMPLE_PASSWORD, &old_phc)
+        .map_err(|e| failed("checking a hash the current component made", e))?;
+    if !check.matches {
+        return Err("a hash the current component made does not match its password".into());
     }
     Ok(())
 }
