@@ -103,11 +103,14 @@ pub fn new_store(engine: &Engine, limits: &Limits, deadline: Duration) -> Store<
     store
 }
 
-/// Lowers the calling thread's scheduling priority (nice +10), once per thread.
+/// Lowers the calling thread's scheduling priority to the lowest (nice 19), once per thread.
 ///
-/// Hashing threads saturate the cores by design; at a lower priority the
+/// Hashing threads saturate the cores by design; at the lowest priority the
 /// scheduler still gives them every idle cycle, but lets the async workers in
-/// first, so cheap requests are not kept waiting behind logins.
+/// first, so cheap requests are not kept waiting behind logins (bench: the
+/// `/users/me/` p99 under saturated logins went from 10.7× idle to 1×, at nice
+/// 10 it was 4–5×). The price: when cheap requests alone saturate the cores,
+/// logins slow down first.
 pub fn lower_thread_priority() {
     thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     LOWERED.with(|lowered| {
@@ -116,7 +119,7 @@ pub fn lower_thread_priority() {
             // with a thread id applies to that thread only.
             let result = unsafe {
                 let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+                libc::setpriority(libc::PRIO_PROCESS, tid, 19)
             };
             if result != 0 {
                 tracing::debug!("could not lower a hashing thread's priority");
