@@ -1,0 +1,124 @@
+//! `GET /users/me/`.
+
+use std::time::{Duration, Instant};
+
+use loom_e2e::{HostOptions, TestHost, client, login, register};
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+use serde_json::Value;
+
+use crate::{PASSWORD, bearer, challenge, detail, me, post_token};
+
+#[tokio::test]
+async fn me_returns_the_token_owner_with_or_without_the_slash() {
+    let host = TestHost::spawn();
+    let account = register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    for path in ["/users/me/", "/users/me"] {
+        let response = client().get(host.url(path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.json::<Value>().await.unwrap(), account);
+    }
+    // The scheme is case-insensitive.
+    let lower = me(&host, Some(HeaderValue::from_str(&format!("bearer {token}")).unwrap())).await;
+    assert_eq!(lower.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn me_without_credentials_is_not_authenticated() {
+    let host = TestHost::spawn();
+    for authorization in
+        [None, Some(HeaderValue::from_static("Basic YWRhOnNlY3JldA==")), Some(HeaderValue::from_static(""))]
+    {
+        let response = me(&host, authorization.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(challenge(&response), Some("Bearer"));
+        assert_eq!(detail(response).await, "Not authenticated");
+    }
+}
+
+#[tokio::test]
+async fn me_with_a_bad_token_cannot_validate_credentials() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    let (head, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{head}.{flipped}{}", &signature[1..]);
+    let claims = token.split('.').nth(1).unwrap();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.");
+    let other_host = TestHost::spawn();
+    register(&other_host, "ada@example.com", PASSWORD).await;
+    let foreign = login(&other_host, "ada@example.com", PASSWORD).await;
+    let mut bad: Vec<HeaderValue> = ["garbage", "a.b.c", "", tampered.as_str(), alg_none.as_str(), foreign.as_str()]
+        .iter()
+        .map(|t| bearer(t).unwrap())
+        .collect();
+    bad.push(HeaderValue::from_bytes(b"Bearer \xff\xfe.\xc3\x28.\x80").unwrap());
+    bad.push(HeaderValue::from_str(&format!("Bearer {}", &token[..token.len() - 10])).unwrap());
+    for authorization in bad {
+        let response = me(&host, Some(authorization.clone())).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(challenge(&response), Some(r#"Bearer error="invalid_token""#));
+        assert_eq!(detail(response).await, "Could not validate credentials");
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(1), leeway: Some(0), ..Default::default() });
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    // Wait for the clock, not for the host: poll until the one-second lifetime has passed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let response = me(&host, bearer(&token)).await;
+        if response.status() != StatusCode::OK || Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge(&response), Some(r#"Bearer error="invalid_token""#));
+    assert_eq!(detail(response).await, "Could not validate credentials");
+}
+
+/// A token signed with the host's own secret (read from its data directory) for any subject.
+fn forge(host: &TestHost, subject: &str) -> String {
+    let key = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let settings = auth_guest::tokens::TokenSettings {
+        signing_key: &key,
+        issuer: "loom-auth",
+        now,
+        ttl_seconds: 600,
+        leeway_seconds: 5,
+    };
+    auth_guest::tokens::issue(&settings, subject).unwrap().0
+}
+
+#[tokio::test]
+async fn tokens_for_gone_or_inactive_users_are_refused() {
+    let host = TestHost::spawn();
+    let account = register(&host, "ada@example.com", PASSWORD).await;
+    // A well-signed token is accepted for the account it names...
+    let id = account["id"].as_i64().unwrap().to_string();
+    assert_eq!(me(&host, bearer(&forge(&host, &id))).await.status(), StatusCode::OK);
+    // ...but not for an account that does not exist or a subject that is no id.
+    for subject in ["999999", "not-a-number"] {
+        let response = me(&host, bearer(&forge(&host, subject))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{subject}");
+        assert_eq!(detail(response).await, "Could not validate credentials");
+    }
+    // Deactivate the account behind the host's back: its token stops working.
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    let url = format!("sqlite://{}", host.data_dir.join("loom-auth.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE users SET is_active = 0").execute(&pool).await.unwrap();
+    pool.close().await;
+    let response = me(&host, bearer(&token)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(detail(response).await, "Could not validate credentials");
+    let login = post_token(&host, &[("username", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+}

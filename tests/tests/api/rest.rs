@@ -1,0 +1,105 @@
+//! Health, routing, hostile input, restarts and the log.
+
+use loom_e2e::{HostOptions, TestHost, client, login, register};
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+use serde_json::Value;
+
+use crate::{PASSWORD, bearer, detail, me, post_token};
+
+#[tokio::test]
+async fn healthz_reports_the_component_and_the_database() {
+    use sha2::Digest;
+    let host = TestHost::spawn();
+    let response = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let wasm = std::fs::read(loom_e2e::component()).unwrap();
+    let digest: String = sha2::Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(body["component"]["sha256"], digest);
+    assert_eq!(body["component"]["wit_version"], "0.1.0");
+    assert_eq!(body["component"]["wit_package"], "loom:auth@0.1.0");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_with_a_detail() {
+    let host = TestHost::spawn();
+    let missing = client().get(host.url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(detail(missing).await, "Not Found");
+    let wrong_method = client().get(host.url("/token")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(detail(wrong_method).await, "Method Not Allowed");
+}
+
+#[tokio::test]
+async fn no_input_gets_a_server_error() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    let bodies: [&[u8]; 8] = [
+        b"",
+        b"\x00\x01\x02\xff",
+        b"null",
+        b"{\"email\":null,\"password\":null}",
+        b"username=%ff%fe&password=%00",
+        b"username=ada%40example.com&password=x&username=again",
+        b"{\"email\":\"\\ud800@example.com\",\"password\":\"xxxxxxxxxx\"}",
+        b"=&&==&",
+    ];
+    let content_types =
+        ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=latin1"];
+    for path in ["/users/", "/token", "/users/me/", "/healthz", "/nope"] {
+        for body in bodies {
+            for content_type in content_types {
+                let response = client()
+                    .post(host.url(path))
+                    .header("content-type", content_type)
+                    .header("authorization", HeaderValue::from_bytes(b"Bearer \x80\xff").unwrap())
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                assert!(status.is_client_error(), "{path} {content_type} {body:?} gave {status}");
+                assert!(!detail(response).await.is_empty());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_data_directory_keeps_accounts_and_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestHost::spawn_in(dir.path(), HostOptions::default());
+    let account = register(&first, "ada@example.com", PASSWORD).await;
+    let token = login(&first, "ada@example.com", PASSWORD).await;
+    first.stop();
+    let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let second = TestHost::spawn_in(dir.path(), HostOptions::default());
+    let response = me(&second, bearer(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), account);
+    login(&second, "ada@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn no_password_token_or_secret_reaches_the_log() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    assert_eq!(me(&host, bearer(&token)).await.status(), StatusCode::OK);
+    post_token(&host, &[("username", "ada@example.com"), ("password", "a wrong guess")]).await;
+    let secret = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
+    let logs = host.logs();
+    assert!(logs.contains("issued an access token"), "the log is being captured:\n{logs}");
+    for needle in [PASSWORD, "a wrong guess", token.as_str(), token.split('.').nth(2).unwrap()] {
+        assert!(!logs.contains(needle), "{needle:?} leaked into the log:\n{logs}");
+    }
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!logs.contains(&hex));
+}

@@ -1,0 +1,105 @@
+//! `POST /users/`.
+
+use loom_e2e::{TestHost, client, login, register};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{PASSWORD, detail, post_user};
+
+#[tokio::test]
+async fn registration_returns_the_account_without_secrets() {
+    let host = TestHost::spawn();
+    let response = post_user(&host, json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "id": body["id"], "email": "ada@example.com", "is_active": true }));
+    assert!(body["id"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn duplicate_emails_are_refused_case_insensitively() {
+    let host = TestHost::spawn();
+    register(&host, "Grace@Example.com", PASSWORD).await;
+    for email in ["Grace@Example.com", "grace@example.com", "GRACE@EXAMPLE.COM"] {
+        let response = post_user(&host, json!({ "email": email, "password": PASSWORD })).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{email}");
+        assert_eq!(detail(response).await, "Email already registered");
+    }
+}
+
+#[tokio::test]
+async fn invalid_registrations_are_422_with_a_detail() {
+    let host = TestHost::spawn();
+    let long = "x".repeat(1025);
+    for body in [
+        json!({ "email": "not-an-email", "password": PASSWORD }),
+        json!({ "email": "ada@localhost", "password": PASSWORD }),
+        json!({ "email": "", "password": PASSWORD }),
+        json!({ "email": "Ada <ada@example.com>", "password": PASSWORD }),
+        json!({ "email": 42, "password": PASSWORD }),
+        json!({ "password": PASSWORD }),
+        json!({ "email": "ada@example.com" }),
+        json!({ "email": "ada@example.com", "password": "seven77" }),
+        json!({ "email": "ada@example.com", "password": long }),
+        json!(["ada@example.com", PASSWORD]),
+    ] {
+        let response = post_user(&host, body.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(!detail(response).await.is_empty());
+    }
+    for (content_type, raw) in [("application/json", "{not json"), ("text/plain", "{}"), ("application/json", "")] {
+        let response =
+            client().post(host.url("/users/")).header("content-type", content_type).body(raw).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{content_type} {raw:?}");
+        assert!(!detail(response).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn passwords_count_characters_and_any_unicode_is_accepted() {
+    let host = TestHost::spawn();
+    // Eight characters, 32 bytes: long enough.
+    register(&host, "keys@example.com", "🔑🔑🔑🔑🔑🔑🔑🔑").await;
+    login(&host, "keys@example.com", "🔑🔑🔑🔑🔑🔑🔑🔑").await;
+    // Seven characters but more than eight bytes: too short.
+    let response = post_user(&host, json!({ "email": "short@example.com", "password": "ééééééé" })).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Exactly 1024 bytes is the most accepted.
+    register(&host, "long@example.com", &"p".repeat(1024)).await;
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413() {
+    let host = TestHost::spawn();
+    let huge = json!({ "email": "big@example.com", "password": "x".repeat(70 * 1024) });
+    let response = post_user(&host, huge).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(detail(response).await.contains("64 KiB"));
+    let form = client()
+        .post(host.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username=a%40b.com&password={}", "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_of_one_email_create_one_account() {
+    let host = TestHost::spawn();
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let request =
+                client().post(host.url("/users/")).json(&json!({ "email": "race@example.com", "password": PASSWORD }));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap().unwrap().status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::BAD_REQUEST), "{statuses:?}");
+    login(&host, "race@example.com", PASSWORD).await;
+}
