@@ -71,43 +71,14 @@ async fn main() -> anyhow::Result<()> {
     drop(host);
 
     let hash_capacity = cores as f64 / hash_wasm.as_secs_f64();
+    let me_p99 = (mixed_me.percentile(0.99), idle.percentile(0.99));
     let rows = vec![
-        row(
-            "token verify: component vs native",
-            format!("{} vs {}", us(verify_wasm), us(verify_native)),
-            ratio(verify_wasm, verify_native),
-            "≤ 2×",
-            ratio(verify_wasm, verify_native) <= 2.0,
-        ),
-        row(
-            "token issue: component vs native",
-            format!("{} vs {}", us(issue_wasm), us(issue_native)),
-            ratio(issue_wasm, issue_native),
-            "(no target)",
-            true,
-        ),
-        row(
-            "token verify: fresh instance vs reused one",
-            format!("{} vs {}", us(verify_wasm), us(verify_reused)),
-            ratio(verify_wasm, verify_reused),
-            "(choice)",
-            true,
-        ),
-        row(
-            "argon2id hash: component vs native",
-            format!("{} vs {}", ms(hash_wasm), ms(hash_native)),
-            ratio(hash_wasm, hash_native),
-            "≤ 1.5×",
-            ratio(hash_wasm, hash_native) <= 1.5,
-        ),
-        row(
-            "argon2id hash: component simd128 vs native",
-            format!("{} vs {}", ms(hash_simd), ms(hash_native)),
-            ratio(hash_simd, hash_native),
-            "(compare)",
-            true,
-        ),
-        row(
+        Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
+        Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
+        Row::ratio("token verify: fresh instance vs reused one", us, (verify_wasm, verify_reused), None),
+        Row::ratio("argon2id hash: component vs native", ms, (hash_wasm, hash_native), Some(Bound::AtMost(1.5))),
+        Row::ratio("argon2id hash: component simd128 vs native", ms, (hash_simd, hash_native), None),
+        Row::plain(
             "GET /users/me/, 32 clients",
             format!(
                 "{:.0} req/s, p50 {}, p99 {}",
@@ -115,44 +86,30 @@ async fn main() -> anyhow::Result<()> {
                 ms(me_load.percentile(0.5)),
                 ms(me_load.percentile(0.99))
             ),
-            0.0,
-            "",
-            true,
+            None,
         ),
-        row(
-            "POST /token, 8 clients: vs cores ÷ one hash",
-            format!("{:.1} req/s vs {:.1}/s", token_load.per_second(), hash_capacity),
-            token_load.per_second() / hash_capacity,
-            "≥ 0.9",
-            token_load.per_second() / hash_capacity >= 0.9,
-        ),
-        row(
-            "/users/me/ p99: under saturated /token vs idle",
-            format!("{} vs {}", ms(mixed_me.percentile(0.99)), ms(idle.percentile(0.99))),
-            ratio(mixed_me.percentile(0.99), idle.percentile(0.99)),
-            "≤ 5×",
-            ratio(mixed_me.percentile(0.99), idle.percentile(0.99)) <= 5.0,
-        ),
-        row(
+        Row {
+            what: "POST /token, 8 clients: vs cores ÷ one hash",
+            measured: format!("{:.1} req/s vs {:.1}/s", token_load.per_second(), hash_capacity),
+            ratio: Some(token_load.per_second() / hash_capacity),
+            bound: Some(Bound::AtLeast(0.9)),
+            absolute: None,
+        },
+        Row::ratio("/users/me/ p99: under saturated /token vs idle", ms, me_p99, Some(Bound::AtMost(5.0))),
+        Row::plain(
             "start to first 200: warm cache (cold)",
             format!("{} ({})", ms(warm_start), ms(cold_start)),
-            0.0,
-            "< 100 ms",
-            warm_start < Duration::from_millis(100),
+            Some(("< 100 ms", warm_start < Duration::from_millis(100))),
         ),
-        row(
+        Row::plain(
             "swap to serving: warm cache (cold)",
             format!("{} ({})", ms(warm_swap), ms(cold_swap)),
-            0.0,
-            "< 50 ms",
-            warm_swap < Duration::from_millis(50),
+            Some(("< 50 ms", warm_swap < Duration::from_millis(50))),
         ),
-        row(
+        Row::plain(
             "peak RSS under load",
             format!("{:.1} MiB", peak_rss as f64 / (1 << 20) as f64),
-            0.0,
-            "< 150 MiB",
-            peak_rss < 150 << 20,
+            Some(("< 150 MiB", peak_rss < 150 << 20)),
         ),
     ];
     let report = render(&rows, cores)?;
@@ -219,10 +176,6 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64()
-}
-
 fn us(d: Duration) -> String {
     format!("{:.2} µs", d.as_secs_f64() * 1e6)
 }
@@ -231,16 +184,47 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
+/// A target on a ratio.
+#[derive(Clone, Copy)]
+enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
 struct Row {
     what: &'static str,
     measured: String,
-    ratio: f64,
-    target: &'static str,
-    met: bool,
+    ratio: Option<f64>,
+    bound: Option<Bound>,
+    /// For rows without a ratio: the target as text and whether it is met.
+    absolute: Option<(&'static str, bool)>,
 }
 
-fn row(what: &'static str, measured: String, ratio: f64, target: &'static str, met: bool) -> Row {
-    Row { what, measured, ratio, target, met }
+impl Row {
+    /// `a` against `b`, each shown with `unit`, their ratio checked against `bound`.
+    fn ratio(
+        what: &'static str,
+        unit: fn(Duration) -> String,
+        (a, b): (Duration, Duration),
+        bound: Option<Bound>,
+    ) -> Self {
+        let measured = format!("{} vs {}", unit(a), unit(b));
+        Self { what, measured, ratio: Some(a.as_secs_f64() / b.as_secs_f64()), bound, absolute: None }
+    }
+
+    fn plain(what: &'static str, measured: String, absolute: Option<(&'static str, bool)>) -> Self {
+        Self { what, measured, ratio: None, bound: None, absolute }
+    }
+
+    /// The target as text and whether the measurement meets it.
+    fn target(&self) -> Option<(String, bool)> {
+        match (self.bound, self.ratio, self.absolute) {
+            (Some(Bound::AtMost(limit)), Some(ratio), _) => Some((format!("≤ {limit}×"), ratio <= limit)),
+            (Some(Bound::AtLeast(limit)), Some(ratio), _) => Some((format!("≥ {limit}"), ratio >= limit)),
+            (_, _, Some((text, met))) => Some((text.to_owned(), met)),
+            _ => None,
+        }
+    }
 }
 
 fn render(rows: &[Row], cores: usize) -> anyhow::Result<String> {
@@ -254,15 +238,13 @@ fn render(rows: &[Row], cores: usize) -> anyhow::Result<String> {
     writeln!(out, "| measure | measured | ratio | target | met |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     for r in rows {
-        let ratio = if r.ratio > 0.0 { format!("{:.2}", r.ratio) } else { String::new() };
-        let met = if r.target.starts_with('(') || r.target.is_empty() {
-            ""
-        } else if r.met {
-            "yes"
-        } else {
-            "**no**"
+        let ratio = r.ratio.map(|ratio| format!("{ratio:.2}")).unwrap_or_default();
+        let (target, met) = match r.target() {
+            Some((target, true)) => (target, "yes"),
+            Some((target, false)) => (target, "**no**"),
+            None => (String::new(), ""),
         };
-        writeln!(out, "| {} | {} | {ratio} | {} | {met} |", r.what, r.measured, r.target)?;
+        writeln!(out, "| {} | {} | {ratio} | {target} | {met} |", r.what, r.measured)?;
     }
     writeln!(out, "{NOTES}")?;
     Ok(out)
