@@ -2,9 +2,8 @@
 //! self-test and a reload share.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
@@ -12,7 +11,7 @@ use super::cache::{CodeCache, Origin};
 use super::sandbox::{self, GuestState, Limits};
 use super::{
     Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, Loaded, PasswordCheck, RuntimeError, Step,
-    TokenSettings, WIT_PACKAGE, compatible, exported_version, hex, host_wit_version, rejected,
+    TokenSettings, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
 };
 
 /// What compiling and calling components needs: the engine, the linker, the
@@ -41,9 +40,25 @@ impl Core {
         }
     }
 
+    /// Takes the component `bytes` (digest `sha256`) through every step of the gate:
+    /// compile, version, link, self-test against `current`. Ready to publish.
+    pub(super) fn admit(
+        &self,
+        bytes: &[u8],
+        sha256: String,
+        current: Option<&Loaded>,
+        settings: &TokenSettings,
+    ) -> Result<Loaded, RuntimeError> {
+        let started = Instant::now();
+        let mut candidate = self.prepare(bytes, sha256)?;
+        super::selftest::run(self, &candidate, current, settings)
+            .map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
+        candidate.info.load_time = started.elapsed();
+        Ok(candidate)
+    }
+
     /// Compile (or take from the cache), check the version, link.
-    pub(super) fn prepare(&self, bytes: &[u8]) -> Result<Loaded, RuntimeError> {
-        let sha256 = hex(&Sha256::digest(bytes));
+    pub(super) fn prepare(&self, bytes: &[u8], sha256: String) -> Result<Loaded, RuntimeError> {
         let (component, origin) = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &sha256, bytes),
             None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)),

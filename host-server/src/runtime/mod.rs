@@ -13,7 +13,7 @@ mod selftest;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -157,11 +157,7 @@ impl Runtime {
         let cache = options.cache_dir.map(|dir| CodeCache::new(dir, &engine));
         let core = Core { engine, linker, limits: options.limits, cache, path: path.to_owned() };
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
-        let started = Instant::now();
-        let mut first = core.prepare(&bytes)?;
-        selftest::run(&core, &first, None, settings)
-            .map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
-        first.info.load_time = started.elapsed();
+        let first = core.admit(&bytes, hex(&Sha256::digest(&bytes)), None, settings)?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Arc::new(Self {
             core,
@@ -190,7 +186,6 @@ impl Runtime {
     /// async workers.
     pub fn reload(&self, settings: &TokenSettings) -> ReloadReport {
         let _one_at_a_time = self.reloading.lock().expect("reload lock");
-        let started = Instant::now();
         let report = match std::fs::read(&self.core.path) {
             Err(e) => ReloadReport {
                 at: SystemTime::now(),
@@ -202,28 +197,20 @@ impl Runtime {
                 let outcome = if sha256 == self.active.load().info.sha256 {
                     ReloadOutcome::Unchanged
                 } else {
-                    self.try_publish(&bytes, settings, started)
+                    match self.core.admit(&bytes, sha256.clone(), Some(&self.active()), settings) {
+                        Ok(candidate) => {
+                            self.active.store(Arc::new(candidate));
+                            ReloadOutcome::Published
+                        }
+                        Err(RuntimeError::Rejected { step, reason }) => ReloadOutcome::Rejected { step, reason },
+                        Err(other) => ReloadOutcome::Rejected { step: Step::Compile, reason: other.to_string() },
+                    }
                 };
                 ReloadReport { at: SystemTime::now(), sha256: Some(sha256), outcome }
             }
         };
         *self.last_reload.lock().expect("reload report lock") = Some(report.clone());
         report
-    }
-
-    fn try_publish(&self, bytes: &[u8], settings: &TokenSettings, started: Instant) -> ReloadOutcome {
-        let mut candidate = match self.core.prepare(bytes) {
-            Ok(candidate) => candidate,
-            Err(RuntimeError::Rejected { step, reason }) => return ReloadOutcome::Rejected { step, reason },
-            Err(other) => return ReloadOutcome::Rejected { step: Step::Compile, reason: other.to_string() },
-        };
-        let current = self.active();
-        if let Err(reason) = selftest::run(&self.core, &candidate, Some(&current), settings) {
-            return ReloadOutcome::Rejected { step: Step::SelfTest, reason };
-        }
-        candidate.info.load_time = started.elapsed();
-        self.active.store(Arc::new(candidate));
-        ReloadOutcome::Published
     }
 
     /// Hashes a password with the active component, off the async workers.
