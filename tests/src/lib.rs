@@ -43,6 +43,13 @@ pub fn component() -> PathBuf {
     built_component("auth-guest.wasm")
 }
 
+/// Hex SHA-256 of a file, as `/healthz` reports a component's digest.
+pub fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Copies `from` beside `to`, then renames it over `to`, as `just swap` does.
 pub fn install(from: &Path, to: &Path) {
     let staging = to.with_extension("installing");

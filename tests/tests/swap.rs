@@ -6,16 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use loom_e2e::{HostOptions, TestHost, binary, built_component, client, install, login, register, run};
+use loom_e2e::{HostOptions, TestHost, binary, built_component, client, install, login, register, run, sha256};
 use serde_json::Value;
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn sha256(path: &Path) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
-}
 
 async fn health(host: &TestHost) -> Value {
     client().get(host.url("/healthz")).send().await.unwrap().json().await.unwrap()

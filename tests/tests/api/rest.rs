@@ -9,14 +9,11 @@ use crate::{PASSWORD, bearer, detail, me, post_token};
 
 #[tokio::test]
 async fn healthz_reports_the_component_and_the_database() {
-    use sha2::Digest;
     let host = TestHost::spawn();
     let response = client().get(host.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    let wasm = std::fs::read(loom_e2e::component()).unwrap();
-    let digest: String = sha2::Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(body["component"]["sha256"], digest);
+    assert_eq!(body["component"]["sha256"], loom_e2e::sha256(&loom_e2e::component()));
     assert_eq!(body["component"]["wit_version"], "0.1.0");
     assert_eq!(body["component"]["wit_package"], "loom:auth@0.1.0");
     assert_eq!(body["database"], "ok");
