@@ -1,10 +1,11 @@
 //! The token signing secret: loaded from its file, or generated once and saved.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretSlice;
+
+use crate::durable::{self, IfExists};
 
 /// Bytes of a generated secret, and the least a provided one must have (HS256's key size).
 pub const SECRET_BYTES: usize = 32;
@@ -48,20 +49,17 @@ fn create(path: &Path) -> Result<SecretSlice<u8>, KeyError> {
     getrandom::fill(&mut secret).map_err(KeyError::Random)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_error)?;
-    // tempfile creates the file with mode 0600.
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    file.write_all(&secret).and_then(|()| file.as_file().sync_all()).map_err(write_error)?;
-    match file.persist_noclobber(path) {
-        Ok(_) => {
+    match durable::write_atomic(path, &[&secret], IfExists::Keep) {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated a new token signing secret");
             Ok(SecretSlice::from(secret))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let bytes = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_owned(), source })?;
             check_length(path, bytes)
         }
-        Err(e) => Err(write_error(e.error)),
+        Err(e) => Err(write_error(e)),
     }
 }
 

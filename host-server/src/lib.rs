@@ -6,8 +6,10 @@
 //! - [`routes`]: the handlers, which orchestrate the two.
 //! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
 //!   the signing secret, token settings, swap triggers, logs.
+//! - [`durable`]: the one way the host writes files (atomic and synced).
 
 pub mod config;
+pub mod durable;
 pub mod keys;
 pub mod reload;
 pub mod routes;

@@ -3,4 +3,5 @@
 //! inside the user's `dev-automation.config.json` without disturbing the rest.
 
 pub mod api;
+pub mod durable;
 pub mod settings;

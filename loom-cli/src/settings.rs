@@ -7,12 +7,13 @@
 //! in the same directory, fsync, rename), and a file holding a token is made
 //! readable by its owner only.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::durable;
 
 /// The key the login lives under.
 pub const AUTH_KEY: &str = "auth";
@@ -124,20 +125,7 @@ impl SettingsFile {
         };
         let mut text = serde_json::to_string_pretty(&self.root).expect("settings serialise to JSON");
         text.push('\n');
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut file = tempfile::Builder::new()
-            .prefix(".dev-automation.config.")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(write_error)?;
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(write_error)?;
-        file.write_all(text.as_bytes()).map_err(write_error)?;
-        file.as_file().sync_all().map_err(write_error)?;
-        file.persist(&self.path).map_err(|e| write_error(e.error))?;
-        // Make the rename itself durable.
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
+        durable::write_atomic(&self.path, text.as_bytes(), mode).map_err(write_error)?;
         let saved = Saved { tightened_from: self.mode.filter(|old| holds_token && old & 0o077 != 0) };
         self.mode = Some(mode);
         Ok(saved)

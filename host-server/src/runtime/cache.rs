@@ -9,12 +9,13 @@
 //! either can change what the host runs.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::durable::{self, IfExists};
 
 /// How the compiled component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +71,9 @@ impl CodeCache {
     /// Records that the self-test check named `check` passed.
     pub fn record_pass(&self, check: &str) {
         let marker = self.marker(check);
-        if let Err(error) = std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::write(&marker, b"")) {
+        let written =
+            std::fs::create_dir_all(&self.dir).and_then(|()| durable::write_atomic(&marker, &[], IfExists::Replace));
+        if let Err(error) = written {
             tracing::warn!(path = %marker.display(), %error, "could not record a passed self-test");
         }
     }
@@ -97,11 +100,7 @@ impl CodeCache {
     fn write(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let artifact = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         std::fs::create_dir_all(&self.dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        file.write_all(&Sha256::digest(&artifact))?;
-        file.write_all(&artifact)?;
-        file.as_file().sync_all()?;
-        file.persist(path)?;
+        durable::write_atomic(path, &[&Sha256::digest(&artifact), &artifact], IfExists::Replace)?;
         Ok(())
     }
 }
