@@ -241,6 +241,24 @@ async fn sighup_makes_the_host_check_its_component_again() {
     assert_eq!(health["last_reload"]["result"], "unchanged", "{health}");
 }
 
+#[tokio::test]
+async fn a_rejected_swap_shows_its_step_on_healthz_and_its_reason_only_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, served) = host_with_swappable_component(dir.path(), HostOptions::default());
+    let candidate = built_component("fixtures/wit-next.wasm");
+    install(&candidate, &served);
+    let candidate_sha = sha256(&candidate);
+    let health = wait_for(&host, "the rejection", |h| h["last_reload"]["sha256"] == candidate_sha.as_str()).await;
+    let last_reload = health["last_reload"].as_object().unwrap();
+    let mut fields: Vec<&str> = last_reload.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["at", "result", "sha256", "step"], "{health}");
+    assert_eq!((&last_reload["result"], &last_reload["step"]), (&"rejected".into(), &"version".into()));
+    let text = health.to_string();
+    assert!(!text.contains(&dir.path().display().to_string()) && !text.contains("loom:auth@0.2"), "{text}");
+    assert!(host.logs().contains("at the version step: it exports loom:auth@0.2.0"), "{}", host.logs());
+}
+
 #[test]
 fn a_host_refuses_to_start_on_a_bad_component() {
     for (fixture, step) in [("fixtures/not-a-component.wasm", "compile"), ("fixtures/wit-next.wasm", "version")] {
