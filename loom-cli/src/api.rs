@@ -12,7 +12,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a call that costs the server no password hash may wait for the whole answer.
+pub const QUICK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `login` and `register` may wait: the server hashes the password,
+/// and may queue the hash behind others.
+pub const HASHING_TIMEOUT: Duration = Duration::from_secs(30);
 const USER_AGENT: &str = concat!("loom/", env!("CARGO_PKG_VERSION"));
 
 /// Why a call to the server failed.
@@ -22,9 +26,10 @@ pub enum ApiError {
     InvalidUrl(String),
     #[error("Cannot reach the Loom server at {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    /// The server refused the stored token (expired, revoked, or signed by another key).
-    #[error("Your session for {server} has expired. Run 'loom login'.")]
-    SessionExpired { server: String },
+    /// The server refused the token sent (expired, revoked, or signed by another key).
+    /// Where the token came from decides what the user should do: see the commands.
+    #[error("The Loom server at {server} refused the token (expired, revoked or not issued by it).")]
+    TokenRefused { server: String },
     /// A 4xx with the server's own explanation.
     #[error("{detail}")]
     Rejected { status: StatusCode, detail: String },
@@ -37,7 +42,7 @@ pub enum ApiError {
 impl ApiError {
     /// Whether the user must log in (again) to go on.
     pub fn needs_login(&self) -> bool {
-        matches!(self, Self::SessionExpired { .. })
+        matches!(self, Self::TokenRefused { .. })
     }
 }
 
@@ -75,7 +80,6 @@ impl ApiClient {
         let base = normalize_server(server)?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
@@ -91,13 +95,13 @@ impl ApiClient {
     /// `POST /token`: trades an email and password for an access token.
     pub async fn login(&self, email: &str, password: &SecretString) -> Result<TokenGrant, ApiError> {
         let form = [("grant_type", "password"), ("username", email), ("password", password.expose_secret())];
-        self.send(self.request(Method::POST, "/token").form(&form)).await
+        self.send(self.request(Method::POST, "/token").form(&form), HASHING_TIMEOUT).await
     }
 
     /// `POST /users/`: creates an account.
     pub async fn register(&self, email: &str, password: &SecretString) -> Result<Account, ApiError> {
         let body = serde_json::json!({ "email": email, "password": password.expose_secret() });
-        self.send(self.request(Method::POST, "/users/").json(&body)).await
+        self.send(self.request(Method::POST, "/users/").json(&body), HASHING_TIMEOUT).await
     }
 
     /// `GET /users/me/`: the account the token belongs to.
@@ -107,7 +111,7 @@ impl ApiClient {
 
     /// `GET path`, authenticated when the client has a token, decoded from JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        self.send(self.request(Method::GET, path)).await
+        self.send(self.request(Method::GET, path), QUICK_TIMEOUT).await
     }
 
     /// A request to `path` on this server, with the bearer token when there is one.
@@ -119,19 +123,20 @@ impl ApiClient {
         }
     }
 
-    /// Sends `request` and decodes a JSON success, or explains the failure.
-    pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+    /// Sends `request`, waiting at most `timeout` for the whole answer, and
+    /// decodes a JSON success, or explains the failure.
+    pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder, timeout: Duration) -> Result<T, ApiError> {
+        let response = request.timeout(timeout).send().await.map_err(|e| self.unreachable(&e, timeout))?;
         let status = response.status();
         let url = self.base.clone();
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e, timeout))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::InvalidResponse { url, reason: format!("{status} with {}", json_problem(&e)) });
         }
         let detail = serde_json::from_slice::<ErrorBody>(&bytes).ok().map(|body| detail_text(&body.detail));
         if status == StatusCode::UNAUTHORIZED && self.token.is_some() {
-            return Err(ApiError::SessionExpired { server: url });
+            return Err(ApiError::TokenRefused { server: url });
         }
         match (status.is_client_error(), detail) {
             (true, Some(detail)) => Err(ApiError::Rejected { status, detail }),
@@ -143,9 +148,12 @@ impl ApiClient {
         }
     }
 
-    fn unreachable(&self, error: &reqwest::Error) -> ApiError {
-        let reason =
-            if error.is_timeout() { "the server did not answer in time".to_owned() } else { root_cause(error) };
+    fn unreachable(&self, error: &reqwest::Error, timeout: Duration) -> ApiError {
+        let reason = if error.is_timeout() {
+            format!("it did not answer within {} seconds", timeout.as_secs())
+        } else {
+            root_cause(error)
+        };
         ApiError::Unreachable { url: self.base.clone(), reason }
     }
 }

@@ -17,6 +17,8 @@ use loom_cli::settings::DEFAULT_FILE;
                         Environment:\n  LOOM_SERVER  server URL (default: the one you logged in to, else http://127.0.0.1:8000)\n  \
                         LOOM_CONFIG  settings file (default: ./dev-automation.config.json)\n  \
                         LOOM_TOKEN   access token to use instead of the saved login (for CI)\n\n\
+                        Timeouts: whoami gives up when the server has not answered within 10 seconds; login and \
+                        register, for which the server hashes the password, wait up to 30 seconds.\n\n\
                         Exit status: 0 success, 1 failure, 2 usage error, 4 login required.")]
 pub struct Cli {
     #[command(subcommand)]

@@ -225,7 +225,46 @@ async fn an_expired_session_asks_for_a_new_login() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(outcome.code, Some(4), "{outcome:?}");
-    assert_eq!(one_line(&outcome.stderr), format!("Your session for {} has expired. Run 'loom login'.", host.base_url));
+    assert_eq!(
+        one_line(&outcome.stderr),
+        format!("Your saved login for {} has expired or was revoked. Run 'loom login'.", host.base_url)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_loom_token_is_named_as_the_culprit() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    // A valid saved login must not be blamed for the variable's bad token.
+    assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
+    let mut whoami = project.loom(&["whoami"]);
+    whoami.env("LOOM_TOKEN", "garbage");
+    let outcome = run(whoami, None);
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    let line = one_line(&outcome.stderr);
+    assert!(line.starts_with(&format!("The token in LOOM_TOKEN was refused by {}", host.base_url)), "{line}");
+    assert!(line.contains("unset it") && !line.contains("session"), "{line}");
+}
+
+#[test]
+fn whoami_gives_up_on_a_server_that_never_answers() {
+    // Accepts connections (the kernel's backlog does), never reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let project = Project::new();
+    let mut whoami = project.loom(&["whoami", "--server", &server]);
+    whoami.env("LOOM_TOKEN", "a.b.c");
+    let started = Instant::now();
+    let outcome = run(whoami, None);
+    let took = started.elapsed();
+    drop(listener);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert_eq!(
+        one_line(&outcome.stderr),
+        format!("error: Cannot reach the Loom server at {server}: it did not answer within 10 seconds")
+    );
+    assert!((Duration::from_secs(9)..Duration::from_secs(20)).contains(&took), "whoami took {took:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ mod whoami;
 
 use std::io::Write;
 
-use loom_cli::api::normalize_server;
+use std::path::PathBuf;
+
+use loom_cli::api::{ApiError, normalize_server};
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::SecretString;
 
@@ -43,6 +45,51 @@ fn resolve_server(given: Option<&str>, stored: Option<&StoredLogin>) -> Result<S
 /// `LOOM_TOKEN`, when set to something.
 fn token_from_env() -> Option<String> {
     std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty())
+}
+
+/// Where the token a command sends comes from, which decides what the user
+/// should do when the server refuses it.
+enum TokenSource {
+    Env,
+    Saved(PathBuf),
+}
+
+impl TokenSource {
+    /// `LOOM_TOKEN`, else the saved login for `server`; exit 4 when there is neither.
+    fn pick(
+        settings: &SettingsFile,
+        server: &str,
+        stored: Option<&StoredLogin>,
+    ) -> Result<(SecretString, Self), Failure> {
+        match (token_from_env(), stored) {
+            (Some(token), _) => Ok((SecretString::from(token), Self::Env)),
+            (None, Some(login)) if login.server == server => {
+                Ok((SecretString::from(login.access_token.clone()), Self::Saved(settings.path().to_owned())))
+            }
+            (None, _) => Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into())),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Env => TOKEN_ENV.to_owned(),
+            Self::Saved(path) => path.display().to_string(),
+        }
+    }
+
+    /// `error`, told in terms of this source when the server refused the token.
+    fn explain(&self, error: ApiError) -> Failure {
+        let ApiError::TokenRefused { server } = &error else {
+            return error.into();
+        };
+        Failure::LoginRequired(match self {
+            Self::Env => format!(
+                "The token in {TOKEN_ENV} was refused by {server}: it has expired, was revoked, or was not issued \
+                 there. Set {TOKEN_ENV} to a current token, or unset it to use the login saved by 'loom login'."
+            ),
+            Self::Saved(_) => format!("Your saved login for {server} has expired or was revoked. Run 'loom login'."),
+        })
+    }
 }
 
 /// Asks for the email on the terminal; `flag` is the option that spares the question.
