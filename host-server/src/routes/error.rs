@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value};
 
 use crate::runtime::{PasswordError, RuntimeError};
 use crate::store::StoreError;
@@ -17,6 +17,8 @@ pub enum ApiError {
     EmailTaken,
     #[error("Incorrect username or password")]
     BadCredentials,
+    #[error(r#"grant_type must be "password""#)]
+    UnsupportedGrantType,
     #[error("Not authenticated")]
     NotAuthenticated,
     #[error("Could not validate credentials")]
@@ -37,7 +39,7 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken => StatusCode::BAD_REQUEST,
             Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -56,21 +58,78 @@ impl ApiError {
             _ => None,
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// The RFC 6749 §5.2 `error` code this failure has at the token endpoint.
+    fn oauth_code(&self) -> &'static str {
+        match self {
+            Self::BadCredentials => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Internal(_) => "server_error",
+            Self::Validation(_)
+            | Self::PayloadTooLarge
+            | Self::EmailTaken
+            | Self::NotAuthenticated
+            | Self::InvalidToken
+            | Self::NotFound
+            | Self::MethodNotAllowed => "invalid_request",
+        }
+    }
+
+    /// The response: the status, `{"detail"}` plus `extra` fields, and the challenge for 401s.
+    fn respond(self, extra: impl FnOnce(&Self, &mut Map<String, Value>)) -> Response {
         match &self {
             Self::Unavailable(source) => tracing::error!(error = %source, "auth component call failed"),
             Self::Internal(source) => tracing::error!(error = format!("{source:#}"), "internal error"),
             _ => {}
         }
-        let mut response = (self.status(), Json(json!({ "detail": self.to_string() }))).into_response();
+        let mut body = Map::new();
+        body.insert("detail".into(), Value::String(self.to_string()));
+        extra(&self, &mut body);
+        let mut response = (self.status(), Json(body)).into_response();
         if let Some(challenge) = self.challenge() {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(|_, _| {})
+    }
+}
+
+/// A failure at the token endpoint: the same status and `detail` as any
+/// [`ApiError`] (FastAPI's contract), plus RFC 6749 §5.2's `error` and
+/// `error_description`, so standard OAuth2 clients can tell a wrong password
+/// (`invalid_grant`) from a malformed request or a failing service. Never cached.
+#[derive(Debug)]
+pub struct OAuthError(pub ApiError);
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = self.0.respond(|error, body| {
+            body.insert("error".into(), Value::from(error.oauth_code()));
+            body.insert("error_description".into(), Value::String(oauth_description(&error.to_string())));
+        });
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+/// `error_description` may hold only printable ASCII without double quotes or
+/// backslashes (RFC 6749 §5.2): a double quote becomes `'`, anything else `?`.
+fn oauth_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 impl From<StoreError> for ApiError {
@@ -94,4 +153,15 @@ impl From<RuntimeError> for ApiError {
 
 pub fn too_long_password() -> String {
     format!("password must be at most {} bytes", crate::routes::MAX_PASSWORD_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oauth_description;
+
+    #[test]
+    fn oauth_descriptions_stay_within_the_rfc_6749_character_set() {
+        assert_eq!(oauth_description(r#"grant_type must be "password""#), "grant_type must be 'password'");
+        assert_eq!(oauth_description("caf\u{e9} \\ ok"), "caf? ? ok");
+    }
 }

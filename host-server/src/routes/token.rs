@@ -1,4 +1,7 @@
 //! `POST /token`: the OAuth2 password grant (RFC 6749 §4.3), as a form.
+//!
+//! Failures keep FastAPI's status and `{"detail"}` and add RFC 6749 §5.2's
+//! `error` fields ([`OAuthError`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -6,10 +9,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::error::too_long_password;
+use super::error::{OAuthError, too_long_password};
 use super::extract::ApiForm;
 use super::{ApiError, MAX_PASSWORD_BYTES};
+use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
 use crate::startup::AppState;
+use crate::store::User;
 
 #[derive(Deserialize)]
 pub struct PasswordGrant {
@@ -28,31 +33,34 @@ struct TokenOut {
 #[tracing::instrument(name = "token", skip_all)]
 pub async fn issue(
     State(state): State<AppState>,
-    ApiForm(grant): ApiForm<PasswordGrant>,
-) -> Result<Response, ApiError> {
+    grant: Result<ApiForm<PasswordGrant>, ApiError>,
+) -> Result<Response, OAuthError> {
+    let ApiForm(grant) = grant.map_err(OAuthError)?;
+    password_grant(&state, grant).await.map_err(OAuthError)
+}
+
+async fn password_grant(state: &AppState, grant: PasswordGrant) -> Result<Response, ApiError> {
     if grant.grant_type.as_deref().is_some_and(|g| g != "password") {
-        return Err(ApiError::Validation(r#"grant_type must be "password""#.into()));
+        return Err(ApiError::UnsupportedGrantType);
     }
     if grant.password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::Validation(too_long_password()));
     }
     let user = state.store.user_by_email(&grant.username).await?;
-    // An unknown user costs the same argon2 work as a known one, so the answer's
-    // timing does not reveal which addresses have accounts.
-    let phc = match &user {
-        Some(user) => user.password_hash.clone(),
-        None => state.dummy_hash().await?,
-    };
     let password = grant.password;
-    let check = state.runtime.verify_password(password.clone(), phc).await?;
+    let (check, checked_hash) = check_password(state, user.as_ref(), &password).await?;
     let user = match user {
         Some(user) if check.matches && user.is_active => user,
         _ => return Err(ApiError::BadCredentials),
     };
     if check.needs_rehash {
-        upgrade_hash(&state, user.id, password).await;
+        upgrade_hash(state, user.id, &checked_hash, password).await;
     }
-    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string())?;
+    // The password was right: a failure from here on is the service's, not the user's.
+    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string()).map_err(|error| {
+        tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
+        ApiError::Unavailable(error)
+    })?;
     tracing::info!(user_id = user.id, "issued an access token");
     let body = TokenOut {
         access_token: issued.token,
@@ -66,15 +74,49 @@ pub async fn issue(
     Ok(response)
 }
 
-/// Stores a fresh hash made with the active component's (stronger) parameters.
-/// A failure only postpones the upgrade to the next login.
-async fn upgrade_hash(state: &AppState, user_id: i64, password: String) {
+/// Checks `password` against `user`'s stored hash, and returns the check with
+/// the hash it was made against.
+///
+/// Every way a login can fail costs one argon2 run, so the answer's timing does
+/// not tell them apart: an unknown user is checked against a dummy hash, and so
+/// is a user whose stored hash is corrupt (logged for the operator, answered as
+/// a wrong password).
+async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> Result<(PasswordCheck, String), ApiError> {
+    let Some(user) = user else {
+        let check = state.runtime.verify_password(password.to_owned(), state.dummy_hash().await?).await?;
+        return Ok((check, String::new()));
+    };
+    let stored = user.password_hash.clone();
+    match state.runtime.verify_password(password.to_owned(), stored.clone()).await {
+        Ok(check) => Ok((check, stored)),
+        Err(RuntimeError::Password(PasswordError::MalformedHash)) => {
+            tracing::error!(
+                user_id = user.id,
+                "the stored password hash is not a valid PHC string: this account cannot log in until its \
+                 password is reset"
+            );
+            state.runtime.verify_password(password.to_owned(), state.dummy_hash().await?).await?;
+            Ok((PasswordCheck { matches: false, needs_rehash: false }, stored))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Stores a fresh hash made with the active component's (stronger) parameters,
+/// unless the stored hash changed since `checked` was verified (the password was
+/// changed meanwhile: the newer one wins). A failure only postpones the upgrade.
+async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: String) {
     let result = match state.runtime.hash_password(password).await {
-        Ok(hash) => state.store.update_password_hash(user_id, &hash).await.map_err(|e| e.to_string()),
+        Ok(hash) => state.store.replace_password_hash(user_id, checked, &hash).await.map_err(|e| e.to_string()),
         Err(error) => Err(error.to_string()),
     };
     match result {
-        Ok(()) => tracing::info!(user_id, "upgraded a password hash to the current parameters"),
+        Ok(true) => tracing::info!(user_id, "upgraded a password hash to the current parameters"),
+        Ok(false) => tracing::info!(user_id, "kept a password hash that changed during the upgrade"),
         Err(error) => tracing::warn!(user_id, %error, "could not upgrade a password hash"),
     }
 }

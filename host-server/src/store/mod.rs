@@ -88,19 +88,44 @@ impl UserStore {
             .await?)
     }
 
-    /// Replaces an account's password hash (after a re-hash with stronger parameters).
-    pub async fn update_password_hash(&self, id: i64, password_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
+    /// Replaces an account's password hash with `new` only if it is still
+    /// `expected` (the one just checked), so a password changed meanwhile is
+    /// never overwritten; whether it was replaced.
+    pub async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+            .bind(new)
             .bind(id)
+            .bind(expected)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, UserStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (dir, UserStore::open(&url).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_rehash_never_overwrites_a_hash_changed_since_the_check() {
+        let (_dir, store) = store().await;
+        let user = store.create_user("ada@example.com", "hash-checked").await.unwrap();
+        // The password changes between the login's check and its re-hash.
+        assert!(store.replace_password_hash(user.id, "hash-checked", "hash-changed").await.unwrap());
+        assert!(!store.replace_password_hash(user.id, "hash-checked", "hash-upgraded").await.unwrap());
+        let stored = store.user_by_id(user.id).await.unwrap().unwrap();
+        assert_eq!(stored.password_hash, "hash-changed");
     }
 }

@@ -3,7 +3,8 @@
 //! They do the real work through `auth-guest`'s logic, then sabotage it as the
 //! enabled feature says. Without features, a component behaves unless a
 //! password is one of the triggers: `loop-forever`, `trap-now`, `alloc-forever`;
-//! hashing `probe-sandbox` returns what the sandbox lets it see.
+//! hashing `probe-sandbox` returns what the sandbox lets it see. With
+//! `issue-fails`, it issues tokens for the gate's self-test only.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -91,6 +92,9 @@ mod component {
 
     impl Tokens for Fixture {
         fn issue(s: TokenSettings, subject: String) -> Result<IssuedToken, TokenError> {
+            if cfg!(feature = "issue-fails") && subject != "self-test" {
+                return Err(TokenError::Internal);
+            }
             let (token, c) = tokens::issue(&settings(&s), &subject).map_err(token_error)?;
             Ok(IssuedToken { token, claims: claims(c) })
         }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use loom_e2e::{TestHost, client, register};
+use loom_e2e::{HostOptions, TestHost, built_component, client, register};
 use reqwest::StatusCode;
 use reqwest::header::CACHE_CONTROL;
 use serde_json::{Value, json};
@@ -46,8 +46,115 @@ async fn wrong_password_and_unknown_user_are_indistinguishable() {
     for response in [wrong, unknown] {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(challenge(&response), Some("Bearer"));
-        assert_eq!(response.text().await.unwrap(), r#"{"detail":"Incorrect username or password"}"#);
+        assert_eq!(response.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"detail":"Incorrect username or password","error":"invalid_grant","error_description":"Incorrect username or password"}"#
+        );
     }
+}
+
+/// What an OAuth2 client reads from an error response (RFC 6749 §5.2), with FastAPI's `detail` beside it.
+async fn oauth_error(response: reqwest::Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let field = |name: &str| body[name].as_str().unwrap_or_else(|| panic!("no string {name} in {body}")).to_owned();
+    let description = field("error_description");
+    assert!(
+        description.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+        "error_description outside RFC 6749's character set: {description:?}"
+    );
+    assert!(!field("detail").is_empty(), "{body}");
+    (status, field("error"), description)
+}
+
+#[tokio::test]
+async fn token_errors_carry_rfc_6749_error_codes() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    let long = "x".repeat(1025);
+    let cases = [
+        (
+            vec![("username", "ada@example.com"), ("password", "wrong password")],
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("username", "ada@example.com"), ("password", PASSWORD)],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_grant_type",
+        ),
+        (vec![("username", "ada@example.com")], StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (vec![("password", PASSWORD)], StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (
+            vec![("username", "ada@example.com"), ("password", long.as_str())],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+    ];
+    for (form, status, code) in cases {
+        let (got_status, got_code, _) = oauth_error(post_token(&host, &form).await).await;
+        assert_eq!((got_status, got_code.as_str()), (status, code), "{form:?}");
+    }
+    let not_a_form = client().post(host.url("/token")).json(&json!({ "username": "ada@example.com" })).send();
+    let (status, code, description) = oauth_error(not_a_form.await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+    assert!(description.contains("form"), "{description}");
+}
+
+#[tokio::test]
+async fn a_component_that_cannot_issue_after_a_right_password_is_a_503() {
+    let options = HostOptions { component: Some(built_component("fixtures/issue-fails.wasm")), ..Default::default() };
+    let host = TestHost::spawn_with(options);
+    register(&host, "ada@example.com", PASSWORD).await;
+    let response = post_token(&host, &[("username", "ada@example.com"), ("password", PASSWORD)]).await;
+    let (status, code, _) = oauth_error(response).await;
+    assert_eq!((status, code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
+    // A wrong password is still the user's mistake.
+    let wrong = post_token(&host, &[("username", "ada@example.com"), ("password", "wrong password")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(host.logs().contains("could not issue a token"), "{}", host.logs());
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_hash_answers_like_a_wrong_password_in_the_same_time() {
+    let host = TestHost::spawn();
+    let broken = register(&host, "broken@example.com", PASSWORD).await;
+    register(&host, "ada@example.com", PASSWORD).await;
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", host.data_dir.join("loom-auth.db").display())).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = '$argon2id$not-a-hash' WHERE email = 'broken@example.com'")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    let (mut corrupt, mut wrong) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        for (email, password, times) in
+            [("broken@example.com", PASSWORD, &mut corrupt), ("ada@example.com", "wrong password", &mut wrong)]
+        {
+            let started = Instant::now();
+            let response = post_token(&host, &[("username", email), ("password", password)]).await;
+            times.push(started.elapsed());
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{email}");
+            assert_eq!(
+                response.json::<Value>().await.unwrap(),
+                json!({ "detail": "Incorrect username or password", "error": "invalid_grant",
+                        "error_description": "Incorrect username or password" })
+            );
+        }
+    }
+    let ratio = median(&mut corrupt) / median(&mut wrong);
+    assert!((0.5..2.0).contains(&ratio), "corrupt-hash/wrong-password login time ratio {ratio:.2}");
+    let logs = host.logs();
+    let line = logs.lines().find(|l| l.contains("not a valid PHC string")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains("ERROR") && line.contains(&format!("user_id={}", broken["id"])), "{line}");
+}
+
+fn median(times: &mut [Duration]) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64()
 }
 
 #[tokio::test]
@@ -65,10 +172,6 @@ async fn unknown_users_cost_a_hash_like_known_ones() {
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         }
     }
-    let median = |times: &mut Vec<Duration>| {
-        times.sort();
-        times[times.len() / 2].as_secs_f64()
-    };
     let ratio = median(&mut unknown) / median(&mut known);
     assert!((0.5..2.0).contains(&ratio), "unknown/known login time ratio {ratio:.2}");
 }
