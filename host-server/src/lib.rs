@@ -4,17 +4,21 @@
 //! - [`runtime`]: loads, sandboxes, calls and swaps the component (no HTTP, no database).
 //! - [`store`]: users in SQLite (no HTTP, no WebAssembly).
 //! - [`routes`]: the handlers, which orchestrate the two.
+//! - [`state`]: what every handler can reach.
 //! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
 //!   the signing secret, token settings, swap triggers, logs.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
+//! - [`platform`]: what differs between operating systems.
 
 pub mod config;
 pub mod durable;
 pub mod keys;
+pub mod platform;
 pub mod reload;
 pub mod routes;
 pub mod runtime;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

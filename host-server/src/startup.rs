@@ -9,63 +9,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::keys;
 use crate::reload::{self, Watch};
-use crate::routes::{self, ApiError};
-use crate::runtime::{Runtime, RuntimeOptions, TokenSettings};
+use crate::routes;
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::state::AppState;
 use crate::store::UserStore;
 use crate::tokens::TokenConfig;
 
 /// Largest request body accepted; larger ones get `413`.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
-
-/// What every handler can reach; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub store: UserStore,
-    pub runtime: Arc<Runtime>,
-    pub tokens: Arc<TokenConfig>,
-    /// A hash of a random password, verified against when a login names no
-    /// account, so unknown users cost the same time as wrong passwords; made by
-    /// the serving component (keyed by its digest), so it costs what its hashes cost.
-    dummy_hash: Mutex<Option<(String, String)>>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// The settings the component needs for a token operation, at the current time.
-    pub fn token_settings(&self) -> TokenSettings {
-        self.tokens.settings()
-    }
-
-    pub async fn dummy_hash(&self) -> Result<String, ApiError> {
-        let serving = self.runtime.info().sha256;
-        let mut dummy = self.dummy_hash.lock().await;
-        if let Some((made_by, hash)) = dummy.as_ref()
-            && *made_by == serving
-        {
-            return Ok(hash.clone());
-        }
-        let mut password = [0u8; 16];
-        getrandom::fill(&mut password).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-        let hash = self.runtime.hash_password(password.iter().map(|b| format!("{b:02x}")).collect()).await?;
-        *dummy = Some((serving, hash.clone()));
-        Ok(hash)
-    }
-}
 
 /// A host ready to serve: its state is built and its socket bound.
 pub struct Server {
@@ -86,16 +43,13 @@ impl Server {
         });
         let options = RuntimeOptions { limits: config.limits(), cache_dir: Some(config.cache_dir()) };
         let (path, settings) = (config.component.clone(), tokens.settings());
-        let runtime = tokio::task::spawn_blocking(move || Runtime::start(&path, options, &settings))
-            .await
-            .context("the component loader failed")?
-            .with_context(|| {
-                format!(
-                    "cannot serve the auth component {} (`just build-guest` builds {})",
-                    config.component.display(),
-                    crate::config::DEFAULT_COMPONENT
-                )
-            })?;
+        let runtime = Runtime::start(&path, options, &settings).await.with_context(|| {
+            format!(
+                "cannot serve the auth component {} (`just build-guest` builds {})",
+                config.component.display(),
+                crate::config::DEFAULT_COMPONENT
+            )
+        })?;
         let info = runtime.info();
         tracing::info!(
             path = %info.path.display(),
@@ -106,7 +60,7 @@ impl Server {
             "loaded the auth component"
         );
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
-        let state = AppState(Arc::new(Inner { store, runtime, tokens, dummy_hash: Mutex::new(None) }));
+        let state = AppState::new(store, runtime, tokens);
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
