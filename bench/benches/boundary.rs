@@ -37,9 +37,18 @@ fn native_settings() -> auth_guest::tokens::TokenSettings<'static> {
     }
 }
 
+/// The tokio runtime the component's async calls run on (as in the host).
+fn tokio() -> &'static tokio::runtime::Runtime {
+    static TOKIO: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
+    });
+    &TOKIO
+}
+
 fn start(name: &str) -> std::sync::Arc<Runtime> {
     let path = components().join(name);
-    Runtime::start(&path, RuntimeOptions::default(), &settings())
+    tokio()
+        .block_on(Runtime::start(&path, RuntimeOptions::default(), &settings()))
         .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
 }
 
@@ -88,7 +97,9 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| auth_guest::tokens::verify(&native_settings(), token.as_bytes()).unwrap())
     });
-    group.bench_function("component", |b| b.iter(|| runtime.verify_token(&settings(), token.as_bytes()).unwrap()));
+    group.bench_function("component", |b| {
+        b.iter(|| tokio().block_on(runtime.verify_token(&settings(), token.as_bytes())).unwrap())
+    });
     group.bench_function("component_reused_instance", |b| {
         b.iter(|| auth.loom_auth_tokens().call_verify(&mut store, &reused_settings, token.as_bytes()).unwrap().unwrap())
     });
@@ -97,22 +108,21 @@ fn tokens(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_issue");
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     group.bench_function("native", |b| b.iter(|| auth_guest::tokens::issue(&native_settings(), "42").unwrap()));
-    group.bench_function("component", |b| b.iter(|| runtime.issue_token(&settings(), "42").unwrap()));
+    group.bench_function("component", |b| b.iter(|| tokio().block_on(runtime.issue_token(&settings(), "42")).unwrap()));
     group.finish();
 }
 
 fn hashing(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let plain = start("auth-guest.wasm");
     let simd = start("auth-guest-simd128.wasm");
     let mut group = c.benchmark_group("argon2id_hash");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
     group.bench_function("native", |b| b.iter(|| auth_guest::passwords::hash("correct horse battery staple").unwrap()));
     group.bench_function("component", |b| {
-        b.iter(|| tokio.block_on(plain.hash_password("correct horse battery staple".into())).unwrap())
+        b.iter(|| tokio().block_on(plain.hash_password("correct horse battery staple".into())).unwrap())
     });
     group.bench_function("component_simd128", |b| {
-        b.iter(|| tokio.block_on(simd.hash_password("correct horse battery staple".into())).unwrap())
+        b.iter(|| tokio().block_on(simd.hash_password("correct horse battery staple".into())).unwrap())
     });
     group.finish();
 }

@@ -64,11 +64,7 @@ async fn reload_loop(mut rx: mpsc::UnboundedReceiver<&'static str>, runtime: Arc
                 trigger = next;
             }
         }
-        let (rt, settings) = (Arc::clone(&runtime), tokens.settings());
-        let Ok(report) = tokio::task::spawn_blocking(move || rt.reload(&settings)).await else {
-            tracing::error!("the reload task failed");
-            continue;
-        };
+        let report = runtime.reload(&tokens.settings()).await;
         let active = runtime.info();
         match report.outcome {
             ReloadOutcome::Published => tracing::info!(

@@ -23,8 +23,8 @@ fn component_path() -> PathBuf {
     built("auth-guest.wasm")
 }
 
-fn start(path: &std::path::Path) -> Result<Arc<Runtime>, RuntimeError> {
-    Runtime::start(path, RuntimeOptions::default(), &settings(1_800_000_000))
+async fn start(path: &std::path::Path) -> Result<Arc<Runtime>, RuntimeError> {
+    Runtime::start(path, RuntimeOptions::default(), &settings(1_800_000_000)).await
 }
 
 fn settings(now: i64) -> TokenSettings {
@@ -37,9 +37,9 @@ fn settings(now: i64) -> TokenSettings {
     }
 }
 
-#[test]
-fn reports_digest_and_wit_version() {
-    let runtime = start(&component_path()).unwrap();
+#[tokio::test]
+async fn reports_digest_and_wit_version() {
+    let runtime = start(&component_path()).await.unwrap();
     let info = runtime.info();
     assert_eq!(info.wit_version, host_server::runtime::host_wit_version());
     assert_eq!(info.wit_version, "0.1.0");
@@ -49,7 +49,7 @@ fn reports_digest_and_wit_version() {
 
 #[tokio::test]
 async fn password_round_trip_across_the_boundary() {
-    let runtime = start(&component_path()).unwrap();
+    let runtime = start(&component_path()).await.unwrap();
     let phc = runtime.hash_password("correct horse battery staple".into()).await.unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     let good = runtime.verify_password("correct horse battery staple".into(), phc.clone()).await.unwrap();
@@ -60,7 +60,7 @@ async fn password_round_trip_across_the_boundary() {
 
 #[tokio::test]
 async fn password_errors_cross_the_boundary_as_wit_enums() {
-    let runtime = start(&component_path()).unwrap();
+    let runtime = start(&component_path()).await.unwrap();
     let malformed = runtime.verify_password("hunter22".into(), "$argon2id$garbage".into()).await;
     assert!(matches!(malformed, Err(RuntimeError::Password(PasswordError::MalformedHash))), "{malformed:?}");
     let long = runtime.hash_password("x".repeat(1025)).await;
@@ -69,41 +69,41 @@ async fn password_errors_cross_the_boundary_as_wit_enums() {
 
 #[tokio::test]
 async fn hashes_made_natively_verify_in_the_component_and_back() {
-    let runtime = start(&component_path()).unwrap();
+    let runtime = start(&component_path()).await.unwrap();
     let native = auth_guest::passwords::hash("made natively").unwrap();
     assert!(runtime.verify_password("made natively".into(), native).await.unwrap().matches);
     let wasm = runtime.hash_password("made in wasm".into()).await.unwrap();
     assert!(auth_guest::passwords::verify("made in wasm", &wasm).unwrap().matches);
 }
 
-#[test]
-fn token_round_trip_and_refusals_across_the_boundary() {
-    let runtime = start(&component_path()).unwrap();
+#[tokio::test]
+async fn token_round_trip_and_refusals_across_the_boundary() {
+    let runtime = start(&component_path()).await.unwrap();
     let now = 1_800_000_000;
-    let issued = runtime.issue_token(&settings(now), "7").unwrap();
+    let issued = runtime.issue_token(&settings(now), "7").await.unwrap();
     assert_eq!(issued.claims.sub, "7");
     assert_eq!(issued.claims.exp, now + 60);
-    let claims = runtime.verify_token(&settings(now), issued.token.as_bytes()).unwrap();
+    let claims = runtime.verify_token(&settings(now), issued.token.as_bytes()).await.unwrap();
     assert_eq!(claims, issued.claims);
 
-    let refused = |settings: TokenSettings, token: &[u8]| match runtime.verify_token(&settings, token) {
+    let refused = async |settings: TokenSettings, token: &[u8]| match runtime.verify_token(&settings, token).await {
         Err(RuntimeError::Token(error)) => error,
         other => panic!("expected a token error, got {other:?}"),
     };
-    assert_eq!(refused(settings(now + 66), issued.token.as_bytes()), TokenError::Expired);
-    assert_eq!(refused(settings(now - 60), issued.token.as_bytes()), TokenError::NotYetValid);
+    assert_eq!(refused(settings(now + 66), issued.token.as_bytes()).await, TokenError::Expired);
+    assert_eq!(refused(settings(now - 60), issued.token.as_bytes()).await, TokenError::NotYetValid);
     let other_key = TokenSettings { signing_key: vec![1; 32], ..settings(now) };
-    assert_eq!(refused(other_key, issued.token.as_bytes()), TokenError::BadSignature);
+    assert_eq!(refused(other_key, issued.token.as_bytes()).await, TokenError::BadSignature);
     let other_issuer = TokenSettings { issuer: "someone-else".into(), ..settings(now) };
-    assert_eq!(refused(other_issuer, issued.token.as_bytes()), TokenError::WrongIssuer);
-    assert_eq!(refused(settings(now), b"\xff\xfe garbage"), TokenError::Malformed);
+    assert_eq!(refused(other_issuer, issued.token.as_bytes()).await, TokenError::WrongIssuer);
+    assert_eq!(refused(settings(now), b"\xff\xfe garbage").await, TokenError::Malformed);
     let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3In0.";
-    assert_eq!(refused(settings(now), none.as_bytes()), TokenError::AlgorithmNotAllowed);
+    assert_eq!(refused(settings(now), none.as_bytes()).await, TokenError::AlgorithmNotAllowed);
 }
 
-#[test]
-fn tokens_issued_natively_and_in_the_component_agree() {
-    let runtime = start(&component_path()).unwrap();
+#[tokio::test]
+async fn tokens_issued_natively_and_in_the_component_agree() {
+    let runtime = start(&component_path()).await.unwrap();
     let s = settings(1_800_000_000);
     let native_settings = auth_guest::tokens::TokenSettings {
         signing_key: &s.signing_key,
@@ -113,19 +113,19 @@ fn tokens_issued_natively_and_in_the_component_agree() {
         leeway_seconds: s.leeway_seconds,
     };
     let (native, _) = auth_guest::tokens::issue(&native_settings, "9").unwrap();
-    assert_eq!(runtime.verify_token(&s, native.as_bytes()).unwrap().sub, "9");
-    let wasm = runtime.issue_token(&s, "10").unwrap();
+    assert_eq!(runtime.verify_token(&s, native.as_bytes()).await.unwrap().sub, "9");
+    let wasm = runtime.issue_token(&s, "10").await.unwrap();
     assert_eq!(auth_guest::tokens::verify(&native_settings, wasm.token.as_bytes()).unwrap().sub, "10");
 }
 
-#[test]
-fn a_file_that_is_not_a_component_is_refused_with_a_reason() {
+#[tokio::test]
+async fn a_file_that_is_not_a_component_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-a-component.wasm");
     std::fs::write(&path, b"this is not wasm").unwrap();
-    let error = start(&path).err().expect("loading garbage must fail");
+    let error = start(&path).await.err().expect("loading garbage must fail");
     assert!(matches!(error, RuntimeError::Rejected { step: Step::Compile, .. }), "{error:?}");
-    let missing = start(&dir.path().join("absent.wasm")).err().expect("a missing file must fail");
+    let missing = start(&dir.path().join("absent.wasm")).await.err().expect("a missing file must fail");
     assert!(matches!(missing, RuntimeError::Read { .. }), "{missing:?}");
 }
 
@@ -143,8 +143,8 @@ fn rejected_at(outcome: &ReloadOutcome) -> Option<Step> {
     }
 }
 
-#[test]
-fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
+#[tokio::test]
+async fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
     let dir = tempfile::tempdir().unwrap();
     let served = dir.path().join("auth.wasm");
     install(&component_path(), &served);
@@ -156,9 +156,9 @@ fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
         cache_dir: None,
     };
     let now = 1_800_000_000;
-    let runtime = Runtime::start(&served, options, &settings(now)).unwrap();
+    let runtime = Runtime::start(&served, options, &settings(now)).await.unwrap();
     let original = runtime.info().sha256;
-    let issued = runtime.issue_token(&settings(now), "1").unwrap();
+    let issued = runtime.issue_token(&settings(now), "1").await.unwrap();
     for (fixture, step) in [
         ("fixtures/not-a-component.wasm", Step::Compile),
         ("fixtures/wit-next.wasm", Step::Version),
@@ -168,18 +168,18 @@ fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
         ("fixtures/wrong.wasm", Step::SelfTest),
     ] {
         install(&built(fixture), &served);
-        let report = runtime.reload(&settings(now));
+        let report = runtime.reload(&settings(now)).await;
         assert_eq!(rejected_at(&report.outcome), Some(step), "{fixture}: {:?}", report.outcome);
         assert_eq!(runtime.info().sha256, original, "{fixture} must not be published");
         // The original keeps serving.
-        assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).unwrap().sub, "1");
+        assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).await.unwrap().sub, "1");
     }
     // A good, different component is published; the same file again is a no-op.
     install(&built("auth-guest-hardened.wasm"), &served);
-    assert!(matches!(runtime.reload(&settings(now)).outcome, ReloadOutcome::Published));
+    assert!(matches!(runtime.reload(&settings(now)).await.outcome, ReloadOutcome::Published));
     assert_ne!(runtime.info().sha256, original);
-    assert!(matches!(runtime.reload(&settings(now)).outcome, ReloadOutcome::Unchanged));
-    assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).unwrap().sub, "1");
+    assert!(matches!(runtime.reload(&settings(now)).await.outcome, ReloadOutcome::Unchanged));
+    assert_eq!(runtime.verify_token(&settings(now), issued.token.as_bytes()).await.unwrap().sub, "1");
 }
 
 #[tokio::test]
@@ -191,7 +191,7 @@ async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
         },
         cache_dir: None,
     };
-    let runtime = Runtime::start(&built("fixtures/evil.wasm"), options, &settings(1_800_000_000)).unwrap();
+    let runtime = Runtime::start(&built("fixtures/evil.wasm"), options, &settings(1_800_000_000)).await.unwrap();
     for trigger in ["loop-forever", "trap-now", "alloc-forever"] {
         let started = std::time::Instant::now();
         let result = runtime.hash_password(trigger.into()).await;
@@ -207,15 +207,15 @@ async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
 async fn the_guest_sees_no_files_network_environment_or_arguments() {
     // The fixture answers the password `probe-sandbox` with what it can see from inside;
     // this test process has an environment, arguments, files and a network.
-    let runtime = start(&built("fixtures/evil.wasm")).unwrap();
+    let runtime = start(&built("fixtures/evil.wasm")).await.unwrap();
     let seen = runtime.hash_password("probe-sandbox".into()).await.unwrap();
     assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=false", "{seen}");
 }
 
-#[test]
-fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
+#[tokio::test]
+async fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
     use std::fmt::Write as _;
-    let runtime = start(&component_path()).unwrap();
+    let runtime = start(&component_path()).await.unwrap();
     // Parsed up to serde_json's nesting limit (then the `none` algorithm is refused);
     // deeper, refused as malformed. Never a trap from the guest's stack.
     for (depth, expected) in [(100, TokenError::AlgorithmNotAllowed), (5_000, TokenError::Malformed)] {
@@ -233,7 +233,7 @@ fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
             token.push('.');
         }
         write!(token, "c2ln").unwrap();
-        match runtime.verify_token(&settings(1_800_000_000), token.as_bytes()) {
+        match runtime.verify_token(&settings(1_800_000_000), token.as_bytes()).await {
             Err(RuntimeError::Token(error)) => assert_eq!(error, expected, "depth {depth}"),
             other => panic!("depth {depth}: expected a token error, got {other:?}"),
         }

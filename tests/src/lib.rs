@@ -66,6 +66,8 @@ pub struct HostOptions {
     pub args: Vec<String>,
     /// The component to serve; the default one when `None`.
     pub component: Option<PathBuf>,
+    /// `RUST_LOG` for the host; `info` when `None`.
+    pub log_filter: Option<String>,
 }
 
 /// A running host. Killed when dropped; its data directory lives as long as the
@@ -103,7 +105,7 @@ impl TestHost {
             .arg("--component")
             .arg(options.component.unwrap_or_else(component))
             .args(options.args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", options.log_filter.as_deref().unwrap_or("info"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

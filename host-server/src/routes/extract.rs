@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::User;
 
 /// A JSON object body (`Json<T>`, but an array is no substitute for an object),
@@ -75,7 +75,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(ApiError::NotAuthenticated)?;
-        let claims = state.runtime.verify_token(&state.token_settings(), token)?;
+        let claims = state.runtime.verify_token(&state.token_settings(), token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
         match state.store.user_by_id(id).await? {
             Some(user) if user.is_active => Ok(Self(user)),

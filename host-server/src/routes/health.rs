@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::runtime::{Origin, ReloadOutcome, WIT_PACKAGE};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let info = state.runtime.info();

@@ -14,7 +14,7 @@ use serde::Serialize;
 pub use error::ApiError;
 pub use extract::CurrentUser;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::User;
 
 /// Shortest password accepted at registration, in characters.

@@ -13,7 +13,7 @@ use super::error::{OAuthError, too_long_password};
 use super::extract::ApiForm;
 use super::{ApiError, MAX_PASSWORD_BYTES};
 use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::User;
 
 #[derive(Deserialize)]
@@ -57,7 +57,7 @@ async fn password_grant(state: &AppState, grant: PasswordGrant) -> Result<Respon
         upgrade_hash(state, user.id, &checked_hash, password).await;
     }
     // The password was right: a failure from here on is the service's, not the user's.
-    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string()).map_err(|error| {
+    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string()).await.map_err(|error| {
         tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
         ApiError::Unavailable(error)
     })?;

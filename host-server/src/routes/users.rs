@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::error::too_long_password;
 use super::extract::ApiJson;
 use super::{ApiError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct NewUser {

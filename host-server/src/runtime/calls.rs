@@ -1,7 +1,9 @@
 //! Compiling, checking and calling components: what the live runtime, the
 //! self-test and a reload share.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::{Component, Linker};
@@ -42,7 +44,7 @@ impl Core {
 
     /// Takes the component `bytes` (digest `sha256`) through every step of the gate:
     /// compile, version, link, self-test against `current`. Ready to publish.
-    pub(super) fn admit(
+    pub(super) async fn admit(
         &self,
         bytes: &[u8],
         sha256: String,
@@ -52,6 +54,7 @@ impl Core {
         let started = Instant::now();
         let mut candidate = self.prepare(bytes, sha256)?;
         super::selftest::run(self, &candidate, current, settings)
+            .await
             .map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
         candidate.info.load_time = started.elapsed();
         Ok(candidate)
@@ -90,55 +93,91 @@ impl Core {
         Ok(Loaded { pre, info })
     }
 
-    pub fn hash_with(&self, loaded: &Loaded, password: &str) -> Result<String, RuntimeError> {
-        self.call(loaded, self.limits.hash_deadline, |store, auth| {
-            auth.loom_auth_passwords().call_hash(store, password)
-        })?
+    pub async fn hash_with(&self, loaded: &Loaded, password: &str) -> Result<String, RuntimeError> {
+        let password = password.to_owned();
+        self.call(loaded, self.limits.hash_deadline, "passwords.hash", |store, auth| {
+            Box::pin(async move { auth.loom_auth_passwords().call_hash(store, &password).await })
+        })
+        .await?
         .map_err(RuntimeError::Password)
     }
 
-    pub fn verify_with(&self, loaded: &Loaded, password: &str, phc: &str) -> Result<PasswordCheck, RuntimeError> {
-        self.call(loaded, self.limits.hash_deadline, |store, auth| {
-            auth.loom_auth_passwords().call_verify(store, password, phc)
-        })?
+    pub async fn verify_with(&self, loaded: &Loaded, password: &str, phc: &str) -> Result<PasswordCheck, RuntimeError> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.call(loaded, self.limits.hash_deadline, "passwords.verify", |store, auth| {
+            Box::pin(async move { auth.loom_auth_passwords().call_verify(store, &password, &phc).await })
+        })
+        .await?
         .map_err(RuntimeError::Password)
     }
 
-    pub fn issue_with(
+    pub async fn issue_with(
         &self,
         loaded: &Loaded,
         settings: &TokenSettings,
         subject: &str,
     ) -> Result<IssuedToken, RuntimeError> {
-        self.call(loaded, self.limits.token_deadline, |store, auth| {
-            auth.loom_auth_tokens().call_issue(store, settings, subject)
-        })?
+        let (settings, subject) = (settings.clone(), subject.to_owned());
+        self.call(loaded, self.limits.token_deadline, "tokens.issue", |store, auth| {
+            Box::pin(async move { auth.loom_auth_tokens().call_issue(store, &settings, &subject).await })
+        })
+        .await?
         .map_err(RuntimeError::Token)
     }
 
-    pub fn verify_token_with(
+    pub async fn verify_token_with(
         &self,
         loaded: &Loaded,
         settings: &TokenSettings,
         token: &[u8],
     ) -> Result<Claims, RuntimeError> {
-        self.call(loaded, self.limits.token_deadline, |store, auth| {
-            auth.loom_auth_tokens().call_verify(store, settings, token)
-        })?
+        let (settings, token) = (settings.clone(), token.to_vec());
+        self.call(loaded, self.limits.token_deadline, "tokens.verify", |store, auth| {
+            Box::pin(async move { auth.loom_auth_tokens().call_verify(store, &settings, &token).await })
+        })
+        .await?
         .map_err(RuntimeError::Token)
     }
 
-    /// Runs `f` against a fresh instance of `loaded` in a fresh, sandboxed store,
-    /// stopped after `deadline`. A trap fails this call only: the instance and its
-    /// store are dropped with it.
-    fn call<R>(
+    /// Runs `f` against a fresh instance of `loaded` in a fresh, sandboxed store.
+    ///
+    /// Guest code is trapped by the epoch deadline; time in host calls (a guest
+    /// that sleeps, say) by a timeout over the whole call, which drops it. A trap,
+    /// a deadline or a memory cap fails this call only: the instance and its
+    /// store go with it. What the guest printed goes to the log at `debug`.
+    async fn call<R>(
         &self,
         loaded: &Loaded,
         deadline: Duration,
-        f: impl FnOnce(&mut Store<GuestState>, &Authenticator) -> wasmtime::Result<R>,
+        export: &'static str,
+        f: impl for<'a> FnOnce(&'a mut Store<GuestState>, Authenticator) -> GuestFuture<'a, R>,
     ) -> Result<R, RuntimeError> {
         let mut store = sandbox::new_store(&self.engine, &self.limits, deadline);
-        let auth = loaded.pre.instantiate(&mut store).map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        f(&mut store, &auth).map_err(|e| RuntimeError::Trap(format!("{e:#}")))
+        let run = async {
+            let auth = loaded.pre.instantiate_async(&mut store).await?;
+            f(&mut store, auth).await
+        };
+        let result = match tokio::time::timeout(deadline + HOST_CALL_GRACE, run).await {
+            Ok(result) => result.map_err(|e| RuntimeError::Trap(format!("{export}: {e:#}"))),
+            Err(_) => Err(RuntimeError::Trap(format!("{export}: still running after its {deadline:?} deadline"))),
+        };
+        let (printed, dropped) = store.data().output();
+        if !printed.is_empty() || dropped > 0 {
+            tracing::debug!(
+                sha256 = %loaded.info.sha256,
+                export,
+                dropped_bytes = dropped,
+                output = ?String::from_utf8_lossy(&printed),
+                "the auth component printed"
+            );
+        }
+        result
     }
 }
+
+/// What a guest call returns: a future borrowing the call's store.
+type GuestFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// Added to a call's deadline before the timeout drops it, so guest code meets
+/// its epoch trap first (a clearer reason) and only host calls need the timeout.
+const HOST_CALL_GRACE: Duration = Duration::from_millis(50);

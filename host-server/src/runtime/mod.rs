@@ -11,12 +11,14 @@ mod calls;
 mod sandbox;
 mod selftest;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, types::ComponentItem};
@@ -27,7 +29,12 @@ pub use calls::Core;
 use sandbox::GuestState;
 pub use sandbox::Limits;
 
-wasmtime::component::bindgen!({ path: "../wit", world: "authenticator", additional_derives: [PartialEq, Eq] });
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "authenticator",
+    additional_derives: [PartialEq, Eq],
+    exports: { default: async },
+});
 
 pub use exports::loom::auth::passwords::{PasswordCheck, PasswordError};
 pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSettings};
@@ -138,11 +145,11 @@ pub struct RuntimeOptions {
 
 /// The engine, the active component, and the bounded pool password work runs on.
 pub struct Runtime {
-    core: Core,
+    core: Arc<Core>,
     active: ArcSwap<Loaded>,
     last_reload: Mutex<Option<ReloadReport>>,
     /// One reload at a time.
-    reloading: Mutex<()>,
+    reloading: tokio::sync::Mutex<()>,
     /// Argon2 is deliberately slow: at most one hash per core runs at a time,
     /// on blocking threads, so async workers stay free for cheap requests.
     hash_permits: Arc<Semaphore>,
@@ -150,20 +157,28 @@ pub struct Runtime {
 
 impl Runtime {
     /// Loads the component at `path`, which must pass the self-test with `settings`.
-    pub fn start(path: &Path, options: RuntimeOptions, settings: &TokenSettings) -> Result<Arc<Self>, RuntimeError> {
+    pub async fn start(
+        path: &Path,
+        options: RuntimeOptions,
+        settings: &TokenSettings,
+    ) -> Result<Arc<Self>, RuntimeError> {
         let engine = sandbox::engine(&options.limits).map_err(|e| rejected(Step::Compile, e))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| rejected(Step::Link, e))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| rejected(Step::Link, e))?;
         let cache = options.cache_dir.map(|dir| CodeCache::new(dir, &engine));
-        let core = Core { engine, linker, limits: options.limits, cache, path: path.to_owned() };
+        let core = Arc::new(Core { engine, linker, limits: options.limits, cache, path: path.to_owned() });
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
-        let first = core.admit(&bytes, hex(&Sha256::digest(&bytes)), None, settings)?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let first = off_the_workers(&core, None, settings, move |core, current, settings| async move {
+            core.admit(&bytes, sha256, current.as_deref(), &settings).await
+        })
+        .await?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Arc::new(Self {
             core,
             active: ArcSwap::from_pointee(first),
             last_reload: Mutex::new(None),
-            reloading: Mutex::new(()),
+            reloading: tokio::sync::Mutex::new(()),
             hash_permits: Arc::new(Semaphore::new(cores)),
         }))
     }
@@ -182,10 +197,9 @@ impl Runtime {
     }
 
     /// Reads the component file again and, if it changed and passes every step,
-    /// publishes it. Blocking (compiles and runs the self-test): call it off the
-    /// async workers.
-    pub fn reload(&self, settings: &TokenSettings) -> ReloadReport {
-        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+    /// publishes it. Compiling and the self-test run on a blocking thread.
+    pub async fn reload(&self, settings: &TokenSettings) -> ReloadReport {
+        let _one_at_a_time = self.reloading.lock().await;
         let report = match std::fs::read(&self.core.path) {
             Err(e) => ReloadReport {
                 at: SystemTime::now(),
@@ -197,7 +211,17 @@ impl Runtime {
                 let outcome = if sha256 == self.active.load().info.sha256 {
                     ReloadOutcome::Unchanged
                 } else {
-                    match self.core.admit(&bytes, sha256.clone(), Some(&self.active()), settings) {
+                    let digest = sha256.clone();
+                    let admitted = off_the_workers(
+                        &self.core,
+                        Some(self.active()),
+                        settings,
+                        move |core, current, settings| async move {
+                            core.admit(&bytes, digest, current.as_deref(), &settings).await
+                        },
+                    )
+                    .await;
+                    match admitted {
                         Ok(candidate) => {
                             self.active.store(Arc::new(candidate));
                             ReloadOutcome::Published
@@ -213,45 +237,68 @@ impl Runtime {
         report
     }
 
-    /// Hashes a password with the active component, off the async workers.
+    /// Hashes a password with the active component, on the hashing pool.
     pub async fn hash_password(self: &Arc<Self>, password: String) -> Result<String, RuntimeError> {
-        self.on_hash_pool(move |core, loaded| core.hash_with(loaded, &password)).await
+        self.on_hash_pool(move |core, loaded| async move { core.hash_with(&loaded, &password).await }).await
     }
 
-    /// Checks a password against a stored PHC string, off the async workers.
+    /// Checks a password against a stored PHC string, on the hashing pool.
     pub async fn verify_password(
         self: &Arc<Self>,
         password: String,
         phc: String,
     ) -> Result<PasswordCheck, RuntimeError> {
-        self.on_hash_pool(move |core, loaded| core.verify_with(loaded, &password, &phc)).await
+        self.on_hash_pool(move |core, loaded| async move { core.verify_with(&loaded, &password, &phc).await }).await
     }
 
-    /// Issues a token. Cheap (microseconds): runs on the calling thread.
-    pub fn issue_token(&self, settings: &TokenSettings, subject: &str) -> Result<IssuedToken, RuntimeError> {
-        self.core.issue_with(&self.active(), settings, subject)
+    /// Issues a token. Cheap (microseconds): runs on the calling task.
+    pub async fn issue_token(&self, settings: &TokenSettings, subject: &str) -> Result<IssuedToken, RuntimeError> {
+        self.core.issue_with(&self.active(), settings, subject).await
     }
 
-    /// Verifies a token as received. Cheap (microseconds): runs on the calling thread.
-    pub fn verify_token(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
-        self.core.verify_token_with(&self.active(), settings, token)
+    /// Verifies a token as received. Cheap (microseconds): runs on the calling task.
+    pub async fn verify_token(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
+        self.core.verify_token_with(&self.active(), settings, token).await
     }
 
-    async fn on_hash_pool<R: Send + 'static>(
+    /// Runs `f` with the active component on a low-priority blocking thread,
+    /// once one of the per-core permits is free.
+    async fn on_hash_pool<R, F>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Core, &Loaded) -> Result<R, RuntimeError> + Send + 'static,
-    ) -> Result<R, RuntimeError> {
+        f: impl FnOnce(Arc<Core>, Arc<Loaded>) -> F + Send + 'static,
+    ) -> Result<R, RuntimeError>
+    where
+        R: Send + 'static,
+        F: Future<Output = Result<R, RuntimeError>>,
+    {
         let permit = self.hash_permits.clone().acquire_owned().await.expect("the hash semaphore is never closed");
-        let rt = Arc::clone(self);
-        let loaded = self.active();
+        let (core, loaded, handle) = (Arc::clone(&self.core), self.active(), Handle::current());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            sandbox::lower_thread_priority();
-            f(&rt.core, &loaded)
+            crate::platform::lower_thread_priority();
+            handle.block_on(f(core, loaded))
         })
         .await
         .map_err(|e| RuntimeError::Trap(format!("the hashing task failed: {e}")))?
     }
+}
+
+/// Runs `f` (compiling and the self-test: seconds of CPU) on a blocking
+/// thread, so the async workers keep serving meanwhile.
+async fn off_the_workers<R, F>(
+    core: &Arc<Core>,
+    current: Option<Arc<Loaded>>,
+    settings: &TokenSettings,
+    f: impl FnOnce(Arc<Core>, Option<Arc<Loaded>>, TokenSettings) -> F + Send + 'static,
+) -> Result<R, RuntimeError>
+where
+    R: Send + 'static,
+    F: Future<Output = Result<R, RuntimeError>>,
+{
+    let (core, settings, handle) = (Arc::clone(core), settings.clone(), Handle::current());
+    tokio::task::spawn_blocking(move || handle.block_on(f(core, current, settings)))
+        .await
+        .map_err(|e| RuntimeError::Trap(format!("the component loader failed: {e}")))?
 }
 
 fn rejected(step: Step, error: wasmtime::Error) -> RuntimeError {

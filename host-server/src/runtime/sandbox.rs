@@ -1,11 +1,15 @@
 //! The guest's sandbox: what a component instance may touch, and how much and how long.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use wasmtime::component::ResourceTable;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
 };
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
@@ -32,11 +36,77 @@ impl Default for Limits {
     }
 }
 
-/// Per-instance state: an empty WASI context and the resource limits.
+/// Per-instance state: an empty WASI context, the resource limits, and what
+/// the guest printed.
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    output: GuestOutput,
+}
+
+impl GuestState {
+    /// What the guest wrote to stdout and stderr during this call (at most
+    /// [`OUTPUT_LIMIT`] bytes), and how many more bytes it wrote and were dropped.
+    pub fn output(&self) -> (Vec<u8>, usize) {
+        let captured = self.output.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (captured.kept.clone(), captured.dropped)
+    }
+}
+
+/// Bytes of a call's stdout and stderr kept for the host log; the rest is counted and dropped.
+pub const OUTPUT_LIMIT: usize = 4096;
+
+/// The guest's stdout and stderr: a bounded buffer per call. Writing never
+/// fails or blocks, so printing can neither trap the guest nor hold the host.
+#[derive(Clone, Default)]
+struct GuestOutput(Arc<Mutex<Captured>>);
+
+#[derive(Default)]
+struct Captured {
+    kept: Vec<u8>,
+    dropped: usize,
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Only WASI 0.3 guests ask for this; a sink keeps them as contained.
+        Box::new(tokio::io::sink())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let mut captured = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let room = OUTPUT_LIMIT.saturating_sub(captured.kept.len()).min(bytes.len());
+        captured.kept.extend_from_slice(&bytes[..room]);
+        captured.dropped = captured.dropped.saturating_add(bytes.len() - room);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 << 10)
+    }
 }
 
 impl WasiView for GuestState {
@@ -45,16 +115,20 @@ impl WasiView for GuestState {
     }
 }
 
-/// Instances that may exist at once. Calls are synchronous, so this bounds the
-/// threads calling at once (async workers, hashing threads, a reload), with room.
+/// Instances that may exist at once: calls in flight on the async workers (token
+/// calls), on the hashing threads and in a reload. A call that finds the pool
+/// exhausted fails alone with a `503`.
 const MAX_INSTANCES: u32 = 128;
 
 /// Bytes at the start of a recycled memory reset in place rather than given back
 /// to the kernel: no page faults on the next instance for the pages every call touches.
 const KEEP_RESIDENT: usize = 512 << 10;
 
-/// An engine whose calls can be interrupted by epoch deadlines, with a thread
-/// that advances the epoch for as long as the engine lives.
+/// An engine for async calls (so WASI's host functions, such as printing or
+/// sleeping, are awaited rather than blocking a tokio worker) whose guest code
+/// is interrupted by epoch deadlines, with a thread that advances the epoch for
+/// as long as the engine lives. Time spent in host calls is bounded by the
+/// caller's timeout ([`super::calls`]).
 ///
 /// Instances come from a pooling allocator: slots are reserved once and reset
 /// between uses, which makes the per-call fresh instance cheap (see
@@ -66,6 +140,7 @@ pub fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .total_memories(MAX_INSTANCES * 2)
         .total_tables(MAX_INSTANCES * 4)
         .max_memory_size(limits.memory_bytes)
+        .total_stacks(MAX_INSTANCES)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(KEEP_RESIDENT);
     let mut config = Config::new();
@@ -90,40 +165,24 @@ pub fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
 }
 
 /// A store whose WASI context grants no files, no network, no environment and
-/// no arguments (only clocks and randomness, which WASI provides by default),
-/// capped at `limits.memory_bytes` and stopped after `deadline`.
+/// no arguments (only clocks and randomness, which WASI provides by default,
+/// and a bounded stdout and stderr the host logs), capped at
+/// `limits.memory_bytes` and trapped after `deadline` of guest code.
 pub fn new_store(engine: &Engine, limits: &Limits, deadline: Duration) -> Store<GuestState> {
-    let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+    let output = GuestOutput::default();
+    let wasi = WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .stdout(output.clone())
+        .stderr(output.clone())
+        .build();
     let store_limits =
         StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(16).trap_on_grow_failure(true).build();
-    let mut store = Store::new(engine, GuestState { wasi, table: ResourceTable::new(), limits: store_limits });
+    let state = GuestState { wasi, table: ResourceTable::new(), limits: store_limits, output };
+    let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limits);
     let ticks = deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store
-}
-
-/// Lowers the calling thread's scheduling priority to the lowest (nice 19), once per thread.
-///
-/// Hashing threads saturate the cores by design; at the lowest priority the
-/// scheduler still gives them every idle cycle, but lets the async workers in
-/// first, so cheap requests are not kept waiting behind logins (bench: the
-/// `/users/me/` p99 under saturated logins went from 10.7× idle to 1×, at nice
-/// 10 it was 4–5×). The price: when cheap requests alone saturate the cores,
-/// logins slow down first.
-pub fn lower_thread_priority() {
-    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    LOWERED.with(|lowered| {
-        if !lowered.replace(true) {
-            // SAFETY: plain syscalls on the calling thread; on Linux, PRIO_PROCESS
-            // with a thread id applies to that thread only.
-            let result = unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::setpriority(libc::PRIO_PROCESS, tid, 19)
-            };
-            if result != 0 {
-                tracing::debug!("could not lower a hashing thread's priority");
-            }
-        }
-    });
 }

@@ -16,17 +16,22 @@ const SAMPLE_SUBJECT: &str = "self-test";
 
 /// Runs every check on `candidate`; `current` is the component it would replace.
 /// Returns which check failed and how.
-pub fn run(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &TokenSettings) -> Result<(), String> {
-    tokens(core, candidate, current, settings)?;
+pub async fn run(
+    core: &Core,
+    candidate: &Loaded,
+    current: Option<&Loaded>,
+    settings: &TokenSettings,
+) -> Result<(), String> {
+    tokens(core, candidate, current, settings).await?;
     let own = candidate.info.sha256.clone();
     if !core.passed(&own) {
-        own_passwords(core, candidate)?;
+        own_passwords(core, candidate).await?;
         core.record_pass(&own);
     }
     if let Some(current) = current {
         let pair = format!("{own}-accepts-{}", current.info.sha256);
         if !core.passed(&pair) {
-            cross_passwords(core, candidate, current)?;
+            cross_passwords(core, candidate, current).await?;
             core.record_pass(&pair);
         }
     }
@@ -38,14 +43,16 @@ fn failed(what: &str, error: RuntimeError) -> String {
 }
 
 /// Hash a password, match it, refuse a wrong one.
-fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
-    let phc = core.hash_with(candidate, SAMPLE_PASSWORD).map_err(|e| failed("hashing a password", e))?;
-    let check = core.verify_with(candidate, SAMPLE_PASSWORD, &phc).map_err(|e| failed("checking its own hash", e))?;
+async fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
+    let phc = core.hash_with(candidate, SAMPLE_PASSWORD).await.map_err(|e| failed("hashing a password", e))?;
+    let check =
+        core.verify_with(candidate, SAMPLE_PASSWORD, &phc).await.map_err(|e| failed("checking its own hash", e))?;
     if !check.matches {
         return Err("a password does not match its own fresh hash".into());
     }
     let wrong = core
         .verify_with(candidate, "a different password", &phc)
+        .await
         .map_err(|e| failed("checking a wrong password", e))?;
     if wrong.matches {
         return Err("a wrong password matches".into());
@@ -54,10 +61,17 @@ fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
 }
 
 /// Issue a token and accept it, refuse a forged one, accept one the current component issued.
-fn tokens(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &TokenSettings) -> Result<(), String> {
-    let issued = core.issue_with(candidate, settings, SAMPLE_SUBJECT).map_err(|e| failed("issuing a token", e))?;
+async fn tokens(
+    core: &Core,
+    candidate: &Loaded,
+    current: Option<&Loaded>,
+    settings: &TokenSettings,
+) -> Result<(), String> {
+    let issued =
+        core.issue_with(candidate, settings, SAMPLE_SUBJECT).await.map_err(|e| failed("issuing a token", e))?;
     let claims = core
         .verify_token_with(candidate, settings, issued.token.as_bytes())
+        .await
         .map_err(|e| failed("checking its own token", e))?;
     if claims.sub != SAMPLE_SUBJECT || claims.iss != settings.issuer {
         return Err("its own token comes back with other claims".into());
@@ -67,15 +81,16 @@ fn tokens(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &
     if let Some(at) = issued.token.rfind('.').map(|dot| dot + 1).filter(|&at| at < forged.len()) {
         forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
     }
-    if core.verify_token_with(candidate, settings, &forged).is_ok() {
+    if core.verify_token_with(candidate, settings, &forged).await.is_ok() {
         return Err("a token with a forged signature is accepted".into());
     }
 
     if let Some(current) = current {
         let old_token =
-            core.issue_with(current, settings, SAMPLE_SUBJECT).map_err(|e| failed("(current) issuing", e))?;
+            core.issue_with(current, settings, SAMPLE_SUBJECT).await.map_err(|e| failed("(current) issuing", e))?;
         let claims = core
             .verify_token_with(candidate, settings, old_token.token.as_bytes())
+            .await
             .map_err(|e| failed("checking a token the current component issued", e))?;
         if claims.sub != SAMPLE_SUBJECT {
             return Err("a token the current component issued comes back with another subject".into());
@@ -85,10 +100,11 @@ fn tokens(core: &Core, candidate: &Loaded, current: Option<&Loaded>, settings: &
 }
 
 /// Accept a password hash the current component made.
-fn cross_passwords(core: &Core, candidate: &Loaded, current: &Loaded) -> Result<(), String> {
-    let old_phc = core.hash_with(current, SAMPLE_PASSWORD).map_err(|e| failed("(current) hashing", e))?;
+async fn cross_passwords(core: &Core, candidate: &Loaded, current: &Loaded) -> Result<(), String> {
+    let old_phc = core.hash_with(current, SAMPLE_PASSWORD).await.map_err(|e| failed("(current) hashing", e))?;
     let check = core
         .verify_with(candidate, SAMPLE_PASSWORD, &old_phc)
+        .await
         .map_err(|e| failed("checking a hash the current component made", e))?;
     if !check.matches {
         return Err("a hash the current component made does not match its password".into());

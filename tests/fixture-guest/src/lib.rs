@@ -1,9 +1,12 @@
 //! Misbehaving auth components, for testing that the host contains them.
 //!
 //! They do the real work through `auth-guest`'s logic, then sabotage it as the
-//! enabled feature says. Without features, a component behaves unless a
-//! password is one of the triggers: `loop-forever`, `trap-now`, `alloc-forever`;
-//! hashing `probe-sandbox` returns what the sandbox lets it see. With
+//! enabled feature says. Without features, a component passes the gate and
+//! misbehaves on a trigger (`loop-forever`, `trap-now`, `alloc-forever`,
+//! `sleep-now`, `print-now`) on every export: as a password (hash, verify), as
+//! the token to check (verify), or as the host's issuer setting (issue, for
+//! every subject but the self-test's). Hashing `probe-sandbox` returns what the
+//! sandbox lets it see. With
 //! `issue-fails`, it issues tokens for the gate's self-test only.
 
 #[cfg(target_arch = "wasm32")]
@@ -19,19 +22,31 @@ mod component {
 
     struct Fixture;
 
-    fn misbehave(password: &str) {
-        if cfg!(feature = "loop-always") || password == "loop-forever" {
+    fn misbehave(trigger: &str) {
+        if cfg!(feature = "loop-always") || trigger == "loop-forever" {
             loop {
-                std::hint::black_box(password);
+                std::hint::black_box(trigger);
             }
         }
-        if cfg!(feature = "trap-always") || password == "trap-now" {
+        if cfg!(feature = "trap-always") || trigger == "trap-now" {
             panic!("a fixture that traps");
         }
-        if cfg!(feature = "alloc-always") || password == "alloc-forever" {
+        if cfg!(feature = "alloc-always") || trigger == "alloc-forever" {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
                 hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+            }
+        }
+        if trigger == "sleep-now" {
+            // A host call (WASI's monotonic clock): no epoch deadline interrupts it.
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
+        if trigger == "print-now" {
+            // Far more than the host keeps; then carry on as usual.
+            let line = "a fixture that prints too much\n".repeat(1024);
+            for _ in 0..16 {
+                print!("{line}");
+                eprint!("{line}");
             }
         }
     }
@@ -92,14 +107,18 @@ mod component {
 
     impl Tokens for Fixture {
         fn issue(s: TokenSettings, subject: String) -> Result<IssuedToken, TokenError> {
-            if cfg!(feature = "issue-fails") && subject != "self-test" {
-                return Err(TokenError::Internal);
+            if subject != "self-test" {
+                if cfg!(feature = "issue-fails") {
+                    return Err(TokenError::Internal);
+                }
+                misbehave(&s.issuer);
             }
             let (token, c) = tokens::issue(&settings(&s), &subject).map_err(token_error)?;
             Ok(IssuedToken { token, claims: claims(c) })
         }
 
         fn verify(s: TokenSettings, token: Vec<u8>) -> Result<Claims, TokenError> {
+            misbehave(&String::from_utf8_lossy(&token));
             tokens::verify(&settings(&s), &token).map(claims).map_err(token_error)
         }
     }
