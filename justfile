@@ -11,6 +11,10 @@ components := target_dir / "components"
 guest_rustflags := "-C link-arg=-zstack-size=262144"
 # The component the host serves and watches (override with LOOM_AUTH_COMPONENT).
 component := env("LOOM_AUTH_COMPONENT", components / "auth-guest.wasm")
+# The development signing key `just build-guest` makes once and signs with, and the
+# public half `just serve` trusts (override with LOOM_AUTH_TRUSTED_SIGNERS).
+dev_key := target_dir / "signing/dev.key"
+trusted_signers := env("LOOM_AUTH_TRUSTED_SIGNERS", target_dir / "signing/dev.pub")
 
 # List the recipes.
 default:
@@ -20,17 +24,34 @@ default:
 setup:
     @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# Build the auth component and its hardened variant into target/components/.
-build-guest: setup
+# Build the auth component and its hardened variant into target/components/, signed with the development key.
+build-guest: setup dev-key
     mkdir -p {{components}}
     RUSTFLAGS="{{guest_rustflags}}" cargo build --release -p auth-guest --target wasm32-wasip2 --features hardened
     just _install {{wasm_out}}/auth_guest.wasm {{components}}/auth-guest-hardened.wasm
     RUSTFLAGS="{{guest_rustflags}}" cargo build --release -p auth-guest --target wasm32-wasip2
     just _install {{wasm_out}}/auth_guest.wasm {{components}}/auth-guest.wasm
+    just _sign-dev {{components}}/auth-guest-hardened.wasm {{components}}/auth-guest.wasm
     @ls -l {{components}}/*.wasm
 
-# Build the misbehaving test components into target/components/fixtures/.
-build-fixtures: setup
+# Make the development signing key pair (target/signing/dev.key, mode 0600, and dev.pub) unless it exists.
+dev-key:
+    cargo build --release --quiet -p loom-sign
+    {{target_dir}}/release/loom-sign keygen --if-missing --secret-key {{dev_key}} --public-key {{target_dir}}/signing/dev.pub
+
+# Sign the component at PATH (writes PATH.minisig) with the secret key KEY (default: the development key).
+# Make your own with `target/release/loom-sign keygen --secret-key K --public-key K.pub` and trust K.pub.
+sign PATH KEY=dev_key:
+    @cargo build --release --quiet -p loom-sign
+    {{target_dir}}/release/loom-sign sign --secret-key "{{KEY}}" "{{PATH}}"
+
+# Sign FILES with the development key.
+_sign-dev +FILES:
+    @cargo build --release --quiet -p loom-sign
+    {{target_dir}}/release/loom-sign sign --secret-key {{dev_key}} {{FILES}}
+
+# Build the misbehaving test components into target/components/fixtures/, signed with the development key.
+build-fixtures: setup dev-key
     mkdir -p {{components}}/fixtures
     for variant in evil:'' loop:loop-always trap:trap-always alloc:alloc-always wrong:wrong-answers issue-fails:issue-fails wit-next:wit-next; do \
         name=${variant%%:*}; features=${variant#*:}; \
@@ -38,14 +59,17 @@ build-fixtures: setup
         just _install {{wasm_out}}/fixture_guest.wasm {{components}}/fixtures/$name.wasm; \
     done
     printf 'this is not a WebAssembly component\n' > {{components}}/fixtures/not-a-component.wasm
+    just _sign-dev {{components}}/fixtures/*.wasm
 
 # Build the component and the host in release, then serve on the defaults (extra ARGS go to host-server).
 serve *ARGS: build-guest
     cargo build --release -p host-server
-    {{target_dir}}/release/host-server --component {{component}} {{ARGS}}
+    {{target_dir}}/release/host-server --component {{component}} --trusted-signers {{trusted_signers}} {{ARGS}}
 
-# Swap the served component for PATH (e.g. target/components/auth-guest-hardened.wasm) on the running host.
+# Swap the served component for PATH (e.g. target/components/auth-guest-hardened.wasm) on the running host;
+# its signature (PATH.minisig) goes first.
 swap PATH:
+    @if [ -f "{{PATH}}.minisig" ]; then just _install "{{PATH}}.minisig" {{component}}.minisig; fi
     @just _install "{{PATH}}" {{component}}
     @echo "Installed {{PATH}} as {{component}}; the host checks it and swaps it in (see its log or /healthz)."
 

@@ -34,6 +34,17 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_COMPONENT", default_value = DEFAULT_COMPONENT, value_name = "PATH")]
     pub component: PathBuf,
 
+    /// File of minisign public keys (one per line; a `.pub` file from `loom-sign
+    /// keygen` works as is). Only a component with a signature beside it
+    /// (`<component>.minisig`) made by one of these keys is run.
+    #[arg(long, env = "LOOM_AUTH_TRUSTED_SIGNERS", value_name = "FILE")]
+    pub trusted_signers: Option<PathBuf>,
+
+    /// Run components without checking any signature. For development only: whoever
+    /// can write the component's directory then controls every account.
+    #[arg(long, env = "LOOM_AUTH_ALLOW_UNSIGNED", conflicts_with = "trusted_signers")]
+    pub allow_unsigned: bool,
+
     /// Lifetime of issued access tokens, in seconds.
     #[arg(long, env = "LOOM_AUTH_TOKEN_TTL", default_value_t = 1800, value_name = "SECONDS",
           value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
@@ -88,8 +99,30 @@ impl Config {
         }
     }
 
-    /// Where compiled components are cached.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.data_dir.join("compiled")
+    /// Exits with a usage error (status 2) when the settings cannot work together.
+    pub fn check(&self) {
+        if self.trusted_signers.is_none() && !self.allow_unsigned {
+            use clap::CommandFactory;
+            Self::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "the host runs only signed components: give --trusted-signers FILE (minisign public keys; \
+                     `just serve` trusts the development key), or --allow-unsigned for development",
+                )
+                .exit();
+        }
+    }
+
+    /// Which components may run, from `--trusted-signers` or `--allow-unsigned`.
+    pub fn trust(&self) -> Result<crate::runtime::Trust, crate::runtime::TrustError> {
+        match &self.trusted_signers {
+            Some(path) => crate::runtime::Trust::from_file(path),
+            None => Ok(crate::runtime::Trust::AllowUnsigned),
+        }
+    }
+
+    /// Where compiled components are cached, and the file of the key that authenticates them.
+    pub fn cache_paths(&self) -> (PathBuf, PathBuf) {
+        (self.data_dir.join("compiled"), self.data_dir.join("cache-key"))
     }
 }

@@ -9,6 +9,7 @@ use host_server::startup::Server;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    config.check();
     host_server::telemetry::init();
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
