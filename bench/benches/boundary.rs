@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use host_server::runtime::{Runtime, RuntimeOptions, TokenSettings};
+use host_server::runtime::{Runtime, RuntimeOptions, TokenSettings, Trust};
 
 const NOW: i64 = 1_800_000_000;
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -37,6 +37,11 @@ fn native_settings() -> auth_guest::tokens::TokenSettings<'static> {
     }
 }
 
+/// Default options, without signature checks (measured on their own in `signature`).
+fn unsigned() -> RuntimeOptions {
+    RuntimeOptions { limits: Default::default(), cache: None, trust: Trust::AllowUnsigned }
+}
+
 /// The tokio runtime the component's async calls run on (as in the host).
 fn tokio() -> &'static tokio::runtime::Runtime {
     static TOKIO: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
@@ -48,7 +53,7 @@ fn tokio() -> &'static tokio::runtime::Runtime {
 fn start(name: &str) -> std::sync::Arc<Runtime> {
     let path = components().join(name);
     tokio()
-        .block_on(Runtime::start(&path, RuntimeOptions::default(), &settings()))
+        .block_on(Runtime::start(&path, unsigned(), &settings()))
         .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
 }
 

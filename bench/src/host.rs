@@ -35,6 +35,8 @@ impl Host {
             .arg(data_dir)
             .arg("--component")
             .arg(component)
+            .arg("--trusted-signers")
+            .arg(target_dir()?.join("signing/dev.pub"))
             .env("RUST_LOG", "warn,host_server=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -89,8 +91,17 @@ pub fn sha256(path: &Path) -> anyhow::Result<String> {
 
 /// Copies `from` beside `to` and renames it into place, as `just swap` does.
 pub fn install(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let staging = to.with_extension("installing");
-    std::fs::copy(from, &staging)?;
-    std::fs::rename(&staging, to)?;
+    // The signature first, so the component never lands beside a stale one.
+    for (from, to) in [(signature(from), signature(to)), (from.to_owned(), to.to_owned())] {
+        let staging = to.with_extension("installing");
+        std::fs::copy(&from, &staging)?;
+        std::fs::rename(&staging, &to)?;
+    }
     Ok(())
+}
+
+fn signature(component: &Path) -> PathBuf {
+    let mut name = component.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
 }

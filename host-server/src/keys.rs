@@ -1,4 +1,5 @@
-//! The token signing secret: loaded from its file, or generated once and saved.
+//! The host's secrets kept in files (the token signing secret, the key that
+//! authenticates the compiled-code cache): loaded, or generated once and saved.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,67 +11,85 @@ use crate::durable::{self, IfExists};
 /// Bytes of a generated secret, and the least a provided one must have (HS256's key size).
 pub const SECRET_BYTES: usize = 32;
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot read the signing secret {path}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("the signing secret {path} holds {len} bytes; at least {SECRET_BYTES} are needed")]
-    TooShort { path: PathBuf, len: usize },
-    #[error("cannot save a new signing secret to {path}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot generate a signing secret: {0}")]
-    Random(getrandom::Error),
+/// What a secret file holds, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// The token signing secret.
+    Signing,
+    /// The key that authenticates compiled-code cache entries.
+    Cache,
 }
 
-/// Reads the secret at `path`; when there is no file, generates 32 random bytes
-/// and saves them there (mode 0600, written whole or not at all), so tokens
-/// survive a restart.
-pub fn load_or_create(path: &Path) -> Result<SecretSlice<u8>, KeyError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            warn_if_readable_by_others(path);
-            check_length(path, bytes)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path),
-        Err(source) => Err(KeyError::Read { path: path.to_owned(), source }),
+impl std::fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Signing => "token signing secret",
+            Self::Cache => "compiled-code cache key",
+        })
     }
 }
 
-fn check_length(path: &Path, bytes: Vec<u8>) -> Result<SecretSlice<u8>, KeyError> {
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the {kind} {path}")]
+    Read { kind: SecretKind, path: PathBuf, source: std::io::Error },
+    #[error("the {kind} {path} holds {len} bytes; at least {SECRET_BYTES} are needed")]
+    TooShort { kind: SecretKind, path: PathBuf, len: usize },
+    #[error("cannot save a new {kind} to {path}")]
+    Write { kind: SecretKind, path: PathBuf, source: std::io::Error },
+    #[error("cannot generate a {kind}: {reason}")]
+    Random { kind: SecretKind, reason: getrandom::Error },
+}
+
+/// Reads the secret at `path`; when there is no file, generates 32 random bytes
+/// and saves them there (mode 0600, written whole or not at all), so it
+/// survives a restart (tokens stay valid, cache entries stay usable).
+pub fn load_or_create(path: &Path, kind: SecretKind) -> Result<SecretSlice<u8>, KeyError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            warn_if_readable_by_others(path, kind);
+            check_length(path, kind, bytes)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, kind),
+        Err(source) => Err(KeyError::Read { kind, path: path.to_owned(), source }),
+    }
+}
+
+fn check_length(path: &Path, kind: SecretKind, bytes: Vec<u8>) -> Result<SecretSlice<u8>, KeyError> {
     if bytes.len() < SECRET_BYTES {
-        return Err(KeyError::TooShort { path: path.to_owned(), len: bytes.len() });
+        return Err(KeyError::TooShort { kind, path: path.to_owned(), len: bytes.len() });
     }
     Ok(SecretSlice::from(bytes))
 }
 
-fn create(path: &Path) -> Result<SecretSlice<u8>, KeyError> {
-    let write_error = |source| KeyError::Write { path: path.to_owned(), source };
+fn create(path: &Path, kind: SecretKind) -> Result<SecretSlice<u8>, KeyError> {
+    let write_error = |source| KeyError::Write { kind, path: path.to_owned(), source };
     let mut secret = vec![0u8; SECRET_BYTES];
-    getrandom::fill(&mut secret).map_err(KeyError::Random)?;
+    getrandom::fill(&mut secret).map_err(|reason| KeyError::Random { kind, reason })?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_error)?;
     match durable::write_atomic(path, &[&secret], IfExists::Keep) {
         Ok(()) => {
-            tracing::info!(path = %path.display(), "generated a new token signing secret");
+            tracing::info!(path = %path.display(), "generated a new {kind}");
             Ok(SecretSlice::from(secret))
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let bytes = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_owned(), source })?;
-            check_length(path, bytes)
+            let bytes = std::fs::read(path).map_err(|source| KeyError::Read { kind, path: path.to_owned(), source })?;
+            check_length(path, kind, bytes)
         }
         Err(e) => Err(write_error(e)),
     }
 }
 
-fn warn_if_readable_by_others(path: &Path) {
+fn warn_if_readable_by_others(path: &Path, kind: SecretKind) {
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
         tracing::warn!(
             path = %path.display(),
             mode = format!("{:o}", meta.permissions().mode() & 0o777),
-            "the signing secret is readable by other users; consider `chmod 600`"
+            "the {kind} is readable by other users; consider `chmod 600`"
         );
     }
 }
@@ -84,10 +103,10 @@ mod tests {
     fn generates_once_with_mode_0600_and_reloads_the_same_secret() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/jwt-secret");
-        let first = load_or_create(&path).unwrap();
+        let first = load_or_create(&path, SecretKind::Signing).unwrap();
         assert_eq!(first.expose_secret().len(), SECRET_BYTES);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let second = load_or_create(&path).unwrap();
+        let second = load_or_create(&path, SecretKind::Signing).unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
     }
 
@@ -96,7 +115,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jwt-secret");
         std::fs::write(&path, b"too short").unwrap();
-        assert!(matches!(load_or_create(&path), Err(KeyError::TooShort { len: 9, .. })));
+        assert!(matches!(load_or_create(&path, SecretKind::Signing), Err(KeyError::TooShort { len: 9, .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"too short");
     }
 }

@@ -1,4 +1,4 @@
-//! Swap triggers: the component file changing on disk, and SIGHUP.
+//! Swap triggers: the component file (or its signature) changing on disk, and SIGHUP.
 //!
 //! File events are debounced (editors and `cp` replace a file in several
 //! steps), then the runtime reloads off the async workers. Whatever the outcome,
@@ -31,11 +31,12 @@ pub fn watch(path: &Path, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>) -> an
     // watch on the file itself would miss.
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
     let name = path.file_name().context("the component path names no file")?.to_owned();
+    let signature = crate::runtime::signature_path(path).file_name().map(ToOwned::to_owned);
     let file_tx = tx.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && !event.kind.is_access()
-            && event.paths.iter().any(|p| p.file_name() == Some(&name))
+            && event.paths.iter().any(|p| p.file_name() == Some(&name) || p.file_name() == signature.as_deref())
         {
             let _ = file_tx.send("file changed");
         }

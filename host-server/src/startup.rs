@@ -13,10 +13,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::keys;
+use crate::keys::{self, SecretKind};
 use crate::reload::{self, Watch};
 use crate::routes;
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::{CacheSettings, Runtime, RuntimeOptions};
 use crate::state::AppState;
 use crate::store::UserStore;
 use crate::tokens::TokenConfig;
@@ -36,12 +36,21 @@ impl Server {
         create_data_dir(&config.data_dir)?;
         let store = UserStore::open(&config.database_url()).await.context("cannot open the database")?;
         let tokens = Arc::new(TokenConfig {
-            signing_key: keys::load_or_create(&config.secret_file())?,
+            signing_key: keys::load_or_create(&config.secret_file(), SecretKind::Signing)?,
             issuer: config.issuer.clone(),
             ttl_seconds: config.token_ttl,
             leeway_seconds: config.leeway,
         });
-        let options = RuntimeOptions { limits: config.limits(), cache_dir: Some(config.cache_dir()) };
+        let trust = config.trust()?;
+        if config.allow_unsigned {
+            tracing::warn!(
+                "--allow-unsigned is on: the host runs any component at its path, signed or not, and hands it the \
+                 signing key. Use it for development only"
+            );
+        }
+        let (cache_dir, cache_key) = config.cache_paths();
+        let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
+        let options = RuntimeOptions { limits: config.limits(), cache: Some(cache), trust };
         let (path, settings) = (config.component.clone(), tokens.settings());
         let runtime = Runtime::start(&path, options, &settings).await.with_context(|| {
             format!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use host_server::runtime::{
-    PasswordError, ReloadOutcome, Runtime, RuntimeError, RuntimeOptions, Step, TokenError, TokenSettings,
+    PasswordError, ReloadOutcome, Runtime, RuntimeError, RuntimeOptions, Step, TokenError, TokenSettings, Trust,
 };
 
 /// A component `just build-guest` or `just build-fixtures` made, under `target/components/`,
@@ -24,7 +24,12 @@ fn component_path() -> PathBuf {
 }
 
 async fn start(path: &std::path::Path) -> Result<Arc<Runtime>, RuntimeError> {
-    Runtime::start(path, RuntimeOptions::default(), &settings(1_800_000_000)).await
+    Runtime::start(path, unsigned(Default::default()), &settings(1_800_000_000)).await
+}
+
+/// Options without signature checks (the end-to-end tests check signatures).
+fn unsigned(limits: host_server::runtime::Limits) -> RuntimeOptions {
+    RuntimeOptions { limits, cache: None, trust: Trust::AllowUnsigned }
 }
 
 fn settings(now: i64) -> TokenSettings {
@@ -148,13 +153,10 @@ async fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
     let dir = tempfile::tempdir().unwrap();
     let served = dir.path().join("auth.wasm");
     install(&component_path(), &served);
-    let options = RuntimeOptions {
-        limits: host_server::runtime::Limits {
-            hash_deadline: std::time::Duration::from_millis(1500),
-            ..Default::default()
-        },
-        cache_dir: None,
-    };
+    let options = unsigned(host_server::runtime::Limits {
+        hash_deadline: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    });
     let now = 1_800_000_000;
     let runtime = Runtime::start(&served, options, &settings(now)).await.unwrap();
     let original = runtime.info().sha256;
@@ -184,13 +186,10 @@ async fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
 
 #[tokio::test]
 async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
-    let options = RuntimeOptions {
-        limits: host_server::runtime::Limits {
-            hash_deadline: std::time::Duration::from_millis(1000),
-            ..Default::default()
-        },
-        cache_dir: None,
-    };
+    let options = unsigned(host_server::runtime::Limits {
+        hash_deadline: std::time::Duration::from_millis(1000),
+        ..Default::default()
+    });
     let runtime = Runtime::start(&built("fixtures/evil.wasm"), options, &settings(1_800_000_000)).await.unwrap();
     for trigger in ["loop-forever", "trap-now", "alloc-forever"] {
         let started = std::time::Instant::now();

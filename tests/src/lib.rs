@@ -50,11 +50,33 @@ pub fn sha256(path: &Path) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Copies `from` beside `to`, then renames it over `to`, as `just swap` does.
+/// Copies `from` beside `to`, then renames it over `to`, as `just swap` does;
+/// its signature (`from.minisig`) goes first when there is one.
 pub fn install(from: &Path, to: &Path) {
+    let (from_signature, to_signature) = (signature(from), signature(to));
+    if from_signature.exists() {
+        let staging = to.with_extension("sig-installing");
+        std::fs::copy(&from_signature, &staging).expect("the signature copies");
+        std::fs::rename(&staging, &to_signature).expect("the signature is renamed into place");
+    }
     let staging = to.with_extension("installing");
     std::fs::copy(from, &staging).expect("the component copies");
     std::fs::rename(&staging, to).expect("the component is renamed into place");
+}
+
+/// `<component>.minisig`, where the host looks for a component's signature.
+pub fn signature(component: &Path) -> PathBuf {
+    let mut name = component.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
+}
+
+/// The public key of the development signing key (`just build-guest` makes it and signs with it).
+pub fn dev_signers() -> PathBuf {
+    let target = bin_dir().parent().expect("target/<profile> has a parent").to_owned();
+    let path = target.join("signing/dev.pub");
+    assert!(path.exists(), "{} is missing: run `just build-guest`", path.display());
+    path
 }
 
 /// Settings a test may change from the host's defaults.
@@ -103,15 +125,26 @@ impl TestHost {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--component")
-            .arg(options.component.unwrap_or_else(component))
+            .arg(options.component.unwrap_or_else(component));
+        let chooses_trust = options.args.iter().any(|a| a == "--allow-unsigned" || a == "--trusted-signers");
+        if !chooses_trust {
+            command.arg("--trusted-signers").arg(dev_signers());
+        }
+        command
             .args(options.args)
             .env("RUST_LOG", options.log_filter.as_deref().unwrap_or("info"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for var in
-            ["DATABASE_URL", "LOOM_AUTH_SECRET_FILE", "LOOM_AUTH_ISSUER", "LOOM_AUTH_TOKEN_TTL", "LOOM_AUTH_LEEWAY"]
-        {
+        for var in [
+            "DATABASE_URL",
+            "LOOM_AUTH_SECRET_FILE",
+            "LOOM_AUTH_ISSUER",
+            "LOOM_AUTH_TOKEN_TTL",
+            "LOOM_AUTH_LEEWAY",
+            "LOOM_AUTH_TRUSTED_SIGNERS",
+            "LOOM_AUTH_ALLOW_UNSIGNED",
+        ] {
             command.env_remove(var);
         }
         if let Some(ttl) = options.token_ttl {
@@ -259,7 +292,11 @@ pub fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
     let mut child = command.spawn().expect("the command starts");
     let mut pipe = child.stdin.take().expect("stdin is piped");
     if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).expect("stdin takes the input");
+        // A command may rightly exit without reading its input (it refused something first).
+        match pipe.write_all(input.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin takes the input: {e}"),
+            _ => {}
+        }
     }
     drop(pipe);
     let output = child.wait_with_output().expect("the command finishes");

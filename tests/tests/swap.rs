@@ -168,38 +168,6 @@ async fn a_dearer_component_upgrades_stored_hashes_at_login() {
 }
 
 #[tokio::test]
-async fn a_restart_takes_the_compiled_component_from_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = TestHost::spawn_in(dir.path(), HostOptions::default());
-    assert_eq!(health(&first).await["component"]["from_cache"], false);
-    assert!(first.logs().contains("origin=Compiled"), "{}", first.logs());
-    first.stop();
-
-    let second = TestHost::spawn_in(dir.path(), HostOptions::default());
-    assert_eq!(health(&second).await["component"]["from_cache"], true);
-    assert!(second.logs().contains("origin=Cache"), "{}", second.logs());
-    assert!(second.logs().contains("these bytes passed before"), "{}", second.logs());
-    second.stop();
-
-    // A corrupted entry is noticed, ignored and rebuilt.
-    for entry in std::fs::read_dir(dir.path().join("compiled")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "cwasm") {
-            continue;
-        }
-        let mut bytes = std::fs::read(&path).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&path, bytes).unwrap();
-    }
-    let third = TestHost::spawn_in(dir.path(), HostOptions::default());
-    assert_eq!(health(&third).await["component"]["from_cache"], false);
-    assert!(third.logs().contains("ignoring a corrupt compiled-component cache entry"), "{}", third.logs());
-    register(&third, EMAIL, PASSWORD).await;
-    login(&third, EMAIL, PASSWORD).await;
-}
-
-#[tokio::test]
 async fn sighup_makes_the_host_check_its_component_again() {
     let host = TestHost::spawn();
     assert_eq!(health(&host).await["last_reload"], Value::Null);
@@ -241,6 +209,7 @@ fn a_host_refuses_to_start_on_a_bad_component() {
         let mut command = std::process::Command::new(binary("host-server"));
         command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
         command.arg("--component").arg(built_component(fixture));
+        command.arg("--trusted-signers").arg(loom_e2e::dev_signers());
         let outcome = run(command, None);
         assert_eq!(outcome.code, Some(1), "{fixture}: {outcome:?}");
         assert!(outcome.stderr.contains(&format!("refused at the {step} step")), "{fixture}: {}", outcome.stderr);

@@ -11,25 +11,28 @@ use wasmtime::{Engine, Store};
 
 use super::cache::{CodeCache, Origin};
 use super::sandbox::{self, GuestState, Limits};
+use super::signature::Trust;
 use super::{
     Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, Loaded, PasswordCheck, RuntimeError, Step,
     TokenSettings, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
 };
 
 /// What compiling and calling components needs: the engine, the linker, the
-/// limits, the cache and where the component file is.
+/// limits, the cache, which signers to trust and where the component file is.
 pub struct Core {
     pub(super) engine: Engine,
     pub(super) linker: Linker<GuestState>,
     pub(super) limits: Limits,
     pub(super) cache: Option<CodeCache>,
+    pub(super) trust: Trust,
     pub(super) path: PathBuf,
 }
 
 impl Core {
-    /// Whether the password self-test `check` passed before (a marker in the cache).
+    /// Whether the password self-test `check` passed before in the same
+    /// conditions (a marker in the cache).
     pub(super) fn passed(&self, check: &str) -> bool {
-        let passed = self.cache.as_ref().is_some_and(|cache| cache.passed(check));
+        let passed = self.cache.as_ref().is_some_and(|cache| cache.passed(check, &self.memo_context()));
         if passed {
             tracing::info!(check, "skipping password self-test checks these bytes passed before");
         }
@@ -38,12 +41,24 @@ impl Core {
 
     pub(super) fn record_pass(&self, check: &str) {
         if let Some(cache) = &self.cache {
-            cache.record_pass(check);
+            cache.record_pass(check, &self.memo_context());
         }
     }
 
+    /// Everything besides the component's bytes that the memoised password
+    /// checks depend on: a change to any of them runs the checks again.
+    fn memo_context(&self) -> String {
+        let Limits { memory_bytes, hash_deadline, token_deadline } = self.limits;
+        format!(
+            "host {} / memory {memory_bytes} / hash deadline {} ms / token deadline {} ms",
+            env!("CARGO_PKG_VERSION"),
+            hash_deadline.as_millis(),
+            token_deadline.as_millis()
+        )
+    }
+
     /// Takes the component `bytes` (digest `sha256`) through every step of the gate:
-    /// compile, version, link, self-test against `current`. Ready to publish.
+    /// signature, compile, version, link, self-test against `current`. Ready to publish.
     pub(super) async fn admit(
         &self,
         bytes: &[u8],
@@ -52,6 +67,9 @@ impl Core {
         settings: &TokenSettings,
     ) -> Result<Loaded, RuntimeError> {
         let started = Instant::now();
+        self.trust
+            .check(&self.path, bytes)
+            .map_err(|reason| RuntimeError::Rejected { step: Step::Signature, reason })?;
         let mut candidate = self.prepare(bytes, sha256)?;
         super::selftest::run(self, &candidate, current, settings)
             .await

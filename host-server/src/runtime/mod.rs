@@ -10,6 +10,7 @@ mod cache;
 mod calls;
 mod sandbox;
 mod selftest;
+mod signature;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,10 +25,11 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 
 use cache::CodeCache;
-pub use cache::Origin;
+pub use cache::{CacheSettings, Origin};
 pub use calls::Core;
 use sandbox::GuestState;
 pub use sandbox::Limits;
+pub use signature::{Trust, TrustError, signature_path};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -71,6 +73,7 @@ pub enum RuntimeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Read,
+    Signature,
     Compile,
     Link,
     Version,
@@ -81,6 +84,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Read => "read",
+            Self::Signature => "signature",
             Self::Compile => "compile",
             Self::Link => "link",
             Self::Version => "version",
@@ -136,11 +140,12 @@ impl Loaded {
 }
 
 /// Settings of the runtime itself.
-#[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
     pub limits: Limits,
-    /// Where compiled components are cached; no caching when `None`.
-    pub cache_dir: Option<PathBuf>,
+    /// Where compiled components are cached, and the cache's key; no caching when `None`.
+    pub cache: Option<CacheSettings>,
+    /// Which components may run (no default: the caller decides).
+    pub trust: Trust,
 }
 
 /// The engine, the active component, and the bounded pool password work runs on.
@@ -165,8 +170,15 @@ impl Runtime {
         let engine = sandbox::engine(&options.limits).map_err(|e| rejected(Step::Compile, e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| rejected(Step::Link, e))?;
-        let cache = options.cache_dir.map(|dir| CodeCache::new(dir, &engine));
-        let core = Arc::new(Core { engine, linker, limits: options.limits, cache, path: path.to_owned() });
+        let cache = options.cache.map(|settings| CodeCache::new(settings, &engine));
+        let core = Arc::new(Core {
+            engine,
+            linker,
+            limits: options.limits,
+            cache,
+            trust: options.trust,
+            path: path.to_owned(),
+        });
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let first = off_the_workers(&core, None, settings, move |core, current, settings| async move {
