@@ -132,5 +132,18 @@ fn hashing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(boundary, tokens, hashing);
+/// The swap gate's first step: reading `<component>.minisig` and checking it
+/// against a trusted key, over the whole component.
+fn signature(c: &mut Criterion) {
+    let path = components().join("auth-guest.wasm");
+    let bytes = std::fs::read(&path).unwrap();
+    let signers = components().parent().unwrap().join("signing/dev.pub");
+    let trust = Trust::from_file(&signers).unwrap_or_else(|e| panic!("{e} (run `just bench`, which builds it)"));
+    let mut group = c.benchmark_group("signature_check");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.bench_function("component", |b| b.iter(|| trust.check(&path, &bytes).unwrap()));
+    group.finish();
+}
+
+criterion_group!(boundary, tokens, hashing, signature);
 criterion_main!(boundary);

@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let hash_native = estimate("argon2id_hash/native")?;
     let hash_wasm = estimate("argon2id_hash/component")?;
     let hash_simd = estimate("argon2id_hash/component_simd128")?;
+    let signature_check = estimate("signature_check/component")?;
 
     let default = components()?.join("auth-guest.wasm");
     let hardened = components()?.join("auth-guest-hardened.wasm");
@@ -105,6 +106,11 @@ async fn main() -> anyhow::Result<()> {
             "swap to serving: warm cache (cold)",
             format!("{} ({})", ms(warm_swap), ms(cold_swap)),
             Some(("< 50 ms", warm_swap < Duration::from_millis(50))),
+        ),
+        Row::plain(
+            "swap gate: signature check of the component",
+            ms(signature_check),
+            Some(("< 1 ms", signature_check < Duration::from_millis(1))),
         ),
         Row::plain(
             "peak RSS under load",

@@ -124,6 +124,10 @@ const MAX_INSTANCES: u32 = 128;
 /// to the kernel: no page faults on the next instance for the pages every call touches.
 const KEEP_RESIDENT: usize = 512 << 10;
 
+/// Bytes at the top of a recycled async stack (where host and guest native
+/// frames run) reset in place rather than given back to the kernel.
+const STACK_KEEP_RESIDENT: usize = 64 << 10;
+
 /// An engine for async calls (so WASI's host functions, such as printing or
 /// sleeping, are awaited rather than blocking a tokio worker) whose guest code
 /// is interrupted by epoch deadlines, with a thread that advances the epoch for
@@ -141,6 +145,7 @@ pub fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .total_tables(MAX_INSTANCES * 4)
         .max_memory_size(limits.memory_bytes)
         .total_stacks(MAX_INSTANCES)
+        .async_stack_keep_resident(STACK_KEEP_RESIDENT)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(KEEP_RESIDENT);
     let mut config = Config::new();
