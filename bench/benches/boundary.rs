@@ -39,7 +39,7 @@ fn native_settings() -> auth_guest::tokens::TokenSettings<'static> {
 
 /// Default options, without signature checks (measured on their own in `signature`).
 fn unsigned() -> RuntimeOptions {
-    RuntimeOptions { limits: Default::default(), cache: None, trust: Trust::AllowUnsigned }
+    RuntimeOptions { limits: Default::default(), cache: None, trust: Trust::AllowUnsigned, max_hash_queue: 64 }
 }
 
 /// The tokio runtime the component's async calls run on (as in the host).

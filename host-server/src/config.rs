@@ -74,6 +74,52 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub token_deadline_ms: u64,
 
+    /// Password hashes (logins, registrations) that may wait for a free hashing
+    /// slot; beyond them a request gets `503` with `Retry-After: 1` at once
+    /// [default: 32 per core]
+    #[arg(long, env = "LOOM_AUTH_MAX_HASH_QUEUE", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub max_hash_queue: Option<u32>,
+
+    /// Failed logins an account may have within the login window; more get `429`
+    /// (even with the right password) until the oldest leaves the window.
+    #[arg(long, env = "LOOM_AUTH_LOGIN_MAX_FAILURES", default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub login_max_failures: u32,
+
+    /// Failed logins one client address may have within the login window, over all accounts.
+    #[arg(long, env = "LOOM_AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 50, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub login_max_failures_per_address: u32,
+
+    /// The window failed logins are counted in, in seconds.
+    #[arg(long, env = "LOOM_AUTH_LOGIN_WINDOW", default_value_t = 900, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub login_window: u32,
+
+    /// Registrations one client address may make per hour.
+    #[arg(long, env = "LOOM_AUTH_SIGNUPS_PER_ADDRESS", default_value_t = 20, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub signups_per_address: u32,
+
+    /// A proxy (address or CIDR range, e.g. 10.0.0.0/8) whose X-Forwarded-For
+    /// header names the client. Repeat for several; none by default, so the
+    /// header is ignored.
+    #[arg(long = "trusted-proxy", env = "LOOM_AUTH_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR",
+          value_parser = parse_network)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// A client that has not sent a complete request head within this many
+    /// seconds (also between requests on a kept-alive connection) is disconnected.
+    #[arg(long, env = "LOOM_AUTH_HEADER_TIMEOUT", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// A request still running after this many seconds gets `503`.
+    #[arg(long, env = "LOOM_AUTH_REQUEST_TIMEOUT", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
@@ -97,6 +143,19 @@ impl Config {
             hash_deadline: std::time::Duration::from_millis(self.hash_deadline_ms),
             token_deadline: std::time::Duration::from_millis(self.token_deadline_ms),
         }
+    }
+
+    pub fn timeouts(&self) -> crate::serve::Timeouts {
+        crate::serve::Timeouts {
+            header: std::time::Duration::from_secs(self.header_timeout),
+            request: std::time::Duration::from_secs(self.request_timeout),
+        }
+    }
+
+    /// `--max-hash-queue`, or its default for this machine.
+    pub fn max_hash_queue(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.max_hash_queue.map_or(32 * cores, |n| n as usize)
     }
 
     /// Exits with a usage error (status 2) when the settings cannot work together.
@@ -125,4 +184,11 @@ impl Config {
     pub fn cache_paths(&self) -> (PathBuf, PathBuf) {
         (self.data_dir.join("compiled"), self.data_dir.join("cache-key"))
     }
+}
+
+/// A CIDR range, or a single address as a range of one.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }

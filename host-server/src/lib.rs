@@ -9,6 +9,8 @@
 //!   the signing secret, token settings, swap triggers, logs.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
 //! - [`platform`]: what differs between operating systems.
+//! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
+//! - [`throttle`]: the throttling policy (counters live in the store).
 
 pub mod config;
 pub mod durable;
@@ -17,8 +19,10 @@ pub mod platform;
 pub mod reload;
 pub mod routes;
 pub mod runtime;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod tokens;

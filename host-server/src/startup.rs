@@ -19,6 +19,7 @@ use crate::routes;
 use crate::runtime::{CacheSettings, Runtime, RuntimeOptions};
 use crate::state::AppState;
 use crate::store::UserStore;
+use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
 /// Largest request body accepted; larger ones get `413`.
@@ -28,6 +29,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub struct Server {
     listener: TcpListener,
     app: axum::Router,
+    timeouts: crate::serve::Timeouts,
     _watch: Watch,
 }
 
@@ -50,7 +52,12 @@ impl Server {
         }
         let (cache_dir, cache_key) = config.cache_paths();
         let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
-        let options = RuntimeOptions { limits: config.limits(), cache: Some(cache), trust };
+        let options = RuntimeOptions {
+            limits: config.limits(),
+            cache: Some(cache),
+            trust,
+            max_hash_queue: config.max_hash_queue(),
+        };
         let (path, settings) = (config.component.clone(), tokens.settings());
         let runtime = Runtime::start(&path, options, &settings).await.with_context(|| {
             format!(
@@ -69,7 +76,9 @@ impl Server {
             "loaded the auth component"
         );
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
-        let state = AppState::new(store, runtime, tokens);
+        let throttle = ThrottlePolicy::from_config(config);
+        crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
+        let state = AppState::new(store, runtime, tokens, throttle);
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
@@ -77,13 +86,13 @@ impl Server {
                 tracing::warn!(%error, "could not pre-compute the dummy password hash");
             }
         });
-        let app = routes::router(state)
+        let app = crate::serve::with_request_timeout(routes::router(state), config.timeouts())
             .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
             .layer(TraceLayer::new_for_http())
             .layer(CatchPanicLayer::custom(|_| panic_response()));
         let listener =
             TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
-        Ok(Self { listener, app, _watch: watch })
+        Ok(Self { listener, app, timeouts: config.timeouts(), _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -92,7 +101,7 @@ impl Server {
 
     /// Serves until SIGINT or SIGTERM, then lets running requests finish.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown_signal()).await
+        crate::serve::serve(self.listener, self.app, self.timeouts, shutdown_signal()).await
     }
 }
 

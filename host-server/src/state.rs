@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use crate::routes::ApiError;
 use crate::runtime::{Runtime, TokenSettings};
 use crate::store::UserStore;
+use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
 /// What every handler can reach; cheap to clone.
@@ -19,6 +20,7 @@ pub struct Inner {
     pub store: UserStore,
     pub runtime: Arc<Runtime>,
     pub tokens: Arc<TokenConfig>,
+    pub throttle: ThrottlePolicy,
     /// A hash of a random password, verified against when a login names no
     /// account, so unknown users cost the same time as wrong passwords; made by
     /// the serving component (keyed by its digest), so it costs what its hashes cost.
@@ -33,8 +35,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: UserStore, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>) -> Self {
-        Self(Arc::new(Inner { store, runtime, tokens, dummy_hash: Mutex::new(None) }))
+    pub fn new(store: UserStore, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>, throttle: ThrottlePolicy) -> Self {
+        Self(Arc::new(Inner { store, runtime, tokens, throttle, dummy_hash: Mutex::new(None) }))
     }
 
     /// The settings the component needs for a token operation, at the current time.

@@ -17,13 +17,18 @@ pub struct TokenConfig {
 impl TokenConfig {
     /// The settings for a token operation now.
     pub fn settings(&self) -> TokenSettings {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         TokenSettings {
             signing_key: self.signing_key.expose_secret().to_vec(),
             issuer: self.issuer.clone(),
-            now: i64::try_from(now).unwrap_or(i64::MAX),
+            now: unix_now(),
             ttl_seconds: self.ttl_seconds,
             leeway_seconds: self.leeway_seconds,
         }
     }
+}
+
+/// Seconds since the Unix epoch, by the host's clock.
+pub fn unix_now() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    i64::try_from(now).unwrap_or(i64::MAX)
 }

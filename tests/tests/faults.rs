@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
 const FAULTS: [&str; 4] = ["loop-forever", "trap-now", "alloc-forever", "sleep-now"];
-const HASH_DEADLINE_MS: u64 = 1000;
+const HASH_DEADLINE_MS: u64 = 2000;
 const TOKEN_DEADLINE_MS: u64 = 250;
 
 fn evil_host(dir: &std::path::Path, extra: &[&str]) -> TestHost {

@@ -29,6 +29,15 @@ pub enum ApiError {
     NotFound,
     #[error("Method Not Allowed")]
     MethodNotAllowed,
+    /// Past an allowance (failed logins, registrations); `detail` says which.
+    #[error("{detail}")]
+    Throttled { detail: String, retry_after: u64 },
+    /// The request ran past the request timeout.
+    #[error("The request took too long")]
+    TimedOut,
+    /// Too many password hashes are waiting already: come back in a second.
+    #[error("The server is busy; try again in a moment")]
+    Busy,
     /// The auth component failed; the host is fine and the next call gets a fresh instance.
     #[error("The authentication service is temporarily unavailable")]
     Unavailable(#[source] RuntimeError),
@@ -43,9 +52,10 @@ impl ApiError {
             Self::EmailTaken => StatusCode::BAD_REQUEST,
             Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,12 +69,21 @@ impl ApiError {
         }
     }
 
+    /// Whole seconds to wait before trying again (`Retry-After`), for refusals that pass.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Busy => Some(1),
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The RFC 6749 §5.2 `error` code this failure has at the token endpoint.
     fn oauth_code(&self) -> &'static str {
         match self {
             Self::BadCredentials => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::Throttled { .. } => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
             Self::Validation(_)
             | Self::PayloadTooLarge
@@ -90,7 +109,23 @@ impl ApiError {
         if let Some(challenge) = self.challenge() {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
+    }
+}
+
+impl ApiError {
+    pub fn too_many_logins(retry_after: u64) -> Self {
+        Self::Throttled { detail: format!("Too many failed logins; try again in {retry_after} seconds"), retry_after }
+    }
+
+    pub fn too_many_signups(retry_after: u64) -> Self {
+        Self::Throttled {
+            detail: format!("Too many registrations from this address; try again in {retry_after} seconds"),
+            retry_after,
+        }
     }
 }
 
@@ -146,6 +181,7 @@ impl From<RuntimeError> for ApiError {
         match error {
             RuntimeError::Token(_) => Self::InvalidToken,
             RuntimeError::Password(PasswordError::PasswordTooLong) => Self::Validation(too_long_password()),
+            RuntimeError::Busy => Self::Busy,
             other => Self::Unavailable(other),
         }
     }

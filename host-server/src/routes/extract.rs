@@ -2,7 +2,9 @@
 //! authenticated user, so a handler that takes [`CurrentUser`] cannot forget the check.
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -64,6 +66,24 @@ fn form_detail(rejection: &FormRejection) -> String {
         FormRejection::FailedToDeserializeForm(e) => format!("Invalid form: {}", e.body_text()),
         FormRejection::FailedToDeserializeFormBody(e) => format!("Invalid form: {}", e.body_text()),
         other => other.body_text(),
+    }
+}
+
+/// The client's address: the socket peer, or the address a trusted proxy
+/// forwarded (see [`crate::throttle::ThrottlePolicy::client_address`]).
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the server did not record the peer address")))?;
+        let forwarded_for = parts.headers.get_all("x-forwarded-for").iter();
+        Ok(Self(state.throttle.client_address(peer.ip(), forwarded_for)))
     }
 }
 

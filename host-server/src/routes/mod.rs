@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 
 pub use error::ApiError;
-pub use extract::CurrentUser;
+pub use extract::{ClientAddr, CurrentUser};
 
 use crate::state::AppState;
 use crate::store::User;

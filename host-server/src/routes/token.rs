@@ -3,6 +3,8 @@
 //! Failures keep FastAPI's status and `{"detail"}` and add RFC 6749 §5.2's
 //! `error` fields ([`OAuthError`]).
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -11,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, too_long_password};
 use super::extract::ApiForm;
-use super::{ApiError, MAX_PASSWORD_BYTES};
+use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES};
 use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
 use crate::state::AppState;
-use crate::store::User;
+use crate::store::{Admission, User, email_key};
+use crate::tokens::unix_now;
 
 #[derive(Deserialize)]
 pub struct PasswordGrant {
@@ -33,18 +36,31 @@ struct TokenOut {
 #[tracing::instrument(name = "token", skip_all)]
 pub async fn issue(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     grant: Result<ApiForm<PasswordGrant>, ApiError>,
 ) -> Result<Response, OAuthError> {
     let ApiForm(grant) = grant.map_err(OAuthError)?;
-    password_grant(&state, grant).await.map_err(OAuthError)
+    password_grant(&state, client, grant).await.map_err(OAuthError)
 }
 
-async fn password_grant(state: &AppState, grant: PasswordGrant) -> Result<Response, ApiError> {
+async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) -> Result<Response, ApiError> {
     if grant.grant_type.as_deref().is_some_and(|g| g != "password") {
         return Err(ApiError::UnsupportedGrantType);
     }
     if grant.password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::Validation(too_long_password()));
+    }
+    // Counted before any hashing, whether or not the account exists: a throttled
+    // attempt costs no argon2 run and says nothing about the account.
+    let account = email_key(&grant.username);
+    let policy = &state.throttle;
+    let admission = state
+        .store
+        .admit_login(&account, &client.to_string(), unix_now(), policy.login_per_account, policy.login_per_address)
+        .await?;
+    if let Admission::Throttled { retry_after } = admission {
+        tracing::warn!(%client, retry_after, "throttled a login attempt");
+        return Err(ApiError::too_many_logins(retry_after));
     }
     let user = state.store.user_by_email(&grant.username).await?;
     let password = grant.password;
@@ -53,6 +69,7 @@ async fn password_grant(state: &AppState, grant: PasswordGrant) -> Result<Respon
         Some(user) if check.matches && user.is_active => user,
         _ => return Err(ApiError::BadCredentials),
     };
+    state.store.clear_login_failures(&account).await?;
     if check.needs_rehash {
         upgrade_hash(state, user.id, &checked_hash, password).await;
     }

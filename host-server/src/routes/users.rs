@@ -7,8 +7,10 @@ use serde::Deserialize;
 
 use super::error::too_long_password;
 use super::extract::ApiJson;
-use super::{ApiError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
+use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
 use crate::state::AppState;
+use crate::store::Admission;
+use crate::tokens::unix_now;
 
 #[derive(Deserialize)]
 pub struct NewUser {
@@ -19,6 +21,7 @@ pub struct NewUser {
 #[tracing::instrument(name = "register", skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
     validate_email(&new.email)?;
@@ -27,6 +30,13 @@ pub async fn register(
     // decides races between concurrent registrations.
     if state.store.user_by_email(&new.email).await?.is_some() {
         return Err(ApiError::EmailTaken);
+    }
+    let allowance = state.throttle.signups_per_address;
+    if let Admission::Throttled { retry_after } =
+        state.store.admit_signup(&client.to_string(), unix_now(), allowance).await?
+    {
+        tracing::warn!(%client, retry_after, "throttled a registration");
+        return Err(ApiError::too_many_signups(retry_after));
     }
     let hash = state.runtime.hash_password(new.password).await?;
     let user = state.store.create_user(&new.email, &hash).await?;

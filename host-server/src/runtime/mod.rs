@@ -14,6 +14,7 @@ mod signature;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -67,6 +68,9 @@ pub enum RuntimeError {
     Password(PasswordError),
     #[error("the auth component refused the token: {0:?}")]
     Token(TokenError),
+    /// Every hashing slot is busy and the queue in front of them is full.
+    #[error("too many password hashes are waiting")]
+    Busy,
 }
 
 /// The steps a candidate component goes through before it serves.
@@ -144,6 +148,8 @@ pub struct RuntimeOptions {
     pub limits: Limits,
     /// Where compiled components are cached, and the cache's key; no caching when `None`.
     pub cache: Option<CacheSettings>,
+    /// Password hashes that may wait for a hashing slot; more are refused at once ([`RuntimeError::Busy`]).
+    pub max_hash_queue: usize,
     /// Which components may run (no default: the caller decides).
     pub trust: Trust,
 }
@@ -158,6 +164,9 @@ pub struct Runtime {
     /// Argon2 is deliberately slow: at most one hash per core runs at a time,
     /// on blocking threads, so async workers stay free for cheap requests.
     hash_permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit now, and how many may.
+    hash_waiting: Arc<AtomicUsize>,
+    max_hash_queue: usize,
 }
 
 impl Runtime {
@@ -192,6 +201,8 @@ impl Runtime {
             last_reload: Mutex::new(None),
             reloading: tokio::sync::Mutex::new(()),
             hash_permits: Arc::new(Semaphore::new(cores)),
+            hash_waiting: Arc::new(AtomicUsize::new(0)),
+            max_hash_queue: options.max_hash_queue,
         }))
     }
 
@@ -283,7 +294,13 @@ impl Runtime {
         R: Send + 'static,
         F: Future<Output = Result<R, RuntimeError>>,
     {
-        let permit = self.hash_permits.clone().acquire_owned().await.expect("the hash semaphore is never closed");
+        let permit = match self.hash_permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let _in_queue = QueueSlot::take(&self.hash_waiting, self.max_hash_queue)?;
+                self.hash_permits.clone().acquire_owned().await.expect("the hash semaphore is never closed")
+            }
+        };
         let (core, loaded, handle) = (Arc::clone(&self.core), self.active(), Handle::current());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -292,6 +309,25 @@ impl Runtime {
         })
         .await
         .map_err(|e| RuntimeError::Trap(format!("the hashing task failed: {e}")))?
+    }
+}
+
+/// A place in the queue for a hashing permit, given back when dropped (also
+/// when the waiting request is cancelled).
+struct QueueSlot(Arc<AtomicUsize>);
+
+impl QueueSlot {
+    fn take(waiting: &Arc<AtomicUsize>, max: usize) -> Result<Self, RuntimeError> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .map(|_| Self(Arc::clone(waiting)))
+            .map_err(|_| RuntimeError::Busy)
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -1,11 +1,15 @@
-//! Persistence: users in SQLite through sqlx, with the migrations in `migrations/`.
+//! Persistence: users and throttle counters in SQLite through sqlx, with the
+//! migrations in `migrations/`.
 //!
 //! Knows nothing of HTTP or WebAssembly.
+
+mod throttle;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+pub use throttle::{Admission, Allowance};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,5 +131,30 @@ mod tests {
         assert!(!store.replace_password_hash(user.id, "hash-checked", "hash-upgraded").await.unwrap());
         let stored = store.user_by_id(user.id).await.unwrap().unwrap();
         assert_eq!(stored.password_hash, "hash-changed");
+    }
+
+    #[tokio::test]
+    async fn login_allowances_count_refuse_free_up_and_clear() {
+        let (_dir, store) = store().await;
+        let account = Allowance { max: 2, window_seconds: 100 };
+        let address = Allowance { max: 3, window_seconds: 100 };
+        let admit = |who: &'static str, from: &'static str, at: i64| {
+            let store = store.clone();
+            async move { store.admit_login(who, from, at, account, address).await.unwrap() }
+        };
+        assert_eq!(admit("ada", "10.0.0.1", 1000).await, Admission::Admitted);
+        assert_eq!(admit("ada", "10.0.0.2", 1010).await, Admission::Admitted);
+        // The account's allowance is spent until its oldest attempt leaves the window.
+        assert_eq!(admit("ada", "10.0.0.3", 1020).await, Admission::Throttled { retry_after: 80 });
+        // The address's: 10.0.0.1 has one; two more accounts fill it.
+        assert_eq!(admit("bob", "10.0.0.1", 1050).await, Admission::Admitted);
+        assert_eq!(admit("carl", "10.0.0.1", 1050).await, Admission::Admitted);
+        assert_eq!(admit("eve", "10.0.0.1", 1050).await, Admission::Throttled { retry_after: 50 });
+        // Once the oldest leaves the window, the account may try again.
+        assert_eq!(admit("ada", "10.0.0.3", 1100).await, Admission::Admitted);
+        // A success clears the account's failures.
+        store.clear_login_failures("ada").await.unwrap();
+        assert_eq!(admit("ada", "10.0.0.9", 1101).await, Admission::Admitted);
+        assert_eq!(store.purge_throttles(1300, 100, 3600).await.unwrap(), 3);
     }
 }

@@ -1,0 +1,188 @@
+//! Standing up to abuse: throttled logins and registrations (counted in the
+//! database, decided before any hashing), a bounded hashing queue, and
+//! connections that must send their request head in time.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use loom_e2e::{HostOptions, TestHost, client, login, register};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn host(args: &[&str]) -> TestHost {
+    TestHost::spawn_with(HostOptions { args: args.iter().map(|a| (*a).to_owned()).collect(), ..Default::default() })
+}
+
+/// `POST /token` from `forwarded` (an `X-Forwarded-For` value, when given): status, body, Retry-After, time taken.
+async fn attempt(
+    host: &TestHost,
+    email: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> (StatusCode, Value, Option<u64>, Duration) {
+    let mut request = client().post(host.url("/token")).form(&[("username", email), ("password", password)]);
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    let started = Instant::now();
+    let response = request.send().await.unwrap();
+    let took = started.elapsed();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+    (response.status(), response.json().await.unwrap(), retry_after, took)
+}
+
+fn assert_throttled(outcome: &(StatusCode, Value, Option<u64>, Duration), window: u64) {
+    let (status, body, retry_after, _) = outcome;
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry_after = retry_after.expect("a Retry-After header");
+    assert!((1..=window).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(body["detail"], format!("Too many failed logins; try again in {retry_after} seconds"));
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn an_account_is_throttled_after_its_failures_until_the_window_passes() {
+    // Long enough that four attempts fit in it on a loaded machine, short enough to wait out.
+    let window = 10;
+    let host = host(&["--login-max-failures", "3", "--login-window", &window.to_string()]);
+    register(&host, "ada@example.com", PASSWORD).await;
+    let mut wrong_time = Duration::ZERO;
+    for _ in 0..3 {
+        let (status, _, _, took) = attempt(&host, "ada@example.com", "wrong password", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        wrong_time = wrong_time.max(took);
+    }
+    // Now even the right password is refused, before any hashing: far faster than a check.
+    let throttled = attempt(&host, "ada@example.com", PASSWORD, None).await;
+    assert_throttled(&throttled, window);
+    assert!(throttled.3 * 3 < wrong_time, "throttled in {:?}, a wrong password took {wrong_time:?}", throttled.3);
+    // An address with no account is throttled exactly alike (no enumeration through 429).
+    for _ in 0..3 {
+        assert_eq!(attempt(&host, "nobody@example.com", "wrong password", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_throttled(&attempt(&host, "nobody@example.com", PASSWORD, None).await, window);
+
+    // The lockout ends when the window allows again (waiting out the time is the behaviour under test).
+    tokio::time::sleep(Duration::from_secs(throttled.2.unwrap())).await;
+    login(&host, "ada@example.com", PASSWORD).await;
+    // A success cleared the account's failures: three more are allowed.
+    for _ in 0..3 {
+        assert_eq!(attempt(&host, "ada@example.com", "wrong password", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_throttled(&attempt(&host, "ada@example.com", PASSWORD, None).await, window);
+}
+
+#[tokio::test]
+async fn an_address_is_throttled_across_accounts_and_only_trusted_proxies_name_it() {
+    let host = host(&["--login-max-failures-per-address", "4", "--trusted-proxy", "127.0.0.1"]);
+    register(&host, "ada@example.com", PASSWORD).await;
+    for n in 0..4 {
+        let email = format!("guess{n}@example.com");
+        assert_eq!(attempt(&host, &email, "wrong password", Some("198.51.100.7")).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_throttled(&attempt(&host, "ada@example.com", PASSWORD, Some("198.51.100.7")).await, 900);
+    // Another client behind the same trusted proxy is not affected.
+    assert_eq!(attempt(&host, "ada@example.com", PASSWORD, Some("198.51.100.8")).await.0, StatusCode::OK);
+    // A client cannot choose its address by prepending to the header.
+    let spoofed = attempt(&host, "ada@example.com", PASSWORD, Some("203.0.113.1, 198.51.100.7")).await;
+    assert_eq!(spoofed.0, StatusCode::TOO_MANY_REQUESTS);
+
+    // Without a trusted proxy the header is ignored: the peer (127.0.0.1) is the client.
+    let direct = host_without_proxies().await;
+    for n in 0..4 {
+        let forwarded = format!("198.51.100.{n}");
+        let email = format!("guess{n}@example.com");
+        assert_eq!(attempt(&direct, &email, "wrong password", Some(&forwarded)).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        attempt(&direct, "x@example.com", PASSWORD, Some("198.51.100.99")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn host_without_proxies() -> TestHost {
+    host(&["--login-max-failures-per-address", "4"])
+}
+
+#[tokio::test]
+async fn registrations_are_throttled_per_address() {
+    let host = host(&["--signups-per-address", "2"]);
+    register(&host, "one@example.com", PASSWORD).await;
+    register(&host, "two@example.com", PASSWORD).await;
+    let started = Instant::now();
+    let response = client()
+        .post(host.url("/users/"))
+        .json(&json!({ "email": "three@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3590..=3600).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["detail"], format!("Too many registrations from this address; try again in {retry_after} seconds"));
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_at_once_and_cheap_requests_go_on() {
+    let host = host(&["--max-hash-queue", "1", "--signups-per-address", "1000"]);
+    let signups: Vec<_> = (0..16)
+        .map(|n| {
+            let request = client()
+                .post(host.url("/users/"))
+                .json(&json!({ "email": format!("u{n}@example.com"), "password": PASSWORD }));
+            async move {
+                let started = Instant::now();
+                let response = request.send().await.unwrap();
+                let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                (response.status(), retry_after, started.elapsed(), response.json::<Value>().await.unwrap())
+            }
+        })
+        .map(tokio::spawn)
+        .collect();
+    let health = async {
+        let response = client().get(host.url("/healthz")).send().await.unwrap();
+        response.status()
+    };
+    assert_eq!(health.await, StatusCode::OK);
+    let mut outcomes = Vec::new();
+    for signup in signups {
+        outcomes.push(signup.await.unwrap());
+    }
+    let refused: Vec<_> = outcomes.iter().filter(|o| o.0 == StatusCode::SERVICE_UNAVAILABLE).collect();
+    assert!(!refused.is_empty(), "16 hashes at once with a queue of 1: some must be refused: {outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.0 == StatusCode::CREATED));
+    for (_, retry_after, took, body) in refused {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["detail"], "The server is busy; try again in a moment");
+        assert!(*took < Duration::from_millis(300), "a refusal took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn half_sent_request_heads_are_disconnected_while_others_are_served() {
+    let host = host(&["--header-timeout", "1"]);
+    let address = host.base_url.trim_start_matches("http://").to_owned();
+    let mut stalled: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream.write_all(b"POST /token HTTP/1.1\r\nHost: loom\r\n").unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    // Requests keep being served meanwhile.
+    register(&host, "ada@example.com", PASSWORD).await;
+    for stream in &mut stalled {
+        let mut rest = Vec::new();
+        // Closed by the host: the read ends (with or without a final response) before its own 10 s timeout.
+        let _ = stream.read_to_end(&mut rest);
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
+    login(&host, "ada@example.com", PASSWORD).await;
+}
