@@ -62,17 +62,22 @@ impl ThrottlePolicy {
     }
 }
 
-/// Deletes expired counters every minute, for as long as the host runs.
+/// Deletes expired counters (and revocations of expired tokens) every minute,
+/// for as long as the host runs.
 pub fn spawn_purge(store: UserStore, login_window_seconds: i64) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_EVERY);
         loop {
             every.tick().await;
             let now = crate::tokens::unix_now();
-            match store.purge_throttles(now, login_window_seconds, SIGNUP_WINDOW_SECONDS).await {
+            let purged = match store.purge_throttles(now, login_window_seconds, SIGNUP_WINDOW_SECONDS).await {
+                Ok(counters) => store.purge_revocations(now).await.map(|revocations| counters + revocations),
+                Err(error) => Err(error),
+            };
+            match purged {
                 Ok(0) => {}
-                Ok(purged) => tracing::debug!(purged, "purged expired throttle counters"),
-                Err(error) => tracing::warn!(%error, "could not purge throttle counters"),
+                Ok(purged) => tracing::debug!(purged, "purged expired throttle counters and revocations"),
+                Err(error) => tracing::warn!(%error, "could not purge throttle counters and revocations"),
             }
         }
     });

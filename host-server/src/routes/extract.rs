@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::runtime::Claims;
 use crate::state::AppState;
 use crate::store::User;
 
@@ -87,8 +88,10 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// The user a valid bearer token names. Extracting it is the authentication check.
-pub struct CurrentUser(pub User);
+/// The user a valid bearer token names, with the token's claims. Extracting it
+/// is the authentication check: signature, times and issuer (the component),
+/// then revocation and the account's state (the store), on every request.
+pub struct CurrentUser(pub User, pub Claims);
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
@@ -97,8 +100,10 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer_token(parts).ok_or(ApiError::NotAuthenticated)?;
         let claims = state.runtime.verify_token(&state.token_settings(), token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
-        match state.store.user_by_id(id).await? {
-            Some(user) if user.is_active => Ok(Self(user)),
+        match state.store.session(id, &claims.jti).await? {
+            Some(session) if session.user.is_active && !session.revoked && claims.iat >= session.tokens_valid_after => {
+                Ok(Self(session.user, claims))
+            }
             _ => Err(ApiError::InvalidToken),
         }
     }

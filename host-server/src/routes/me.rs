@@ -4,6 +4,6 @@ use axum::Json;
 
 use super::{CurrentUser, UserOut};
 
-pub async fn show(CurrentUser(user): CurrentUser) -> Json<UserOut> {
+pub async fn show(CurrentUser(user, _): CurrentUser) -> Json<UserOut> {
     Json(user.into())
 }

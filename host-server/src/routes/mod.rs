@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod health;
+mod logout;
 mod me;
 mod token;
 mod users;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/token", post(token::issue))
         .route("/users/me/", get(me::show))
         .route("/users/me", get(me::show))
+        .route("/logout", post(logout::logout))
         .route("/healthz", get(health::show))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -1,13 +1,15 @@
-//! Persistence: users and throttle counters in SQLite through sqlx, with the
+//! Persistence: users, revocations and throttle counters in SQLite through sqlx, with the
 //! migrations in `migrations/`.
 //!
 //! Knows nothing of HTTP or WebAssembly.
 
+mod sessions;
 mod throttle;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use sessions::Session;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 pub use throttle::{Admission, Allowance};
 
@@ -156,5 +158,23 @@ mod tests {
         store.clear_login_failures("ada").await.unwrap();
         assert_eq!(admit("ada", "10.0.0.9", 1101).await, Admission::Admitted);
         assert_eq!(store.purge_throttles(1300, 100, 3600).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn revocations_name_a_token_or_a_users_past_tokens_and_expire() {
+        let (_dir, store) = store().await;
+        let ada = store.create_user("ada@example.com", "hash").await.unwrap();
+        let session = store.session(ada.id, "jti-1").await.unwrap().unwrap();
+        assert!(!session.revoked && session.tokens_valid_after == 0);
+        store.revoke_token("jti-1", 2000).await.unwrap();
+        store.revoke_token("jti-1", 2000).await.unwrap();
+        assert!(store.session(ada.id, "jti-1").await.unwrap().unwrap().revoked);
+        assert!(!store.session(ada.id, "jti-2").await.unwrap().unwrap().revoked);
+        store.revoke_all_tokens(ada.id, 1500).await.unwrap();
+        store.revoke_all_tokens(ada.id, 1400).await.unwrap();
+        assert_eq!(store.session(ada.id, "jti-2").await.unwrap().unwrap().tokens_valid_after, 1500);
+        assert_eq!(store.purge_revocations(1999).await.unwrap(), 0);
+        assert_eq!(store.purge_revocations(2000).await.unwrap(), 1);
+        assert!(!store.session(ada.id, "jti-1").await.unwrap().unwrap().revoked);
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API end to end: the real host, the real component, a real SQLite file.
 //! One test binary; a module per endpoint family.
 
+mod logout;
 mod me;
 mod rest;
 mod token;

@@ -1,0 +1,58 @@
+//! Revocations: single tokens by `jti`, and all of a user's tokens issued
+//! before an instant. In the database, so every host on it refuses a revoked
+//! token on its next request.
+
+use super::{StoreError, User, UserStore};
+
+/// The account a token names, and whether that token was revoked.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    #[sqlx(flatten)]
+    pub user: User,
+    /// Tokens issued (`iat`) before this Unix second are refused.
+    pub tokens_valid_after: i64,
+    /// The token's `jti` is on the revocation list.
+    pub revoked: bool,
+}
+
+impl UserStore {
+    /// The user `id` and the revocation state of the token `jti`, in one query.
+    pub async fn session(&self, id: i64, jti: &str) -> Result<Option<Session>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, email, password_hash, is_active, tokens_valid_after,
+                    EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked
+             FROM users WHERE id = ?",
+        )
+        .bind(jti)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Refuses the token `jti` from now on; the row goes once the token has expired anyway.
+    pub async fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Refuses every token issued to user `id` before `now`.
+    pub async fn revoke_all_tokens(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?) WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes revocations of tokens that have expired by `now`.
+    pub async fn purge_revocations(&self, now: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= ?").bind(now).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+}
