@@ -109,6 +109,24 @@ impl ApiClient {
         self.get("/users/me/").await
     }
 
+    /// `POST /logout`: revokes the client's token on the server (`global`: every
+    /// token of its account).
+    pub async fn logout(&self, global: bool) -> Result<(), ApiError> {
+        let path = if global { "/logout?scope=global" } else { "/logout" };
+        let response = self.request(Method::POST, path).timeout(QUICK_TIMEOUT).send().await;
+        let response = response.map_err(|e| self.unreachable(&e, QUICK_TIMEOUT))?;
+        match response.status() {
+            StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+            // Nothing to revoke: the token is expired or revoked already.
+            StatusCode::UNAUTHORIZED => Err(ApiError::TokenRefused { server: self.base.clone() }),
+            status => Err(ApiError::Server {
+                url: self.base.clone(),
+                status,
+                reason: status.canonical_reason().map(str::to_owned),
+            }),
+        }
+    }
+
     /// `GET path`, authenticated when the client has a token, decoded from JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.send(self.request(Method::GET, path), QUICK_TIMEOUT).await

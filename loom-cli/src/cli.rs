@@ -40,11 +40,12 @@ pub enum Command {
     /// Asks for the email and the password (hidden) on the terminal, even when
     /// output is piped. Example: loom login --server https://loom.example.com
     Login(LoginArgs),
-    /// Forget the saved token.
+    /// Log out: revoke the saved token on the server, then forget it.
     ///
     /// Removes only the login from the settings file; every other setting stays.
-    /// Example: loom logout
-    Logout,
+    /// The token is forgotten even when the server cannot be reached (loom says
+    /// so). Example: loom logout --all
+    Logout(LogoutArgs),
     /// Show which account the current token belongs to.
     ///
     /// Asks the server, so it also tells whether the session is still valid.
@@ -66,6 +67,13 @@ pub struct LoginArgs {
     /// Read the password from standard input (for scripts), instead of asking.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Revoke every token of this account, on every machine, not only this one.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -109,6 +109,45 @@ async fn scripted_login_whoami_and_logout() {
 }
 
 #[tokio::test]
+async fn logout_revokes_the_token_on_the_server_and_all_revokes_every_session() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let (laptop, desktop) = (Project::new(), Project::new());
+    assert_eq!(login_with_stdin(&laptop, &host, EMAIL, PASSWORD).code, Some(0));
+    let copied = stored_token(&laptop);
+    let logout = run(laptop.loom(&["logout"]), None);
+    assert_eq!(logout.code, Some(0), "{logout:?}");
+    // A copy of the token is refused by the server now.
+    let response = loom_e2e::client().get(host.url("/users/me/")).bearer_auth(&copied).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+
+    assert_eq!(login_with_stdin(&laptop, &host, EMAIL, PASSWORD).code, Some(0));
+    assert_eq!(login_with_stdin(&desktop, &host, EMAIL, PASSWORD).code, Some(0));
+    // Tokens issued before the logout's second are refused: let the clock move on.
+    std::thread::sleep(Duration::from_millis(1100));
+    let everywhere = run(laptop.loom(&["logout", "--all"]), None);
+    assert_eq!(everywhere.code, Some(0), "{everywhere:?}");
+    assert_eq!(one_line(&everywhere.stdout), format!("Logged out of {} everywhere", host.base_url));
+    let elsewhere = run(desktop.loom(&["whoami"]), None);
+    assert_eq!(elsewhere.code, Some(4), "the other machine's session ends too: {elsewhere:?}");
+}
+
+#[test]
+fn logout_forgets_the_token_even_when_the_server_is_gone() {
+    let project = Project::new();
+    let server = closed_port();
+    let login = format!(
+        r#"{{"project_name": "demo", "auth": {{"server": "{server}", "email": "ada@example.com", "access_token": "a.b.c", "token_type": "bearer", "expires_at": "2099-01-01T00:00:00Z"}}}}"#
+    );
+    std::fs::write(project.settings(), login).unwrap();
+    let outcome = run(project.loom(&["logout"]), None);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert_eq!(one_line(&outcome.stdout), format!("Logged out of {server} on this machine"));
+    assert!(outcome.stderr.contains("the server did not revoke the token"), "{outcome:?}");
+    assert_eq!(keys(&project.settings()), ["project_name"]);
+}
+
+#[tokio::test]
 async fn loom_token_overrides_the_saved_login() {
     let host = TestHost::spawn();
     register(&host, EMAIL, PASSWORD).await;

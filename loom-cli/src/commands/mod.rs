@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let server = resolve_server(cli.server.as_deref(), stored.as_ref())?;
     match cli.command {
         Command::Login(args) => login::run(&mut settings, &server, args).await,
-        Command::Logout => logout::run(&mut settings, stored.as_ref()),
+        Command::Logout(args) => logout::run(&mut settings, stored.as_ref(), args).await,
         Command::Whoami => whoami::run(&settings, &server, stored.as_ref()).await,
         Command::Register(args) => register::run(&server, args).await,
     }
