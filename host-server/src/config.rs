@@ -15,18 +15,23 @@ pub const DEFAULT_COMPONENT: &str = "target/components/auth-guest.wasm";
 /// a flag wins over the environment, which wins over the default.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "host-server", version, max_term_width = 100)]
-#[command(after_help = "Example:\n  host-server --bind 0.0.0.0:8000 --data-dir /var/lib/loom-auth")]
+#[command(after_help = "Examples:\n  host-server --bind 0.0.0.0:8000 --data-dir /var/lib/loom-auth\n  \
+                        host-server --data-dir /var/lib/loom-auth users deactivate ada@example.com")]
 pub struct Config {
+    /// Without a command, the host serves the API.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on (port 0 picks a free port; the log says which).
     #[arg(long, env = "LOOM_AUTH_BIND", default_value = "127.0.0.1:8000", value_name = "ADDR")]
     pub bind: SocketAddr,
 
     /// Directory for the database and the generated signing secret; created on first start.
-    #[arg(long, env = "LOOM_AUTH_DATA_DIR", default_value = "./data", value_name = "DIR")]
+    #[arg(long, env = "LOOM_AUTH_DATA_DIR", default_value = "./data", value_name = "DIR", global = true)]
     pub data_dir: PathBuf,
 
     /// SQLite database URL [default: sqlite://<DATA_DIR>/loom-auth.db]
-    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
     /// The auth component (.wasm) to serve. The host watches it: replace the file
@@ -184,6 +189,35 @@ impl Config {
     pub fn cache_paths(&self) -> (PathBuf, PathBuf) {
         (self.data_dir.join("compiled"), self.data_dir.join("cache-key"))
     }
+}
+
+/// Administration that works on the database the settings point at, without serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Manage accounts: list them, deactivate or activate one.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum UsersCommand {
+    /// List every account: id, email, whether it is active, when it was created.
+    List,
+    /// Stop an account from logging in; its tokens stop working on their next
+    /// request, and stay revoked if the account is activated again.
+    ///
+    /// Example: host-server users deactivate ada@example.com
+    Deactivate {
+        /// The account's email (any case).
+        email: String,
+    },
+    /// Let a deactivated account log in again.
+    ///
+    /// Example: host-server users activate ada@example.com
+    Activate {
+        /// The account's email (any case).
+        email: String,
+    },
 }
 
 /// A CIDR range, or a single address as a range of one.

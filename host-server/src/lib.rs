@@ -7,11 +7,13 @@
 //! - [`state`]: what every handler can reach.
 //! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
 //!   the signing secret, token settings, swap triggers, logs.
+//! - [`admin`]: `host-server users …`, account administration without serving.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
 //! - [`platform`]: what differs between operating systems.
 //! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
 //! - [`throttle`]: the throttling policy (counters live in the store).
 
+pub mod admin;
 pub mod config;
 pub mod durable;
 pub mod keys;

@@ -1,4 +1,5 @@
-//! `host-server`: runs the Loom Auth API. `host-server --help` lists every setting.
+//! `host-server`: runs the Loom Auth API, or administers its accounts
+//! (`host-server users …`). `host-server --help` lists every setting.
 
 use std::process::ExitCode;
 
@@ -9,9 +10,15 @@ use host_server::startup::Server;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    config.check();
-    host_server::telemetry::init();
-    match serve(config).await {
+    let outcome = match &config.command {
+        Some(command) => host_server::admin::run(&config, command).await,
+        None => {
+            config.check();
+            host_server::telemetry::init();
+            serve(config).await
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -107,10 +107,46 @@ impl UserStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every account, oldest first, with its creation time (Unix seconds).
+    pub async fn list_users(&self) -> Result<Vec<(User, i64)>, StoreError> {
+        let rows: Vec<(i64, String, String, bool, i64)> =
+            sqlx::query_as("SELECT id, email, password_hash, is_active, created_at FROM users ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, email, password_hash, is_active, created_at)| {
+                (User { id, email, password_hash, is_active }, created_at)
+            })
+            .collect())
+    }
+
+    /// Activates or deactivates the account registered under `email`; whether
+    /// there is one. Deactivating at `now` also revokes every token issued so far,
+    /// so a later activation does not bring old sessions back.
+    pub async fn set_active(&self, email: &str, active: bool, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET is_active = ?1,
+                 tokens_valid_after = CASE WHEN ?1 THEN tokens_valid_after ELSE max(tokens_valid_after, ?2) END
+             WHERE email_key = ?3",
+        )
+        .bind(active)
+        .bind(now)
+        .bind(email_key(email))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

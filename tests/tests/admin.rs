@@ -1,0 +1,59 @@
+//! `host-server users list|deactivate|activate`, run against the database of a
+//! host that is serving: the host sees the change on the very next request.
+
+use loom_e2e::{Outcome, TestHost, binary, client, login, register, run};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn users(host: &TestHost, args: &[&str]) -> Outcome {
+    let mut command = std::process::Command::new(binary("host-server"));
+    command.arg("--data-dir").arg(&host.data_dir).arg("users").args(args);
+    command.env_remove("DATABASE_URL").env_remove("LOOM_AUTH_DATA_DIR");
+    run(command, None)
+}
+
+async fn me_status(host: &TestHost, token: &str) -> StatusCode {
+    client().get(host.url("/users/me/")).bearer_auth(token).send().await.unwrap().status()
+}
+
+async fn login_body(host: &TestHost, password: &str) -> (StatusCode, Value) {
+    let form = [("username", "ada@example.com"), ("password", password)];
+    let response = client().post(host.url("/token")).form(&form).send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn deactivation_ends_logins_and_sessions_at_once_and_activation_restores_them() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    register(&host, "bob@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    // Revocation is by the second of issue (`iat`): let the clock move past this token's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    let off = users(&host, &["deactivate", "ADA@example.com"]);
+    assert_eq!(off.code, Some(0), "{off:?}");
+    assert_eq!(off.stdout.trim(), "Deactivated ADA@example.com");
+    assert_eq!(me_status(&host, &token).await, StatusCode::UNAUTHORIZED);
+    // The right password gets exactly what a wrong one gets.
+    assert_eq!(login_body(&host, PASSWORD).await, login_body(&host, "wrong password").await);
+
+    let list = users(&host, &["list"]);
+    assert_eq!(list.code, Some(0), "{list:?}");
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(lines[0].contains("EMAIL") && lines[0].contains("ACTIVE"), "{}", list.stdout);
+    assert!(lines[1].contains("ada@example.com") && lines[1].contains(" no "), "{}", list.stdout);
+    assert!(lines[2].contains("bob@example.com") && lines[2].contains(" yes "), "{}", list.stdout);
+
+    let on = users(&host, &["activate", "ada@example.com"]);
+    assert_eq!(on.code, Some(0), "{on:?}");
+    let fresh = login(&host, "ada@example.com", PASSWORD).await;
+    assert_eq!(me_status(&host, &fresh).await, StatusCode::OK);
+    assert_eq!(me_status(&host, &token).await, StatusCode::UNAUTHORIZED, "old sessions do not come back");
+
+    let unknown = users(&host, &["deactivate", "nobody@example.com"]);
+    assert_eq!(unknown.code, Some(1));
+    assert_eq!(unknown.stderr.trim(), "error: there is no account with the email nobody@example.com");
+}
