@@ -8,6 +8,7 @@
 //! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
 //!   the signing secret, token settings, swap triggers, logs.
 //! - [`admin`]: `host-server users …`, account administration without serving.
+//! - [`email`]: one spelling and one unique key per email address.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
 //! - [`platform`]: what differs between operating systems.
 //! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod config;
 pub mod durable;
+pub mod email;
 pub mod keys;
 pub mod platform;
 pub mod reload;

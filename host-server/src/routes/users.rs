@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use email_address::{EmailAddress, Options};
 use serde::Deserialize;
 
 use super::error::too_long_password;
@@ -24,11 +23,12 @@ pub async fn register(
     ClientAddr(client): ClientAddr,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
-    validate_email(&new.email)?;
+    let email = crate::email::normalize(&new.email)
+        .map_err(|reason| ApiError::Validation(format!("email is not a valid email address: {reason}")))?;
     validate_password(&new.password)?;
     // Refuse a taken address before paying for a hash; the unique index still
     // decides races between concurrent registrations.
-    if state.store.user_by_email(&new.email).await?.is_some() {
+    if state.store.user_by_email(&email).await?.is_some() {
         return Err(ApiError::EmailTaken);
     }
     let allowance = state.throttle.signups_per_address;
@@ -39,16 +39,9 @@ pub async fn register(
         return Err(ApiError::too_many_signups(retry_after));
     }
     let hash = state.runtime.hash_password(new.password).await?;
-    let user = state.store.create_user(&new.email, &hash).await?;
+    let user = state.store.create_user(&email, &hash).await?;
     tracing::info!(user_id = user.id, "registered a new account");
     Ok((StatusCode::CREATED, axum::Json(user.into())))
-}
-
-fn validate_email(email: &str) -> Result<(), ApiError> {
-    let options = Options::default().with_required_tld().without_display_text().without_domain_literal();
-    EmailAddress::parse_with_options(email, options)
-        .map(drop)
-        .map_err(|e| ApiError::Validation(format!("email is not a valid email address: {e}")))
 }
 
 fn validate_password(password: &str) -> Result<(), ApiError> {

@@ -35,9 +35,9 @@ pub struct User {
     pub is_active: bool,
 }
 
-/// The key that makes addresses unique regardless of case.
+/// The key that makes addresses unique regardless of spelling ([`crate::email::key`]).
 pub fn email_key(email: &str) -> String {
-    email.to_lowercase()
+    crate::email::key(email)
 }
 
 /// A handle on the database; cheap to clone.

@@ -103,3 +103,22 @@ async fn twenty_concurrent_registrations_of_one_email_create_one_account() {
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::BAD_REQUEST), "{statuses:?}");
     login(&host, "race@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn look_alike_addresses_are_stored_plain_and_cannot_make_a_second_account() {
+    let host = TestHost::spawn();
+    // U+212A KELVIN SIGN looks like K; NFKC makes it K.
+    let look_alike = "\u{212A}elvin@example.com";
+    let response = post_user(&host, json!({ "email": look_alike, "password": PASSWORD })).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "Kelvin@example.com");
+    // The plain spelling names the same account: refused as a duplicate, and it logs in.
+    let again = post_user(&host, json!({ "email": "kelvin@example.com", "password": PASSWORD })).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(detail(again).await, "Email already registered");
+    loom_e2e::login(&host, "KELVIN@example.com", PASSWORD).await;
+    // An internationalised domain is kept in its ASCII form.
+    let idn = post_user(&host, json!({ "email": "ada@bücher.example", "password": PASSWORD })).await;
+    assert_eq!(idn.json::<Value>().await.unwrap()["email"], "ada@xn--bcher-kva.example");
+}
