@@ -58,9 +58,9 @@ async fn invalid_registrations_are_422_with_a_detail() {
 #[tokio::test]
 async fn passwords_count_characters_and_any_unicode_is_accepted() {
     let host = TestHost::spawn();
-    // Eight characters, 32 bytes: long enough.
-    register(&host, "keys@example.com", "🔑🔑🔑🔑🔑🔑🔑🔑").await;
-    login(&host, "keys@example.com", "🔑🔑🔑🔑🔑🔑🔑🔑").await;
+    // Eight characters, 32 bytes: long enough (all different: eight of one are refused as guessable).
+    register(&host, "keys@example.com", "🔑🔒🗝🔐🛡🧩🎲🌵").await;
+    login(&host, "keys@example.com", "🔑🔒🗝🔐🛡🧩🎲🌵").await;
     // Seven characters but more than eight bytes: too short.
     let response = post_user(&host, json!({ "email": "short@example.com", "password": "ééééééé" })).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -121,4 +121,15 @@ async fn look_alike_addresses_are_stored_plain_and_cannot_make_a_second_account(
     // An internationalised domain is kept in its ASCII form.
     let idn = post_user(&host, json!({ "email": "ada@bücher.example", "password": PASSWORD })).await;
     assert_eq!(idn.json::<Value>().await.unwrap()["email"], "ada@xn--bcher-kva.example");
+}
+
+#[tokio::test]
+async fn the_most_common_passwords_are_refused_with_the_reason() {
+    let host = TestHost::spawn();
+    for common in ["password1", "qwertyuiop", "12345678"] {
+        let response = post_user(&host, json!({ "email": "ada@example.com", "password": common })).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{common}");
+        assert!(detail(response).await.contains("most commonly used passwords"), "{common}");
+    }
+    register(&host, "ada@example.com", PASSWORD).await;
 }
