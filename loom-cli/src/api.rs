@@ -17,6 +17,8 @@ pub const QUICK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `login` and `register` may wait: the server hashes the password,
 /// and may queue the hash behind others.
 pub const HASHING_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest token lifetime loom accepts from a server (ten years); beyond it, the answer is refused.
+pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 const USER_AGENT: &str = concat!("loom/", env!("CARGO_PKG_VERSION"));
 
 /// Why a call to the server failed.
@@ -24,6 +26,16 @@ const USER_AGENT: &str = concat!("loom/", env!("CARGO_PKG_VERSION"));
 pub enum ApiError {
     #[error("{0:?} is not a valid server URL (expected e.g. http://127.0.0.1:8000)")]
     InvalidUrl(String),
+    #[error(
+        "Refusing to send a password or token over plain http:// to {host}: anyone on the network between could \
+         read it. Use https://, or pass --insecure if you trust that network."
+    )]
+    PlainHttp { host: String },
+    #[error(
+        "The Loom server at {url} redirected the request to {location}; loom does not follow a redirect that would \
+         carry your password or token elsewhere. Use the address it points to with --server if you trust it."
+    )]
+    Redirected { url: String, location: String },
     #[error("Cannot reach the Loom server at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     /// The server refused the token sent (expired, revoked, or signed by another key).
@@ -76,12 +88,29 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client for `server` (e.g. `http://127.0.0.1:8000`), sending `token` as a bearer when given.
-    pub fn new(server: &str, token: Option<SecretString>) -> Result<Self, ApiError> {
+    ///
+    /// Plain `http://` is refused for any host but this machine's (loopback)
+    /// unless `insecure`. Redirects are followed only to the same origin, and
+    /// never for `/token`, so a password or token never goes anywhere else.
+    pub fn new(server: &str, token: Option<SecretString>, insecure: bool) -> Result<Self, ApiError> {
         let base = normalize_server(server)?;
+        let url = reqwest::Url::parse(&base).map_err(|_| ApiError::InvalidUrl(server.to_owned()))?;
+        if url.scheme() == "http" && !insecure && !is_loopback(&url) {
+            return Err(ApiError::PlainHttp { host: url.host_str().unwrap_or_default().to_owned() });
+        }
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let first = &attempt.previous()[0];
+            let same_origin = first.origin() == attempt.url().origin();
+            if first.path() == "/token" || !same_origin || attempt.previous().len() > 5 {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(policy)
             .build()
             .map_err(|e| ApiError::Unreachable { url: base.clone(), reason: e.to_string() })?;
         Ok(Self { base, http, token })
@@ -95,7 +124,14 @@ impl ApiClient {
     /// `POST /token`: trades an email and password for an access token.
     pub async fn login(&self, email: &str, password: &SecretString) -> Result<TokenGrant, ApiError> {
         let form = [("grant_type", "password"), ("username", email), ("password", password.expose_secret())];
-        self.send(self.request(Method::POST, "/token").form(&form), HASHING_TIMEOUT).await
+        let grant: TokenGrant = self.send(self.request(Method::POST, "/token").form(&form), HASHING_TIMEOUT).await?;
+        if !(1..=MAX_EXPIRES_IN).contains(&grant.expires_in) {
+            return Err(ApiError::InvalidResponse {
+                url: self.base.clone(),
+                reason: format!("a token said to expire in {} seconds", grant.expires_in),
+            });
+        }
+        Ok(grant)
     }
 
     /// `POST /users/`: creates an account.
@@ -147,6 +183,10 @@ impl ApiClient {
         let response = request.timeout(timeout).send().await.map_err(|e| self.unreachable(&e, timeout))?;
         let status = response.status();
         let url = self.base.clone();
+        if status.is_redirection() {
+            let location = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok());
+            return Err(ApiError::Redirected { url, location: location.unwrap_or("another address").to_owned() });
+        }
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e, timeout))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
@@ -173,6 +213,16 @@ impl ApiClient {
             root_cause(error)
         };
         ApiError::Unreachable { url: self.base.clone(), reason }
+    }
+}
+
+/// Whether `url` names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -222,6 +272,18 @@ mod tests {
         for bad in ["", "localhost:8000", "ftp://example.com", "http://", "not a url"] {
             assert!(matches!(normalize_server(bad), Err(ApiError::InvalidUrl(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn plain_http_is_for_this_machine_only_unless_insecure() {
+        for local in ["http://127.0.0.1:8000", "http://127.9.9.9", "http://localhost:1", "http://[::1]:8000"] {
+            assert!(ApiClient::new(local, None, false).is_ok(), "{local}");
+        }
+        for remote in ["http://auth.example.com", "http://10.0.0.5:8000", "http://[2001:db8::1]"] {
+            assert!(matches!(ApiClient::new(remote, None, false), Err(ApiError::PlainHttp { .. })), "{remote}");
+            assert!(ApiClient::new(remote, None, true).is_ok(), "{remote}");
+        }
+        assert!(ApiClient::new("https://auth.example.com", None, false).is_ok());
     }
 
     #[test]

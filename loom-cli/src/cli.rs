@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long, env = "LOOM_SERVER", global = true, value_name = "URL")]
     pub server: Option<String>,
 
+    /// Allow plain http:// to a server that is not on this machine (credentials
+    /// then cross the network readable by anyone on the way).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+
     /// The settings file that keeps the login.
     #[arg(long, env = "LOOM_CONFIG", global = true, value_name = "PATH", default_value = DEFAULT_FILE)]
     pub config: PathBuf,

@@ -37,7 +37,11 @@ impl Failure {
 
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
-        if error.needs_login() { Self::LoginRequired(error.to_string()) } else { Self::Failed(error.into()) }
+        match error {
+            ApiError::PlainHttp { .. } => Self::Usage(error.to_string()),
+            error if error.needs_login() => Self::LoginRequired(error.to_string()),
+            error => Self::Failed(error.into()),
+        }
     }
 }
 

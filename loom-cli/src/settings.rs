@@ -115,6 +115,22 @@ impl SettingsFile {
         self.root.shift_remove(AUTH_KEY).is_some()
     }
 
+    /// Applies `change` to the file as it is on disk now and saves it, under an
+    /// exclusive lock on its directory: edits made since it was first read (say,
+    /// while `loom login` waited for the server) are kept, and two `loom`s never
+    /// write at once.
+    pub fn update(&self, change: impl FnOnce(&mut Self)) -> Result<(Self, Saved), SettingsError> {
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let lock_error = |source| SettingsError::Write { path: self.path.clone(), source };
+        let lock = std::fs::File::open(dir).map_err(lock_error)?;
+        lock.lock().map_err(lock_error)?;
+        let mut fresh = Self::load(&self.path)?;
+        change(&mut fresh);
+        let saved = fresh.save()?;
+        drop(lock);
+        Ok((fresh, saved))
+    }
+
     /// Writes the file atomically: the old content or the new, never half of either.
     pub fn save(&mut self) -> Result<Saved, SettingsError> {
         let write_error = |source| SettingsError::Write { path: self.path.clone(), source };
@@ -170,6 +186,21 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(keys, ["zeta", "alpha", "mid"]);
+    }
+
+    #[test]
+    fn an_update_applies_to_what_is_on_disk_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, r#"{"first": 1}"#).unwrap();
+        let earlier = SettingsFile::load(&path).unwrap();
+        // Someone edits the file after loom read it.
+        std::fs::write(&path, r#"{"first": 1, "added_meanwhile": true}"#).unwrap();
+        let (updated, _) = earlier.update(|settings| settings.set_login(&login())).unwrap();
+        assert_eq!(updated.login().unwrap(), Some(login()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text).unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["first", "added_meanwhile", "auth"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `loom login`
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use loom_cli::api::ApiClient;
@@ -11,7 +12,25 @@ use crate::cli::LoginArgs;
 use crate::failure::Failure;
 use crate::prompt;
 
-pub async fn run(settings: &mut SettingsFile, server: &str, args: LoginArgs) -> Result<(), Failure> {
+/// Whether git tracks `path` (`git ls-files --error-unmatch` in its directory);
+/// false when there is no git or no repository.
+fn tracked_by_git(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+pub async fn run(settings: &mut SettingsFile, server: &str, insecure: bool, args: LoginArgs) -> Result<(), Failure> {
     let email = match args.username {
         Some(email) => email,
         None => ask_email("--username", args.password_stdin)?,
@@ -21,17 +40,25 @@ pub async fn run(settings: &mut SettingsFile, server: &str, args: LoginArgs) -> 
     } else {
         ask_password("Password: ")?
     };
-    let client = ApiClient::new(server, None)?;
+    let client = ApiClient::new(server, None, insecure)?;
     let grant = client.login(&email, &password).await?;
     let expires_at = SystemTime::now() + Duration::from_secs(grant.expires_in);
-    settings.set_login(&StoredLogin {
+    let login = StoredLogin {
         server: client.server().to_owned(),
         email: email.clone(),
         access_token: grant.access_token.expose_secret().to_owned(),
         token_type: grant.token_type,
         expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
-    });
-    let saved = settings.save()?;
+    };
+    let (updated, saved) = settings.update(|settings| settings.set_login(&login))?;
+    *settings = updated;
+    if tracked_by_git(settings.path()) {
+        warn(&format!(
+            "{} is tracked by git and now holds your token: add it to .gitignore (and `git rm --cached` it), or \
+             keep the token out of it with {TOKEN_ENV}",
+            settings.path().display()
+        ));
+    }
     if let Some(old) = saved.tightened_from {
         warn(&format!(
             "{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})",

@@ -8,16 +8,24 @@ use super::{TOKEN_ENV, say, token_from_env, warn};
 use crate::cli::LogoutArgs;
 use crate::failure::Failure;
 
-pub async fn run(settings: &mut SettingsFile, stored: Option<&StoredLogin>, args: LogoutArgs) -> Result<(), Failure> {
+pub async fn run(
+    settings: &mut SettingsFile,
+    stored: Option<&StoredLogin>,
+    insecure: bool,
+    args: LogoutArgs,
+) -> Result<(), Failure> {
     match stored {
         Some(login) => {
             // Revoke first; forget the token locally whatever the server says.
-            let revoked = match ApiClient::new(&login.server, Some(SecretString::from(login.access_token.clone()))) {
-                Ok(client) => client.logout(args.all).await,
-                Err(error) => Err(error),
-            };
-            settings.clear_login();
-            settings.save()?;
+            let revoked =
+                match ApiClient::new(&login.server, Some(SecretString::from(login.access_token.clone())), insecure) {
+                    Ok(client) => client.logout(args.all).await,
+                    Err(error) => Err(error),
+                };
+            let (updated, _) = settings.update(|settings| {
+                settings.clear_login();
+            })?;
+            *settings = updated;
             match revoked {
                 Ok(()) if args.all => say(&format!("Logged out of {} everywhere", login.server)),
                 Ok(()) => say(&format!("Logged out of {}", login.server)),

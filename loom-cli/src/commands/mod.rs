@@ -29,10 +29,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let stored = settings.login()?;
     let server = resolve_server(cli.server.as_deref(), stored.as_ref())?;
     match cli.command {
-        Command::Login(args) => login::run(&mut settings, &server, args).await,
-        Command::Logout(args) => logout::run(&mut settings, stored.as_ref(), args).await,
-        Command::Whoami => whoami::run(&settings, &server, stored.as_ref()).await,
-        Command::Register(args) => register::run(&server, args).await,
+        Command::Login(args) => login::run(&mut settings, &server, cli.insecure, args).await,
+        Command::Logout(args) => logout::run(&mut settings, stored.as_ref(), cli.insecure, args).await,
+        Command::Whoami => whoami::run(&settings, &server, cli.insecure, stored.as_ref()).await,
+        Command::Register(args) => register::run(&server, cli.insecure, args).await,
     }
 }
 

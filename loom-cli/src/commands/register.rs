@@ -8,7 +8,7 @@ use crate::cli::RegisterArgs;
 use crate::failure::Failure;
 use crate::prompt;
 
-pub async fn run(server: &str, args: RegisterArgs) -> Result<(), Failure> {
+pub async fn run(server: &str, insecure: bool, args: RegisterArgs) -> Result<(), Failure> {
     let email = match args.email {
         Some(email) => email,
         None => ask_email("--email", args.password_stdin)?,
@@ -23,7 +23,7 @@ pub async fn run(server: &str, args: RegisterArgs) -> Result<(), Failure> {
         }
         first
     };
-    let client = ApiClient::new(server, None)?;
+    let client = ApiClient::new(server, None, insecure)?;
     let account = client.register(&email, &password).await?;
     say(&format!(
         "Created the account {} on {} (id {}). Run 'loom login' to log in.",

@@ -1,0 +1,167 @@
+//! `loom` against hostile or careless surroundings: plain http to another host,
+//! redirects, absurd numbers, a settings file edited meanwhile or tracked by git.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use loom_e2e::{Outcome, Project, TestHost, register, run};
+use serde_json::Value;
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn login(project: &Project, server: &str) -> Outcome {
+    run(project.loom(&["login", "--server", server, "--username", EMAIL, "--password-stdin"]), Some(PASSWORD))
+}
+
+fn one_line(text: &str) -> &str {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {text:?}");
+    lines[0]
+}
+
+/// A loopback server for one request: it reports the request head it got (on
+/// `got`), waits for `go`, then answers `reply`.
+fn one_shot_server(reply: String) -> (String, mpsc::Receiver<String>, mpsc::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (got_tx, got) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        head.push_str(&String::from_utf8_lossy(&body));
+        let _ = got_tx.send(head);
+        if go_rx.recv_timeout(Duration::from_secs(30)).is_ok() {
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (url, got, go)
+}
+
+fn json_reply(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_unless_insecure() {
+    let project = Project::new();
+    for args in [
+        vec!["login", "--username", EMAIL, "--password-stdin"],
+        vec!["whoami"],
+        vec!["register", "--email", EMAIL, "--password-stdin"],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--server", "http://auth.example.com"]);
+        let mut command = project.loom(&all);
+        command.env("LOOM_TOKEN", "a.b.c");
+        let outcome = run(command, Some(PASSWORD));
+        assert_eq!(outcome.code, Some(2), "{args:?}: {outcome:?}");
+        let line = one_line(&outcome.stderr);
+        assert!(line.contains("plain http://") && line.contains("--insecure") && line.contains("https://"), "{line}");
+    }
+    // With --insecure loom goes ahead (and here finds no server at a closed port).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut whoami = project.loom(&["whoami", "--insecure", "--server", &format!("http://localhost:{port}")]);
+    whoami.env("LOOM_TOKEN", "a.b.c");
+    let outcome = run(whoami, None);
+    assert!(outcome.stderr.contains("Cannot reach"), "{outcome:?}");
+    assert!(!project.settings().exists());
+}
+
+#[test]
+fn a_redirect_never_carries_the_password_elsewhere() {
+    let (elsewhere, got_elsewhere, _go_elsewhere) = one_shot_server(json_reply("200 OK", "{}"));
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/token\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    let (server, got, go) = one_shot_server(redirect);
+    go.send(()).unwrap();
+    let project = Project::new();
+    let outcome = login(&project, &server);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert!(got.recv_timeout(Duration::from_secs(5)).unwrap().starts_with("POST /token"));
+    assert!(one_line(&outcome.stderr).contains("redirected the request to"), "{outcome:?}");
+    assert!(
+        got_elsewhere.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the password reached the redirect target"
+    );
+    assert!(!project.settings().exists());
+}
+
+#[test]
+fn an_absurd_expires_in_is_an_error_not_a_panic() {
+    let body = r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":18446744073709551615}"#;
+    let (server, _got, go) = one_shot_server(json_reply("200 OK", body));
+    go.send(()).unwrap();
+    let project = Project::new();
+    let outcome = login(&project, &server);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    let line = one_line(&outcome.stderr);
+    assert!(line.contains("a token said to expire in 18446744073709551615 seconds"), "{line}");
+    assert!(!outcome.stderr.contains("panicked") && !project.settings().exists());
+}
+
+#[test]
+fn settings_edited_while_login_waits_are_kept() {
+    let body = r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":60}"#;
+    let (server, got, go) = one_shot_server(json_reply("200 OK", body));
+    let project = Project::new();
+    std::fs::write(project.settings(), r#"{"project_name": "demo"}"#).unwrap();
+    let mut command = project.loom(&["login", "--server", &server, "--username", EMAIL, "--password-stdin"]);
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    // loom is now waiting for the server: edit the file meanwhile.
+    got.recv_timeout(Duration::from_secs(10)).expect("loom asks the server");
+    std::fs::write(project.settings(), r#"{"project_name": "demo", "edited_meanwhile": [1, 2]}"#).unwrap();
+    go.send(()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.settings()).unwrap()).unwrap();
+    assert_eq!(settings["edited_meanwhile"], serde_json::json!([1, 2]), "{settings}");
+    assert_eq!(settings["auth"]["access_token"], "a.b.c");
+}
+
+#[tokio::test]
+async fn a_settings_file_tracked_by_git_gets_a_warning() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    std::fs::write(project.settings(), r#"{"project_name": "demo"}"#).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git").args(args).current_dir(project.dir.path()).output().unwrap();
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    let untracked = login(&project, &host.base_url);
+    assert!(!untracked.stderr.contains("tracked by git"), "{untracked:?}");
+    git(&["init", "--quiet"]);
+    git(&["add", "dev-automation.config.json"]);
+    let tracked = login(&project, &host.base_url);
+    assert_eq!(tracked.code, Some(0), "{tracked:?}");
+    let warning = one_line(&tracked.stderr);
+    assert!(warning.contains("tracked by git") && warning.contains("LOOM_TOKEN"), "{warning}");
+}
