@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use crate::routes::ApiError;
-use crate::runtime::{Runtime, TokenSettings};
+use crate::runtime::{KeyedSettings, Runtime};
 use crate::store::UserStore;
 use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
@@ -40,7 +40,7 @@ impl AppState {
     }
 
     /// The settings the component needs for a token operation, at the current time.
-    pub fn token_settings(&self) -> TokenSettings {
+    pub fn token_settings(&self) -> KeyedSettings {
         self.tokens.settings()
     }
 
@@ -54,7 +54,8 @@ impl AppState {
         }
         let mut password = [0u8; 16];
         getrandom::fill(&mut password).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-        let hash = self.runtime.hash_password(password.iter().map(|b| format!("{b:02x}")).collect()).await?;
+        let password: String = password.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = self.runtime.hash_password(password.into()).await?;
         *dummy = Some((serving, hash.clone()));
         Ok(hash)
     }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretSlice};
 
-use crate::runtime::TokenSettings;
+use crate::runtime::{KeyedSettings, TokenSettings};
 
 pub struct TokenConfig {
     pub signing_key: SecretSlice<u8>,
@@ -16,14 +16,14 @@ pub struct TokenConfig {
 
 impl TokenConfig {
     /// The settings for a token operation now.
-    pub fn settings(&self) -> TokenSettings {
-        TokenSettings {
+    pub fn settings(&self) -> KeyedSettings {
+        KeyedSettings::new(TokenSettings {
             signing_key: self.signing_key.expose_secret().to_vec(),
             issuer: self.issuer.clone(),
             now: unix_now(),
             ttl_seconds: self.ttl_seconds,
             leeway_seconds: self.leeway_seconds,
-        }
+        })
     }
 }
 

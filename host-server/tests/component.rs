@@ -68,7 +68,7 @@ async fn password_errors_cross_the_boundary_as_wit_enums() {
     let runtime = start(&component_path()).await.unwrap();
     let malformed = runtime.verify_password("hunter22".into(), "$argon2id$garbage".into()).await;
     assert!(matches!(malformed, Err(RuntimeError::Password(PasswordError::MalformedHash))), "{malformed:?}");
-    let long = runtime.hash_password("x".repeat(1025)).await;
+    let long = runtime.hash_password("x".repeat(1025).into()).await;
     assert!(matches!(long, Err(RuntimeError::Password(PasswordError::PasswordTooLong))), "{long:?}");
 }
 

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OAuthError, too_long_password};
@@ -22,7 +23,8 @@ use crate::tokens::unix_now;
 #[derive(Deserialize)]
 pub struct PasswordGrant {
     username: String,
-    password: String,
+    /// Redacted in `Debug`, wiped from memory when dropped.
+    password: SecretString,
     grant_type: Option<String>,
 }
 
@@ -47,7 +49,7 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
     if grant.grant_type.as_deref().is_some_and(|g| g != "password") {
         return Err(ApiError::UnsupportedGrantType);
     }
-    if grant.password.len() > MAX_PASSWORD_BYTES {
+    if grant.password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::Validation(too_long_password()));
     }
     // Counted before any hashing, whether or not the account exists: a throttled
@@ -101,14 +103,14 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
 async fn check_password(
     state: &AppState,
     user: Option<&User>,
-    password: &str,
+    password: &SecretString,
 ) -> Result<(PasswordCheck, String), ApiError> {
     let Some(user) = user else {
-        let check = state.runtime.verify_password(password.to_owned(), state.dummy_hash().await?).await?;
+        let check = state.runtime.verify_password(password.clone(), state.dummy_hash().await?).await?;
         return Ok((check, String::new()));
     };
     let stored = user.password_hash.clone();
-    match state.runtime.verify_password(password.to_owned(), stored.clone()).await {
+    match state.runtime.verify_password(password.clone(), stored.clone()).await {
         Ok(check) => Ok((check, stored)),
         Err(RuntimeError::Password(PasswordError::MalformedHash)) => {
             tracing::error!(
@@ -116,7 +118,7 @@ async fn check_password(
                 "the stored password hash is not a valid PHC string: this account cannot log in until its \
                  password is reset"
             );
-            state.runtime.verify_password(password.to_owned(), state.dummy_hash().await?).await?;
+            state.runtime.verify_password(password.clone(), state.dummy_hash().await?).await?;
             Ok((PasswordCheck { matches: false, needs_rehash: false }, stored))
         }
         Err(other) => Err(other.into()),
@@ -126,7 +128,7 @@ async fn check_password(
 /// Stores a fresh hash made with the active component's (stronger) parameters,
 /// unless the stored hash changed since `checked` was verified (the password was
 /// changed meanwhile: the newer one wins). A failure only postpones the upgrade.
-async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: String) {
+async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: SecretString) {
     let result = match state.runtime.hash_password(password).await {
         Ok(hash) => state.store.replace_password_hash(user_id, checked, &hash).await.map_err(|e| e.to_string()),
         Err(error) => Err(error.to_string()),

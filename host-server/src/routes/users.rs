@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::error::too_long_password;
@@ -15,7 +16,8 @@ use zxcvbn::matching::patterns::MatchPattern;
 #[derive(Deserialize)]
 pub struct NewUser {
     email: String,
-    password: String,
+    /// Redacted in `Debug`, wiped from memory when dropped.
+    password: SecretString,
 }
 
 #[tracing::instrument(name = "register", skip_all)]
@@ -26,7 +28,7 @@ pub async fn register(
 ) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
     let email = crate::email::normalize(&new.email)
         .map_err(|reason| ApiError::Validation(format!("email is not a valid email address: {reason}")))?;
-    validate_password(&new.password)?;
+    validate_password(new.password.expose_secret())?;
     // Refuse a taken address before paying for a hash; the unique index still
     // decides races between concurrent registrations.
     if state.store.user_by_email(&email).await?.is_some() {

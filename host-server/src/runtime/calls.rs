@@ -6,15 +6,17 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
+use secrecy::{ExposeSecret, SecretString};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
+use zeroize::Zeroizing;
 
 use super::cache::{CodeCache, Origin};
 use super::sandbox::{self, GuestState, Limits};
 use super::signature::Trust;
 use super::{
-    Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, Loaded, PasswordCheck, RuntimeError, Step,
-    TokenSettings, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
+    Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, KeyedSettings, Loaded, PasswordCheck,
+    RuntimeError, Step, TokenSettings, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
 };
 
 /// What compiling and calling components needs: the engine, the linker, the
@@ -111,8 +113,8 @@ impl Core {
         Ok(Loaded { pre, info })
     }
 
-    pub async fn hash_with(&self, loaded: &Loaded, password: &str) -> Result<String, RuntimeError> {
-        let password = password.to_owned();
+    pub async fn hash_with(&self, loaded: &Loaded, password: &SecretString) -> Result<String, RuntimeError> {
+        let password = Zeroizing::new(password.expose_secret().to_owned());
         self.call(loaded, self.limits.hash_deadline, "passwords.hash", |store, auth| {
             Box::pin(async move { auth.loom_auth_passwords().call_hash(store, &password).await })
         })
@@ -120,8 +122,13 @@ impl Core {
         .map_err(RuntimeError::Password)
     }
 
-    pub async fn verify_with(&self, loaded: &Loaded, password: &str, phc: &str) -> Result<PasswordCheck, RuntimeError> {
-        let (password, phc) = (password.to_owned(), phc.to_owned());
+    pub async fn verify_with(
+        &self,
+        loaded: &Loaded,
+        password: &SecretString,
+        phc: &str,
+    ) -> Result<PasswordCheck, RuntimeError> {
+        let (password, phc) = (Zeroizing::new(password.expose_secret().to_owned()), phc.to_owned());
         self.call(loaded, self.limits.hash_deadline, "passwords.verify", |store, auth| {
             Box::pin(async move { auth.loom_auth_passwords().call_verify(store, &password, &phc).await })
         })
@@ -135,7 +142,7 @@ impl Core {
         settings: &TokenSettings,
         subject: &str,
     ) -> Result<IssuedToken, RuntimeError> {
-        let (settings, subject) = (settings.clone(), subject.to_owned());
+        let (settings, subject) = (KeyedSettings::new(settings.clone()), subject.to_owned());
         self.call(loaded, self.limits.token_deadline, "tokens.issue", |store, auth| {
             Box::pin(async move { auth.loom_auth_tokens().call_issue(store, &settings, &subject).await })
         })
@@ -149,7 +156,7 @@ impl Core {
         settings: &TokenSettings,
         token: &[u8],
     ) -> Result<Claims, RuntimeError> {
-        let (settings, token) = (settings.clone(), token.to_vec());
+        let (settings, token) = (KeyedSettings::new(settings.clone()), Zeroizing::new(token.to_vec()));
         self.call(loaded, self.limits.token_deadline, "tokens.verify", |store, auth| {
             Box::pin(async move { auth.loom_auth_tokens().call_verify(store, &settings, &token).await })
         })

@@ -19,6 +19,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
@@ -41,6 +42,40 @@ wasmtime::component::bindgen!({
 
 pub use exports::loom::auth::passwords::{PasswordCheck, PasswordError};
 pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSettings};
+
+/// [`TokenSettings`] with a copy of the signing key in them: `Debug` hides the
+/// key, and the copy is wiped from memory when dropped.
+#[derive(Clone)]
+pub struct KeyedSettings(TokenSettings);
+
+impl KeyedSettings {
+    pub fn new(settings: TokenSettings) -> Self {
+        Self(settings)
+    }
+}
+
+impl std::ops::Deref for KeyedSettings {
+    type Target = TokenSettings;
+    fn deref(&self) -> &TokenSettings {
+        &self.0
+    }
+}
+
+impl Drop for KeyedSettings {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0.signing_key);
+    }
+}
+
+impl std::fmt::Debug for KeyedSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedSettings")
+            .field("signing_key", &"[REDACTED]")
+            .field("issuer", &self.0.issuer)
+            .field("now", &self.0.now)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The WIT package every component must export, without its version.
 pub const WIT_PACKAGE: &str = "loom:auth";
@@ -261,14 +296,14 @@ impl Runtime {
     }
 
     /// Hashes a password with the active component, on the hashing pool.
-    pub async fn hash_password(self: &Arc<Self>, password: String) -> Result<String, RuntimeError> {
+    pub async fn hash_password(self: &Arc<Self>, password: SecretString) -> Result<String, RuntimeError> {
         self.on_hash_pool(move |core, loaded| async move { core.hash_with(&loaded, &password).await }).await
     }
 
     /// Checks a password against a stored PHC string, on the hashing pool.
     pub async fn verify_password(
         self: &Arc<Self>,
-        password: String,
+        password: SecretString,
         phc: String,
     ) -> Result<PasswordCheck, RuntimeError> {
         self.on_hash_pool(move |core, loaded| async move { core.verify_with(&loaded, &password, &phc).await }).await
@@ -337,13 +372,13 @@ async fn off_the_workers<R, F>(
     core: &Arc<Core>,
     current: Option<Arc<Loaded>>,
     settings: &TokenSettings,
-    f: impl FnOnce(Arc<Core>, Option<Arc<Loaded>>, TokenSettings) -> F + Send + 'static,
+    f: impl FnOnce(Arc<Core>, Option<Arc<Loaded>>, KeyedSettings) -> F + Send + 'static,
 ) -> Result<R, RuntimeError>
 where
     R: Send + 'static,
     F: Future<Output = Result<R, RuntimeError>>,
 {
-    let (core, settings, handle) = (Arc::clone(core), settings.clone(), Handle::current());
+    let (core, settings, handle) = (Arc::clone(core), KeyedSettings::new(settings.clone()), Handle::current());
     tokio::task::spawn_blocking(move || handle.block_on(f(core, current, settings)))
         .await
         .map_err(|e| RuntimeError::Trap(format!("the component loader failed: {e}")))?
@@ -377,4 +412,23 @@ fn exported_version(engine: &Engine, component: &Component) -> Option<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_settings_never_show_the_key() {
+        let settings = KeyedSettings::new(TokenSettings {
+            signing_key: b"super-secret-signing-key-bytes!!".to_vec(),
+            issuer: "loom-auth".into(),
+            now: 1,
+            ttl_seconds: 60,
+            leeway_seconds: 5,
+        });
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("super-secret") && !shown.contains("115, 117"), "{shown}");
+        assert!(shown.contains("REDACTED") && shown.contains("loom-auth"), "{shown}");
+    }
 }

@@ -9,9 +9,16 @@
 //! component it replaced), a marker in the compiled-code cache records it, and
 //! the same bytes skip them next time: on a restart, or a swap back.
 
+use secrecy::SecretString;
+
 use super::{Core, Loaded, RuntimeError, TokenSettings};
 
 const SAMPLE_PASSWORD: &str = "loom self-test: correct horse battery staple";
+const WRONG_PASSWORD: &str = "a different password";
+
+fn sample() -> SecretString {
+    SecretString::from(SAMPLE_PASSWORD)
+}
 const SAMPLE_SUBJECT: &str = "self-test";
 
 /// Runs every check on `candidate`; `current` is the component it would replace.
@@ -44,14 +51,13 @@ fn failed(what: &str, error: RuntimeError) -> String {
 
 /// Hash a password, match it, refuse a wrong one.
 async fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
-    let phc = core.hash_with(candidate, SAMPLE_PASSWORD).await.map_err(|e| failed("hashing a password", e))?;
-    let check =
-        core.verify_with(candidate, SAMPLE_PASSWORD, &phc).await.map_err(|e| failed("checking its own hash", e))?;
+    let phc = core.hash_with(candidate, &sample()).await.map_err(|e| failed("hashing a password", e))?;
+    let check = core.verify_with(candidate, &sample(), &phc).await.map_err(|e| failed("checking its own hash", e))?;
     if !check.matches {
         return Err("a password does not match its own fresh hash".into());
     }
     let wrong = core
-        .verify_with(candidate, "a different password", &phc)
+        .verify_with(candidate, &SecretString::from(WRONG_PASSWORD), &phc)
         .await
         .map_err(|e| failed("checking a wrong password", e))?;
     if wrong.matches {
@@ -101,9 +107,9 @@ async fn tokens(
 
 /// Accept a password hash the current component made.
 async fn cross_passwords(core: &Core, candidate: &Loaded, current: &Loaded) -> Result<(), String> {
-    let old_phc = core.hash_with(current, SAMPLE_PASSWORD).await.map_err(|e| failed("(current) hashing", e))?;
+    let old_phc = core.hash_with(current, &sample()).await.map_err(|e| failed("(current) hashing", e))?;
     let check = core
-        .verify_with(candidate, SAMPLE_PASSWORD, &old_phc)
+        .verify_with(candidate, &sample(), &old_phc)
         .await
         .map_err(|e| failed("checking a hash the current component made", e))?;
     if !check.matches {

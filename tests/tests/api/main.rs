@@ -4,6 +4,7 @@
 mod logout;
 mod me;
 mod rest;
+mod secrets;
 mod token;
 mod users;
 
