@@ -186,3 +186,44 @@ async fn half_sent_request_heads_are_disconnected_while_others_are_served() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
     login(&host, "ada@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
+    let host = host(&["--header-timeout", "1"]);
+    let address = host.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: loom\r\n\r\n").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // The response is read; the connection now idles with no next request.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "an idle connection stayed open {took:?}");
+}
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_503() {
+    // The fixture sleeps in a host call on this password; the hashing deadline is set far beyond the request's.
+    let options = HostOptions {
+        component: Some(loom_e2e::built_component("fixtures/evil.wasm")),
+        args: ["--request-timeout", "1", "--hash-deadline-ms", "60000"].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    let host = TestHost::spawn_with(options);
+    let started = Instant::now();
+    let response = client()
+        .post(host.url("/users/"))
+        .json(&json!({ "email": "slow@example.com", "password": "sleep-now" }))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.json::<Value>().await.unwrap()["detail"], "The request took too long");
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "answered after {took:?}");
+    assert_eq!(client().get(host.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+}

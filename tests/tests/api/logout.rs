@@ -57,3 +57,16 @@ async fn a_global_logout_revokes_every_token_of_that_user_only() {
     assert!(!refused(&host, &fresh).await);
     assert_eq!(logout(&host, &fresh, "?scope=everything").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_token_revoked_on_one_host_is_refused_by_another_on_the_same_database() {
+    // Two hosts on one data directory: one SQLite database, one signing secret.
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestHost::spawn_in(dir.path(), Default::default());
+    let b = TestHost::spawn_in(dir.path(), Default::default());
+    register(&a, "ada@example.com", PASSWORD).await;
+    let token = login(&b, "ada@example.com", PASSWORD).await;
+    assert!(!refused(&a, &token).await, "a token from B is good on A");
+    assert_eq!(logout(&b, &token, "").await.status(), StatusCode::NO_CONTENT);
+    assert!(refused(&a, &token).await, "revoked on B, refused on A at once");
+}
