@@ -10,12 +10,14 @@ mod cache;
 mod calls;
 mod sandbox;
 mod selftest;
+mod settings;
 mod signature;
+mod version;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -23,15 +25,17 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
-use wasmtime::Engine;
-use wasmtime::component::{Component, Linker, types::ComponentItem};
+use wasmtime::component::Linker;
 
 use cache::CodeCache;
 pub use cache::{CacheSettings, Origin};
 pub use calls::Core;
 use sandbox::GuestState;
 pub use sandbox::Limits;
+pub use settings::KeyedSettings;
 pub use signature::{Trust, TrustError, signature_path};
+pub use version::host_wit_version;
+use version::{compatible, exported_version};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -43,52 +47,8 @@ wasmtime::component::bindgen!({
 pub use exports::loom::auth::passwords::{PasswordCheck, PasswordError};
 pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSettings};
 
-/// [`TokenSettings`] with a copy of the signing key in them: `Debug` hides the
-/// key, and the copy is wiped from memory when dropped.
-#[derive(Clone)]
-pub struct KeyedSettings(TokenSettings);
-
-impl KeyedSettings {
-    pub fn new(settings: TokenSettings) -> Self {
-        Self(settings)
-    }
-}
-
-impl std::ops::Deref for KeyedSettings {
-    type Target = TokenSettings;
-    fn deref(&self) -> &TokenSettings {
-        &self.0
-    }
-}
-
-impl Drop for KeyedSettings {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0.signing_key);
-    }
-}
-
-impl std::fmt::Debug for KeyedSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyedSettings")
-            .field("signing_key", &"[REDACTED]")
-            .field("issuer", &self.0.issuer)
-            .field("now", &self.0.now)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The WIT package every component must export, without its version.
 pub const WIT_PACKAGE: &str = "loom:auth";
-
-/// The `loom:auth` version this host was built against, read from `wit/`.
-pub fn host_wit_version() -> &'static str {
-    static VERSION: LazyLock<String> = LazyLock::new(|| {
-        let wit = include_str!("../../../wit/auth.wit");
-        let declared = wit.lines().find_map(|l| l.trim().strip_prefix("package loom:auth@")?.strip_suffix(';'));
-        declared.expect("wit/auth.wit declares `package loom:auth@<version>;`").to_owned()
-    });
-    &VERSION
-}
 
 /// Why the runtime could not load a component or complete a call.
 #[derive(Debug, thiserror::Error)]
@@ -388,47 +348,6 @@ fn rejected(step: Step, error: wasmtime::Error) -> RuntimeError {
     RuntimeError::Rejected { step, reason: format!("{error:#}") }
 }
 
-/// Whether a component exporting `theirs` can serve a host built for `ours`
-/// (semver: same major; for 0.x, same minor).
-fn compatible(theirs: &str, ours: &str) -> bool {
-    let parts = |v: &str| -> Option<(u64, u64)> {
-        let mut it = v.split('.');
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-    };
-    match (parts(theirs), parts(ours)) {
-        (Some((0, a)), Some((0, b))) => a == b,
-        (Some((a, _)), Some((b, _))) => a == b,
-        _ => false,
-    }
-}
-
-/// The version of the `loom:auth` package a component exports, from its type.
-fn exported_version(engine: &Engine, component: &Component) -> Option<String> {
-    component.component_type().exports(engine).find_map(|(name, item)| {
-        let version = name.strip_prefix(WIT_PACKAGE)?.strip_prefix("/tokens@")?;
-        matches!(item.ty, ComponentItem::ComponentInstance(_)).then(|| version.to_owned())
-    })
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keyed_settings_never_show_the_key() {
-        let settings = KeyedSettings::new(TokenSettings {
-            signing_key: b"super-secret-signing-key-bytes!!".to_vec(),
-            issuer: "loom-auth".into(),
-            now: 1,
-            ttl_seconds: 60,
-            leeway_seconds: 5,
-        });
-        let shown = format!("{settings:?}");
-        assert!(!shown.contains("super-secret") && !shown.contains("115, 117"), "{shown}");
-        assert!(shown.contains("REDACTED") && shown.contains("loom-auth"), "{shown}");
-    }
 }
