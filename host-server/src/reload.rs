@@ -44,15 +44,18 @@ pub fn watch(path: &Path, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>) -> an
     .context("cannot watch the component file")?;
     watcher.watch(&dir, RecursiveMode::NonRecursive).with_context(|| format!("cannot watch {}", dir.display()))?;
 
-    tokio::spawn(async move {
-        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reloads follow file changes only");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            let _ = tx.send("SIGHUP");
+    // Installed before this returns (so before the host says it listens): a
+    // SIGHUP that arrives early must reload, not end the process.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    let _ = tx.send("SIGHUP");
+                }
+            });
         }
-    });
+        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP; reloads follow file changes only"),
+    }
     tokio::spawn(reload_loop(rx, runtime, tokens));
     Ok(Watch { _watcher: watcher })
 }

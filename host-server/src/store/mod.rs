@@ -79,17 +79,10 @@ impl UserStore {
         })
     }
 
-    /// The account registered under `email`, compared case-insensitively.
+    /// The account registered under `email`, in any spelling of it (its unique key).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         Ok(sqlx::query_as("SELECT id, email, password_hash, is_active FROM users WHERE email_key = ?")
             .bind(email_key(email))
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, email, password_hash, is_active FROM users WHERE id = ?")
-            .bind(id)
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -167,8 +160,8 @@ mod tests {
         // The password changes between the login's check and its re-hash.
         assert!(store.replace_password_hash(user.id, "hash-checked", "hash-changed").await.unwrap());
         assert!(!store.replace_password_hash(user.id, "hash-checked", "hash-upgraded").await.unwrap());
-        let stored = store.user_by_id(user.id).await.unwrap().unwrap();
-        assert_eq!(stored.password_hash, "hash-changed");
+        let stored = store.session(user.id, "any-jti").await.unwrap().unwrap();
+        assert_eq!(stored.user.password_hash, "hash-changed");
     }
 
     #[tokio::test]
