@@ -145,7 +145,7 @@ async fn a_corrupt_stored_hash_answers_like_a_wrong_password_in_the_same_time() 
             );
         }
     }
-    let ratio = median(&mut corrupt) / median(&mut wrong);
+    let ratio = fastest(&corrupt) / fastest(&wrong);
     assert!((0.5..2.0).contains(&ratio), "corrupt-hash/wrong-password login time ratio {ratio:.2}");
     let logs = host.logs();
     let line = logs.lines().find(|l| l.contains("not a valid PHC string")).unwrap_or_else(|| panic!("{logs}"));
@@ -157,15 +157,17 @@ fn unthrottled() -> TestHost {
     TestHost::spawn_with(HostOptions { args: vec!["--login-max-failures".into(), "1000".into()], ..Default::default() })
 }
 
-fn median(times: &mut [Duration]) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64()
+/// The fastest of interleaved runs: machine noise (other tests hashing on the
+/// same cores) only ever adds time, so the minimum is the closest to the work a
+/// path really does, where a median still moves with the load.
+fn fastest(times: &[Duration]) -> f64 {
+    times.iter().min().expect("at least one run").as_secs_f64()
 }
 
 #[tokio::test]
 async fn unknown_users_cost_a_hash_like_known_ones() {
     // Without the dummy hash an unknown user answers in ~1 ms against ~60 ms for a
-    // wrong password; interleaved medians keep machine noise out of the comparison.
+    // wrong password; the fastest of interleaved runs keeps machine noise out of the comparison.
     let host = unthrottled();
     register(&host, "ada@example.com", PASSWORD).await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
@@ -177,7 +179,7 @@ async fn unknown_users_cost_a_hash_like_known_ones() {
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         }
     }
-    let ratio = median(&mut unknown) / median(&mut known);
+    let ratio = fastest(&unknown) / fastest(&known);
     assert!((0.5..2.0).contains(&ratio), "unknown/known login time ratio {ratio:.2}");
 }
 
