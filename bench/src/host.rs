@@ -18,34 +18,22 @@ pub fn components() -> anyhow::Result<PathBuf> {
     Ok(target_dir()?.join("components"))
 }
 
-pub struct Host {
+/// A server process the bench started, killed when dropped.
+pub struct Process {
     child: Child,
     pub base_url: String,
-    /// From spawning the process to its first `200` from `/healthz`.
-    pub start_time: Duration,
 }
 
-impl Host {
-    /// Starts `host-server` on a free port, waits for `/healthz` to answer 200.
-    pub async fn start(data_dir: &Path, component: &Path) -> anyhow::Result<Self> {
-        let binary = target_dir()?.join("release/host-server");
-        let started = Instant::now();
-        let mut child = Command::new(&binary)
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .arg("--component")
-            .arg(component)
-            .arg("--trusted-signers")
-            .arg(target_dir()?.join("signing/dev.pub"))
-            // The load measures hashing capacity: one account logging in from many
-            // connections at once must not meet the login throttle.
-            .args(["--login-max-failures", "1000000", "--login-max-failures-per-address", "1000000"])
-            .env("RUST_LOG", "warn,host_server=info")
+impl Process {
+    /// Spawns `command` and waits until it prints "listening on URL" to stderr.
+    pub async fn spawn(mut command: Command) -> anyhow::Result<Self> {
+        let program = command.get_program().to_owned();
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+            .with_context(|| format!("cannot start {}", program.display()))?;
         let stderr = child.stderr.take().context("stderr is piped")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -55,7 +43,71 @@ impl Host {
                 }
             }
         });
-        let base_url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60))).await??;
+        let base_url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await?
+            .with_context(|| format!("{} never said where it listens", program.display()))?;
+        Ok(Self { child, base_url })
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        Ok(status_field(&status, "VmHWM:")? * 1024)
+    }
+
+    /// Context switches (voluntary and not) of all the process's threads so far.
+    /// `/proc/<pid>/status` counts only the main thread, so this sums the tasks.
+    pub fn context_switches(&self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id()))? {
+            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+                continue; // a thread that ended meanwhile
+            };
+            total += status_field(&status, "voluntary_ctxt_switches:")?
+                + status_field(&status, "nonvoluntary_ctxt_switches:")?;
+        }
+        Ok(total)
+    }
+}
+
+fn status_field(status: &str, name: &str) -> anyhow::Result<u64> {
+    let line = status.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in /proc status"))?;
+    Ok(line[name.len()..].split_whitespace().next().context("a value")?.parse()?)
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The release host, started and healthy.
+pub struct Host {
+    pub process: Process,
+    pub base_url: String,
+    /// From spawning the process to its first `200` from `/healthz`.
+    pub start_time: Duration,
+}
+
+impl Host {
+    /// Starts `host-server` on a free port, waits for `/healthz` to answer 200.
+    pub async fn start(data_dir: &Path, component: &Path) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut command = Command::new(target_dir()?.join("release/host-server"));
+        command
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--component")
+            .arg(component)
+            .arg("--trusted-signers")
+            .arg(target_dir()?.join("signing/dev.pub"))
+            // The load measures hashing capacity: one account logging in from many
+            // connections at once must not meet the login throttle.
+            .args(["--login-max-failures", "1000000", "--login-max-failures-per-address", "1000000"])
+            .env("RUST_LOG", "warn,host_server=info");
+        let process = Process::spawn(command).await?;
+        let base_url = process.base_url.clone();
         let http = reqwest::Client::new();
         loop {
             if let Ok(r) = http.get(format!("{base_url}/healthz")).send().await
@@ -68,23 +120,13 @@ impl Host {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        Ok(Self { start_time: started.elapsed(), child, base_url })
-    }
-
-    /// Peak resident memory so far (`VmHWM`), in bytes.
-    pub fn peak_rss(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc status")?;
-        let kib: u64 = line.split_whitespace().nth(1).context("VmHWM has a value")?.parse()?;
-        Ok(kib * 1024)
+        Ok(Self { start_time: started.elapsed(), process, base_url })
     }
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The bare axum server that stands for the throughput ceiling.
+pub async fn bare_axum() -> anyhow::Result<Process> {
+    Process::spawn(Command::new(target_dir()?.join("release/bare-axum"))).await
 }
 
 pub fn sha256(path: &Path) -> anyhow::Result<String> {
