@@ -193,7 +193,10 @@ impl Switching {
     }
 }
 
-async fn switching(server: &Process, run: impl Future<Output = anyhow::Result<load::Run>>) -> anyhow::Result<Switching> {
+async fn switching(
+    server: &Process,
+    run: impl Future<Output = anyhow::Result<load::Run>>,
+) -> anyhow::Result<Switching> {
     let before = server.context_switches()?;
     let run = run.await?;
     Ok(Switching { run, switches: server.context_switches()? - before })

@@ -12,6 +12,7 @@ mod sandbox;
 mod selftest;
 mod settings;
 mod signature;
+mod verified;
 mod version;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ use sandbox::GuestState;
 pub use sandbox::Limits;
 pub use settings::KeyedSettings;
 pub use signature::{Trust, TrustError, signature_path};
+use verified::{Check, VerifiedTokens};
 pub use version::host_wit_version;
 use version::{compatible, exported_version};
 
@@ -162,6 +164,8 @@ pub struct Runtime {
     /// Hashes waiting for a permit now, and how many may.
     hash_waiting: Arc<AtomicUsize>,
     max_hash_queue: usize,
+    /// Tokens the active component accepted, so a token presented again skips the call.
+    verified: VerifiedTokens,
 }
 
 impl Runtime {
@@ -198,6 +202,7 @@ impl Runtime {
             hash_permits: Arc::new(Semaphore::new(cores)),
             hash_waiting: Arc::new(AtomicUsize::new(0)),
             max_hash_queue: options.max_hash_queue,
+            verified: VerifiedTokens::new(verified::CAPACITY),
         }))
     }
 
@@ -242,6 +247,7 @@ impl Runtime {
                     match admitted {
                         Ok(candidate) => {
                             self.active.store(Arc::new(candidate));
+                            self.verified.clear();
                             ReloadOutcome::Published
                         }
                         Err(RuntimeError::Rejected { step, reason }) => ReloadOutcome::Rejected { step, reason },
@@ -274,9 +280,18 @@ impl Runtime {
         self.core.issue_with(&self.active(), settings, subject).await
     }
 
-    /// Verifies a token as received. Cheap (microseconds): runs on the calling task.
+    /// Verifies a token as received. Cheap (microseconds): runs on the calling
+    /// task. A token the active component accepted before is answered from the
+    /// verified-token cache until it expires.
     pub async fn verify_token(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
-        self.core.verify_token_with(&self.active(), settings, token).await
+        let active = self.active();
+        let check = Check::new(&active.info.sha256, settings, token);
+        if let Some(claims) = self.verified.get(&check) {
+            return Ok(claims);
+        }
+        let claims = self.core.verify_token_with(&active, settings, token).await?;
+        self.verified.insert(&check, &claims);
+        Ok(claims)
     }
 
     /// Runs `f` with the active component on a low-priority blocking thread,

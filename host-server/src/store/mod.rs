@@ -3,12 +3,15 @@
 //!
 //! Knows nothing of HTTP or WebAssembly.
 
+mod readers;
 mod sessions;
 mod throttle;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use readers::Readers;
 pub use sessions::Session;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 pub use throttle::{Admission, Allowance};
@@ -24,6 +27,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error("cannot open the inline readers: {0}")]
+    Readers(rusqlite::Error),
 }
 
 /// An account as stored.
@@ -44,6 +49,9 @@ pub fn email_key(email: &str) -> String {
 #[derive(Clone)]
 pub struct UserStore {
     pool: SqlitePool,
+    /// Inline readers for the per-request session lookup; none for a database
+    /// that is not a file.
+    readers: Option<Arc<Readers>>,
 }
 
 impl UserStore {
@@ -57,9 +65,16 @@ impl UserStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let file = options.get_filename().to_owned();
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!().run(&pool).await?;
-        Ok(Self { pool })
+        let readers = if file.is_file() {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            Some(Arc::new(Readers::open(&file, cores).map_err(StoreError::Readers)?))
+        } else {
+            None
+        };
+        Ok(Self { pool, readers })
     }
 
     /// Creates an active account; [`StoreError::DuplicateEmail`] when the address is taken.

@@ -15,18 +15,24 @@ pub struct Session {
     pub revoked: bool,
 }
 
+/// The user and the revocation state of one token, in one query: parameters
+/// are the token's `jti`, then the user's id.
+pub(super) const SESSION: &str = "SELECT id, email, password_hash, is_active, tokens_valid_after,
+        EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1) AS revoked
+    FROM users WHERE id = ?2";
+
 impl UserStore {
-    /// The user `id` and the revocation state of the token `jti`, in one query.
+    /// The user `id` and the revocation state of the token `jti`. Asked on every
+    /// authenticated request: answered inline when it can be ([`super::readers`]),
+    /// else through the pool.
     pub async fn session(&self, id: i64, jti: &str) -> Result<Option<Session>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, email, password_hash, is_active, tokens_valid_after,
-                    EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked
-             FROM users WHERE id = ?",
-        )
-        .bind(jti)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        if let Some(readers) = &self.readers {
+            match readers.session(SESSION, id, jti) {
+                Ok(found) => return Ok(found),
+                Err(why) => tracing::debug!(%why, "session lookup through the pool"),
+            }
+        }
+        Ok(sqlx::query_as(SESSION).bind(jti).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// Refuses the token `jti` from now on; the row goes once the token has expired anyway.

@@ -1,0 +1,117 @@
+//! The hot read, the account and revocation state behind every authenticated
+//! request, answered on the calling thread from a few read-only connections.
+//!
+//! sqlx runs each SQLite connection on a worker thread, so every query through
+//! it is a hand-off to that thread and back (two context switches at least),
+//! and its pool adds a ping to the worker whenever a connection is returned.
+//! For a primary-key lookup that SQLite answers from its page cache in a few
+//! microseconds, those hand-offs cost many times the query. So this lookup runs
+//! inline, through rusqlite on the same SQLite library, on connections that are
+//! read-only (this path cannot write) and never wait: when no connection is
+//! free, or SQLite would have to wait for a lock, or anything else goes wrong,
+//! the caller takes the pool's way instead, which waits and reports errors as
+//! every other query does.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{Session, User};
+
+/// Why a lookup was left to the pool.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NotHere {
+    #[error("every inline reader is in use")]
+    AllBusy,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub(super) struct Readers {
+    connections: Box<[Mutex<Connection>]>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    /// Opens `count` (at least one) read-only connections to the database file at `path`.
+    pub fn open(path: &Path, count: usize) -> Result<Self, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connections = (0..count.max(1))
+            .map(|_| {
+                let connection = Connection::open_with_flags(path, flags)?;
+                // Never wait on the calling thread: a lock means "use the pool".
+                connection.busy_timeout(std::time::Duration::ZERO)?;
+                Ok(Mutex::new(connection))
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
+        Ok(Self { connections: connections.into(), next: AtomicUsize::new(0) })
+    }
+
+    /// The user `id` and the revocation state of token `jti` (`sql` is the
+    /// store's session query), if a reader is free and SQLite answers at once.
+    pub fn session(&self, sql: &str, id: i64, jti: &str) -> Result<Option<Session>, NotHere> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.connections.len();
+        let connection =
+            (0..n).find_map(|i| self.connections[(start + i) % n].try_lock().ok()).ok_or(NotHere::AllBusy)?;
+        let mut statement = connection.prepare_cached(sql)?;
+        let found = statement
+            .query_row(rusqlite::params![jti, id], |row| {
+                Ok(Session {
+                    user: User {
+                        id: row.get("id")?,
+                        email: row.get("email")?,
+                        password_hash: row.get("password_hash")?,
+                        is_active: row.get("is_active")?,
+                    },
+                    tokens_valid_after: row.get("tokens_valid_after")?,
+                    revoked: row.get("revoked")?,
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UserStore;
+
+    #[tokio::test]
+    async fn inline_and_pooled_lookups_agree_and_see_every_write_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UserStore::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let readers = store.readers.clone().expect("a database file has inline readers");
+        let sql = crate::store::sessions::SESSION;
+        let ada = store.create_user("ada@example.com", "hash").await.unwrap();
+        assert!(readers.session(sql, ada.id, "jti-1").unwrap().unwrap().user.is_active);
+
+        // Written through the pool, seen by the very next inline read.
+        store.set_active("ada@example.com", false, 1_000).await.unwrap();
+        store.revoke_token("jti-1", 2_000).await.unwrap();
+        let inline = readers.session(sql, ada.id, "jti-1").unwrap().unwrap();
+        assert!(!inline.user.is_active && inline.revoked && inline.tokens_valid_after == 1_000, "{inline:?}");
+        assert!(readers.session(sql, ada.id + 1, "jti-1").unwrap().is_none());
+
+        // With every reader taken, the store answers the same through the pool.
+        let held: Vec<_> = readers.connections.iter().map(|c| c.lock().unwrap()).collect();
+        assert!(matches!(readers.session(sql, ada.id, "jti-1"), Err(NotHere::AllBusy)));
+        let pooled = store.session(ada.id, "jti-1").await.unwrap().unwrap();
+        drop(held);
+        assert_eq!(format!("{pooled:?}"), format!("{inline:?}"));
+    }
+
+    #[test]
+    fn readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let readers = Readers::open(&path, 1).unwrap();
+        let connection = readers.connections[0].lock().unwrap();
+        let error = connection.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+        assert_eq!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly), "{error}");
+    }
+}
