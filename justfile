@@ -86,6 +86,11 @@ bench: build-guest
     cargo bench -p loom-bench --bench boundary
     {{target_dir}}/release/loom-bench
 
+# Only GET /users/me/ against the bare axum ceiling, with context switches per request (for profiling).
+bench-hot-path: build-guest
+    cargo build --release -p host-server -p loom-bench
+    {{target_dir}}/release/loom-bench --hot-path
+
 # Formatting and lints.
 lint:
     cargo fmt --all -- --check

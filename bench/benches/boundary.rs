@@ -103,6 +103,9 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| auth_guest::tokens::verify(&native_settings(), token.as_bytes()).unwrap())
     });
     group.bench_function("component", |b| {
+        b.iter(|| tokio().block_on(runtime.verify_token_uncached(&settings(), token.as_bytes())).unwrap())
+    });
+    group.bench_function("component_cached", |b| {
         b.iter(|| tokio().block_on(runtime.verify_token(&settings(), token.as_bytes())).unwrap())
     });
     group.bench_function("component_reused_instance", |b| {

@@ -294,6 +294,12 @@ impl Runtime {
         Ok(claims)
     }
 
+    /// Verifies a token in the active component, never from the cache: what a
+    /// token seen for the first time costs (for measurements).
+    pub async fn verify_token_uncached(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
+        self.core.verify_token_with(&self.active(), settings, token).await
+    }
+
     /// Runs `f` with the active component on a low-priority blocking thread,
     /// once one of the per-core permits is free.
     async fn on_hash_pool<R, F>(
