@@ -17,7 +17,9 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
         );
     }
     let url = config.database_url();
-    let store = UserStore::open(&url).await.with_context(|| format!("cannot open the database {url}"))?;
+    let store = UserStore::open(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {url}"))?;
     match users {
         UsersCommand::List => {
             let users = store.list_users().await?;

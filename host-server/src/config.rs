@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
+    /// Connections the host keeps to the database at most.
+    #[arg(long, env = "LOOM_AUTH_DATABASE_MAX_CONNECTIONS", default_value_t = 8, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub database_max_connections: u32,
+
     /// The auth component (.wasm) to serve. The host watches it: replace the file
     /// (or send SIGHUP) to swap components without a restart.
     #[arg(long, env = "LOOM_AUTH_COMPONENT", default_value = DEFAULT_COMPONENT, value_name = "PATH")]
@@ -125,6 +130,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
 
+    /// On SIGTERM or Ctrl-C the host stops accepting connections and gives
+    /// requests in flight this many seconds to finish before it exits.
+    #[arg(long, env = "LOOM_AUTH_SHUTDOWN_GRACE", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace: u64,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
@@ -154,6 +165,7 @@ impl Config {
         crate::serve::Timeouts {
             header: std::time::Duration::from_secs(self.header_timeout),
             request: std::time::Duration::from_secs(self.request_timeout),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace),
         }
     }
 

@@ -24,9 +24,6 @@ use tower::ServiceExt;
 
 use crate::routes::ApiError;
 
-/// How long requests in flight may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -34,6 +31,8 @@ pub struct Timeouts {
     pub header: Duration,
     /// A request still running after this gets `503`.
     pub request: Duration,
+    /// After a shutdown signal, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 /// Adds the request timeout to `app`.
@@ -89,8 +88,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; exiting anyway");
+    let grace = timeouts.shutdown_grace;
+    tracing::info!(in_flight = graceful.count(), "shutting down: no new connections; waiting up to {grace:?}");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after {grace:?}; exiting anyway");
     }
     Ok(())
 }

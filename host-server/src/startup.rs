@@ -30,13 +30,16 @@ pub struct Server {
     listener: TcpListener,
     app: axum::Router,
     timeouts: crate::serve::Timeouts,
+    store: UserStore,
     _watch: Watch,
 }
 
 impl Server {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         create_data_dir(&config.data_dir)?;
-        let store = UserStore::open(&config.database_url()).await.context("cannot open the database")?;
+        let store = UserStore::open(&config.database_url(), config.database_max_connections)
+            .await
+            .context("cannot open the database")?;
         let tokens = Arc::new(TokenConfig {
             signing_key: keys::load_or_create(&config.secret_file(), SecretKind::Signing)?,
             issuer: config.issuer.clone(),
@@ -78,7 +81,7 @@ impl Server {
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
         let throttle = ThrottlePolicy::from_config(config);
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
-        let state = AppState::new(store, runtime, tokens, throttle);
+        let state = AppState::new(store.clone(), runtime, tokens, throttle);
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
@@ -92,16 +95,20 @@ impl Server {
             .layer(CatchPanicLayer::custom(|_| panic_response()));
         let listener =
             TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
-        Ok(Self { listener, app, timeouts: config.timeouts(), _watch: watch })
+        Ok(Self { listener, app, timeouts: config.timeouts(), store, _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets running requests finish.
+    /// Serves until SIGINT or SIGTERM, then lets running requests finish
+    /// (within `--shutdown-grace`) and closes the database connections.
     pub async fn run(self) -> std::io::Result<()> {
-        crate::serve::serve(self.listener, self.app, self.timeouts, shutdown_signal()).await
+        crate::serve::serve(self.listener, self.app, self.timeouts, shutdown_signal()).await?;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 

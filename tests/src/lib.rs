@@ -194,6 +194,21 @@ impl TestHost {
         self.child.id()
     }
 
+    /// Sends the host SIGTERM and waits (at most a minute) for it to exit: its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let sent = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the host's status") {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "the host did not exit after SIGTERM");
+            // Polling a child's exit: there is no readiness to wait on but the exit itself.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the host and waits for it to exit.
     pub fn stop(mut self) {
         self.kill();

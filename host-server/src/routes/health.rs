@@ -1,7 +1,10 @@
-//! `GET /healthz`: the active component, the last reload's outcome (without its
-//! reason, which stays in the log) and whether the database answers.
+//! `GET /healthz` (liveness): the process serves, with the active component and
+//! the last reload's outcome (without its reason, which stays in the log); no
+//! database round trip, so a database outage does not get healthy hosts
+//! restarted. `GET /readyz` (readiness, for load balancers): `200` only while
+//! the database answers and a component serves.
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +14,10 @@ use serde_json::{Value, json};
 use crate::runtime::{Origin, ReloadOutcome, WIT_PACKAGE};
 use crate::state::AppState;
 
-pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// How long `/readyz` waits for the database before calling it unavailable.
+const DATABASE_CHECK: Duration = Duration::from_secs(2);
+
+pub async fn show(State(state): State<AppState>) -> Json<Value> {
     let info = state.runtime.info();
     let unix = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let last_reload = state.runtime.last_reload().map(|report| {
@@ -24,16 +30,8 @@ pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         };
         json!({ "at": unix(report.at), "sha256": report.sha256, "result": result, "step": step })
     });
-    let database = match state.store.ping().await {
-        Ok(()) => "ok",
-        Err(error) => {
-            tracing::error!(%error, "health check: the database does not answer");
-            "unavailable"
-        }
-    };
-    let status = if database == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
+    Json(json!({
+        "status": "ok",
         "component": {
             "sha256": info.sha256,
             "wit_package": format!("{WIT_PACKAGE}@{}", info.wit_version),
@@ -43,7 +41,26 @@ pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "from_cache": info.origin == Origin::Cache,
         },
         "last_reload": last_reload,
-        "database": database,
-    });
-    (status, Json(body))
+    }))
+}
+
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let component = state.runtime.info().sha256;
+    match tokio::time::timeout(DATABASE_CHECK, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "component": component }))),
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(error)) => error.to_string(),
+                _ => format!("no answer within {DATABASE_CHECK:?}"),
+            };
+            tracing::warn!(%reason, "not ready: the database does not answer");
+            let body = json!({
+                "detail": "Not ready: the database does not answer",
+                "status": "not ready",
+                "database": "unavailable",
+                "component": component,
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
+    }
 }

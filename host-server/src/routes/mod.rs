@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/me", get(me::show))
         .route("/logout", post(logout::logout))
         .route("/healthz", get(health::show))
+        .route("/readyz", get(health::ready))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

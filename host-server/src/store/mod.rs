@@ -57,7 +57,7 @@ pub struct UserStore {
 impl UserStore {
     /// Opens (creating if missing) the SQLite database at `url` in WAL mode with
     /// foreign keys on, and applies pending migrations.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|source| StoreError::Url { url: url.to_owned(), source })?
             .create_if_missing(true)
@@ -66,7 +66,7 @@ impl UserStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename().to_owned();
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         sqlx::migrate!().run(&pool).await?;
         let readers = if file.is_file() {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -165,7 +165,7 @@ mod tests {
     async fn store() -> (tempfile::TempDir, UserStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        (dir, UserStore::open(&url).await.unwrap())
+        (dir, UserStore::open(&url, 4).await.unwrap())
     }
 
     #[tokio::test]

@@ -83,7 +83,7 @@ mod tests {
     #[tokio::test]
     async fn inline_and_pooled_lookups_agree_and_see_every_write_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = UserStore::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let store = UserStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).await.unwrap();
         let readers = store.readers.clone().expect("a database file has inline readers");
         let sql = crate::store::sessions::SESSION;
         let ada = store.create_user("ada@example.com", "hash").await.unwrap();

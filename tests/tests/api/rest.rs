@@ -3,21 +3,29 @@
 use loom_e2e::{HostOptions, TestHost, client, login, register};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{PASSWORD, bearer, detail, me, post_token};
 
 #[tokio::test]
-async fn healthz_reports_the_component_and_the_database() {
+async fn healthz_reports_the_component_and_readyz_the_database() {
     let host = TestHost::spawn();
     let response = client().get(host.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["component"]["sha256"], loom_e2e::sha256(&loom_e2e::component()));
+    let sha256 = loom_e2e::sha256(&loom_e2e::component());
+    assert_eq!(body["component"]["sha256"], sha256);
     assert_eq!(body["component"]["wit_version"], "0.1.0");
     assert_eq!(body["component"]["wit_package"], "loom:auth@0.1.0");
-    assert_eq!(body["database"], "ok");
     assert_eq!(body["status"], "ok");
+    assert!(body.get("database").is_none(), "liveness needs no database: {body}");
+
+    let ready = client().get(host.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({ "status": "ready", "database": "ok", "component": sha256 })
+    );
 }
 
 #[tokio::test]
