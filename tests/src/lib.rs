@@ -11,7 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+pub use database::{Backend, POSTGRES_URL_VAR, PostgresDatabase, TestDatabase, postgres_server};
 use tempfile::TempDir;
+
+mod database;
+pub mod pg;
 
 /// How long a host may take to start listening (it compiles the component first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -90,6 +94,46 @@ pub struct HostOptions {
     pub component: Option<PathBuf>,
     /// `RUST_LOG` for the host; `info` when `None`.
     pub log_filter: Option<String>,
+    /// The database: `None` for a fresh one on the suite's backend
+    /// ([`Backend::from_env`]); another host's ([`TestHost::database`]) to share it.
+    pub database: Option<TestDatabase>,
+}
+
+/// A host started but maybe not listening yet.
+pub struct Starting {
+    child: Child,
+    announced: mpsc::Receiver<String>,
+    logs: Arc<Mutex<String>>,
+    data_dir: PathBuf,
+    database: TestDatabase,
+}
+
+impl Starting {
+    /// Everything the host has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits (at most a minute) for the host to say where it listens.
+    pub fn wait(mut self) -> TestHost {
+        let base_url = match self.announced.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("host-server did not start listening; its log:\n{}", self.logs());
+            }
+        };
+        TestHost {
+            child: self.child,
+            base_url,
+            data_dir: self.data_dir,
+            database_url: self.database.url.clone(),
+            database: self.database,
+            logs: self.logs,
+            _own_dir: None,
+        }
+    }
 }
 
 /// A running host. Killed when dropped; its data directory lives as long as the
@@ -98,6 +142,9 @@ pub struct TestHost {
     child: Child,
     pub base_url: String,
     pub data_dir: PathBuf,
+    /// The database it serves from (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    database: TestDatabase,
     logs: Arc<Mutex<String>>,
     /// Keeps the data directory alive when the host owns it.
     _own_dir: Option<TempDir>,
@@ -118,12 +165,20 @@ impl TestHost {
 
     /// A host on an existing data directory (for restarts), on a fresh port.
     pub fn spawn_in(data_dir: &Path, options: HostOptions) -> Self {
+        Self::start_in(data_dir, options).wait()
+    }
+
+    /// Starts a host without waiting for it to listen ([`Starting::wait`] does).
+    pub fn start_in(data_dir: &Path, options: HostOptions) -> Starting {
+        let database = options.database.unwrap_or_else(|| TestDatabase::fresh(Backend::from_env(), data_dir));
         let mut command = Command::new(binary("host-server"));
         command
             .arg("--bind")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
+            .arg("--database-url")
+            .arg(&database.url)
             .arg("--component")
             .arg(options.component.unwrap_or_else(component));
         let chooses_trust = options.args.iter().any(|a| a == "--allow-unsigned" || a == "--trusted-signers");
@@ -169,19 +224,21 @@ impl TestHost {
                 logs.push('\n');
             }
         });
-        let base_url = match announced.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("host-server did not start listening; its log:\n{}", logs.lock().unwrap());
-            }
-        };
-        Self { child, base_url, data_dir: data_dir.to_owned(), logs, _own_dir: None }
+        Starting { child, announced, logs, data_dir: data_dir.to_owned(), database }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The host's database, to start another host on it (which keeps it alive too).
+    pub fn database(&self) -> TestDatabase {
+        self.database.clone()
+    }
+
+    /// Runs one SQL statement on the host's database, behind its back.
+    pub fn sql(&self, statement: &str) {
+        database::run_sql(&self.database_url, statement);
     }
 
     /// Everything the host has logged so far.

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The auth component failed; the host is fine and the next call gets a fresh instance.
     #[error("The authentication service is temporarily unavailable")]
     Unavailable(#[source] RuntimeError),
+    /// The database does not answer; the host recovers by itself when it does.
+    #[error("The database is unavailable; try again shortly")]
+    DatabaseUnavailable(#[source] StoreError),
     #[error("Internal Server Error")]
     Internal(#[source] anyhow::Error),
 }
@@ -55,7 +58,9 @@ impl ApiError {
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) | Self::Busy | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,7 +77,7 @@ impl ApiError {
     /// Whole seconds to wait before trying again (`Retry-After`), for refusals that pass.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Busy => Some(1),
+            Self::Busy | Self::DatabaseUnavailable(_) => Some(1),
             Self::Throttled { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
@@ -83,7 +88,11 @@ impl ApiError {
         match self {
             Self::BadCredentials => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::Throttled { .. } => "temporarily_unavailable",
+            Self::Unavailable(_)
+            | Self::Busy
+            | Self::TimedOut
+            | Self::Throttled { .. }
+            | Self::DatabaseUnavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
             Self::Validation(_)
             | Self::PayloadTooLarge
@@ -99,6 +108,7 @@ impl ApiError {
     fn respond(self, extra: impl FnOnce(&Self, &mut Map<String, Value>)) -> Response {
         match &self {
             Self::Unavailable(source) => tracing::error!(error = %source, "auth component call failed"),
+            Self::DatabaseUnavailable(source) => tracing::warn!(error = %source, "the database does not answer"),
             Self::Internal(source) => tracing::error!(error = format!("{source:#}"), "internal error"),
             _ => {}
         }
@@ -171,6 +181,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::DuplicateEmail => Self::EmailTaken,
+            unavailable if unavailable.is_unavailable() => Self::DatabaseUnavailable(unavailable),
             other => Self::Internal(other.into()),
         }
     }

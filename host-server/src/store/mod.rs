@@ -1,19 +1,36 @@
-//! Persistence: users, revocations and throttle counters in SQLite through sqlx, with the
-//! migrations in `migrations/`.
+//! Persistence: users, revocations and throttle counters, in SQLite (the
+//! default, one machine) or PostgreSQL (several hosts on one database), through
+//! sqlx with the migrations of each in `migrations/<backend>/`.
 //!
-//! Knows nothing of HTTP or WebAssembly.
+//! One [`UserStore`] over either pool: each operation is written once in SQL
+//! both databases accept (`$N` parameters, `CASE` rather than `max`/`GREATEST`)
+//! and compiled for each pool by [`with_pool!`]; where they differ (PostgreSQL
+//! needs an explicit lock to count attempts atomically, SQLite serialises every
+//! write anyway) the operation matches on the backend. Knows nothing of HTTP or
+//! WebAssembly.
 
+/// Runs `$body` with `$pool` bound to the store's pool, compiled once for each
+/// backend, so one query text serves both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { pool: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod connect;
 mod readers;
 mod sessions;
 mod throttle;
+mod users;
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use readers::Readers;
 pub use sessions::Session;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 pub use throttle::{Admission, Allowance};
 
 /// Why a store operation failed.
@@ -21,14 +38,26 @@ pub use throttle::{Admission, Allowance};
 pub enum StoreError {
     #[error("an account with this email already exists")]
     DuplicateEmail,
-    #[error("invalid database URL {url:?}")]
-    Url { url: String, source: sqlx::Error },
+    #[error("invalid database URL {url}: {reason}")]
+    Url { url: String, reason: String },
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error("cannot open the inline readers: {0}")]
     Readers(rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, out of
+    /// connections), as opposed to refusing or failing an operation: worth
+    /// trying again later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) => connect::is_unavailable(error),
+            _ => false,
+        }
+    }
 }
 
 /// An account as stored.
@@ -48,113 +77,50 @@ pub fn email_key(email: &str) -> String {
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct UserStore {
-    pool: SqlitePool,
-    /// Inline readers for the per-request session lookup; none for a database
-    /// that is not a file.
-    readers: Option<Arc<Readers>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        pool: SqlitePool,
+        /// Inline readers for the per-request session lookup; none for a
+        /// database that is not a file.
+        readers: Option<Arc<Readers>>,
+    },
+    Postgres(PgPool),
 }
 
 impl UserStore {
-    /// Opens (creating if missing) the SQLite database at `url` in WAL mode with
-    /// foreign keys on, and applies pending migrations.
+    /// Opens the database at `url` (`sqlite://…` or `postgres://…`) with at most
+    /// `max_connections`, and applies pending migrations. A SQLite file is
+    /// created if missing; a PostgreSQL server that does not answer is retried
+    /// with backoff.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Url { url: url.to_owned(), source })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let file = options.get_filename().to_owned();
-        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
-        sqlx::migrate!().run(&pool).await?;
-        let readers = if file.is_file() {
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            Some(Arc::new(Readers::open(&file, cores).map_err(StoreError::Readers)?))
-        } else {
-            None
+        let backend = match connect::Kind::of(url)? {
+            connect::Kind::Sqlite => connect::sqlite(url, max_connections).await?,
+            connect::Kind::Postgres => connect::postgres(url, max_connections).await?,
         };
-        Ok(Self { pool, readers })
+        Ok(Self { backend })
     }
 
-    /// Creates an active account; [`StoreError::DuplicateEmail`] when the address is taken.
-    pub async fn create_user(&self, email: &str, password_hash: &str) -> Result<User, StoreError> {
-        sqlx::query_as(
-            "INSERT INTO users (email, email_key, password_hash) VALUES (?, ?, ?)
-             RETURNING id, email, password_hash, is_active",
-        )
-        .bind(email)
-        .bind(email_key(email))
-        .bind(password_hash)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateEmail,
-            _ => StoreError::Database(error),
-        })
-    }
-
-    /// The account registered under `email`, in any spelling of it (its unique key).
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, email, password_hash, is_active FROM users WHERE email_key = ?")
-            .bind(email_key(email))
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    /// Replaces an account's password hash with `new` only if it is still
-    /// `expected` (the one just checked), so a password changed meanwhile is
-    /// never overwritten; whether it was replaced.
-    pub async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
-            .bind(new)
-            .bind(id)
-            .bind(expected)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Every account, oldest first, with its creation time (Unix seconds).
-    pub async fn list_users(&self) -> Result<Vec<(User, i64)>, StoreError> {
-        let rows: Vec<(i64, String, String, bool, i64)> =
-            sqlx::query_as("SELECT id, email, password_hash, is_active, created_at FROM users ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, email, password_hash, is_active, created_at)| {
-                (User { id, email, password_hash, is_active }, created_at)
-            })
-            .collect())
-    }
-
-    /// Activates or deactivates the account registered under `email`; whether
-    /// there is one. Deactivating at `now` also revokes every token issued so far,
-    /// so a later activation does not bring old sessions back.
-    pub async fn set_active(&self, email: &str, active: bool, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE users SET is_active = ?1,
-                 tokens_valid_after = CASE WHEN ?1 THEN tokens_valid_after ELSE max(tokens_valid_after, ?2) END
-             WHERE email_key = ?3",
-        )
-        .bind(active)
-        .bind(now)
-        .bind(email_key(email))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
         Ok(())
     }
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
-        self.pool.close().await;
+        with_pool!(self, pool => pool.close().await);
     }
 }
 

@@ -84,7 +84,9 @@ mod tests {
     async fn inline_and_pooled_lookups_agree_and_see_every_write_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = UserStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).await.unwrap();
-        let readers = store.readers.clone().expect("a database file has inline readers");
+        let crate::store::Backend::Sqlite { readers: Some(readers), .. } = &store.backend else {
+            panic!("a SQLite database file has inline readers");
+        };
         let sql = crate::store::sessions::SESSION;
         let ada = store.create_user("ada@example.com", "hash").await.unwrap();
         assert!(readers.session(sql, ada.id, "jti-1").unwrap().unwrap().user.is_active);

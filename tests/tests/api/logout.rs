@@ -1,6 +1,6 @@
 //! `POST /logout`: server-side revocation of one token, or of every token of a user.
 
-use loom_e2e::{TestHost, client, login, register};
+use loom_e2e::{HostOptions, TestHost, client, login, register};
 use reqwest::StatusCode;
 
 use crate::{PASSWORD, bearer, detail, me};
@@ -60,10 +60,10 @@ async fn a_global_logout_revokes_every_token_of_that_user_only() {
 
 #[tokio::test]
 async fn a_token_revoked_on_one_host_is_refused_by_another_on_the_same_database() {
-    // Two hosts on one data directory: one SQLite database, one signing secret.
+    // Two hosts on one data directory (one signing secret) and one database.
     let dir = tempfile::tempdir().unwrap();
     let a = TestHost::spawn_in(dir.path(), Default::default());
-    let b = TestHost::spawn_in(dir.path(), Default::default());
+    let b = TestHost::spawn_in(dir.path(), HostOptions { database: Some(a.database()), ..Default::default() });
     register(&a, "ada@example.com", PASSWORD).await;
     let token = login(&b, "ada@example.com", PASSWORD).await;
     assert!(!refused(&a, &token).await, "a token from B is good on A");

@@ -1,4 +1,5 @@
-//! The HTTP API end to end: the real host, the real component, a real SQLite file.
+//! The HTTP API end to end: the real host, the real component, a real database:
+//! SQLite, or PostgreSQL with `LOOM_TEST_BACKEND=postgres` (`just test` runs both).
 //! One test binary; a module per endpoint family.
 
 mod logout;

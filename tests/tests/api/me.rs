@@ -112,10 +112,7 @@ async fn tokens_for_gone_or_inactive_users_are_refused() {
     }
     // Deactivate the account behind the host's back: its token stops working.
     let token = login(&host, "ada@example.com", PASSWORD).await;
-    let url = format!("sqlite://{}", host.data_dir.join("loom-auth.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE users SET is_active = 0").execute(&pool).await.unwrap();
-    pool.close().await;
+    host.sql("UPDATE users SET is_active = FALSE");
     let response = me(&host, bearer(&token)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(detail(response).await, "Could not validate credentials");

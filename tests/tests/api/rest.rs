@@ -79,13 +79,14 @@ async fn a_restart_on_the_same_data_directory_keeps_accounts_and_tokens() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let first = TestHost::spawn_in(dir.path(), HostOptions::default());
+    let database = first.database();
     let account = register(&first, "ada@example.com", PASSWORD).await;
     let token = login(&first, "ada@example.com", PASSWORD).await;
     first.stop();
     let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let second = TestHost::spawn_in(dir.path(), HostOptions::default());
+    let second = TestHost::spawn_in(dir.path(), HostOptions { database: Some(database), ..Default::default() });
     let response = me(&second, bearer(&token)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap(), account);

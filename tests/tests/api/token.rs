@@ -121,13 +121,7 @@ async fn a_corrupt_stored_hash_answers_like_a_wrong_password_in_the_same_time() 
     let host = unthrottled();
     let broken = register(&host, "broken@example.com", PASSWORD).await;
     register(&host, "ada@example.com", PASSWORD).await;
-    let db =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", host.data_dir.join("loom-auth.db").display())).await.unwrap();
-    sqlx::query("UPDATE users SET password_hash = '$argon2id$not-a-hash' WHERE email = 'broken@example.com'")
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
+    host.sql("UPDATE users SET password_hash = '$argon2id$not-a-hash' WHERE email = 'broken@example.com'");
 
     let (mut corrupt, mut wrong) = (Vec::new(), Vec::new());
     for _ in 0..7 {

@@ -1,0 +1,81 @@
+//! Accounts: registration, lookup, password hash upgrades, administration.
+
+use super::{StoreError, User, UserStore, email_key};
+
+impl UserStore {
+    /// Creates an active account; [`StoreError::DuplicateEmail`] when the address is taken.
+    pub async fn create_user(&self, email: &str, password_hash: &str) -> Result<User, StoreError> {
+        let created = with_pool!(self, pool => sqlx::query_as(
+            "INSERT INTO users (email, email_key, password_hash) VALUES ($1, $2, $3)
+             RETURNING id, email, password_hash, is_active",
+        )
+        .bind(email)
+        .bind(email_key(email))
+        .bind(password_hash)
+        .fetch_one(pool)
+        .await);
+        created.map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateEmail,
+            _ => StoreError::Database(error),
+        })
+    }
+
+    /// The account registered under `email`, in any spelling of it (its unique key).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, password_hash, is_active FROM users WHERE email_key = $1",
+        )
+        .bind(email_key(email))
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// Replaces an account's password hash with `new` only if it is still
+    /// `expected` (the one just checked), so a password changed meanwhile is
+    /// never overwritten; whether it was replaced.
+    pub async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> Result<bool, StoreError> {
+        let replaced = with_pool!(self, pool => sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+        )
+        .bind(new)
+        .bind(id)
+        .bind(expected)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(replaced == 1)
+    }
+
+    /// Every account, oldest first, with its creation time (Unix seconds).
+    pub async fn list_users(&self) -> Result<Vec<(User, i64)>, StoreError> {
+        let rows: Vec<(i64, String, String, bool, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, password_hash, is_active, created_at FROM users ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, email, password_hash, is_active, created_at)| {
+                (User { id, email, password_hash, is_active }, created_at)
+            })
+            .collect())
+    }
+
+    /// Activates or deactivates the account registered under `email`; whether
+    /// there is one. Deactivating at `now` also revokes every token issued so far,
+    /// so a later activation does not bring old sessions back.
+    pub async fn set_active(&self, email: &str, active: bool, now: i64) -> Result<bool, StoreError> {
+        let changed = with_pool!(self, pool => sqlx::query(
+            "UPDATE users SET is_active = $1,
+                 tokens_valid_after = CASE WHEN $1 OR tokens_valid_after > $2 THEN tokens_valid_after ELSE $2 END
+             WHERE email_key = $3",
+        )
+        .bind(active)
+        .bind(now)
+        .bind(email_key(email))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(changed == 1)
+    }
+}

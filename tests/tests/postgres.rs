@@ -1,0 +1,116 @@
+//! PostgreSQL: several hosts on one database, outages, and a host that starts
+//! before its database. `just test` provides the server (`with-postgres`);
+//! the outage tests start throwaway servers of their own to stop and start.
+
+use std::time::Duration;
+
+use loom_e2e::{HostOptions, PostgresDatabase, TestDatabase, TestHost, client, login, pg, postgres_server, register};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn me(host: &TestHost, token: &str) -> reqwest::Response {
+    client().get(host.url("/users/me/")).bearer_auth(token).send().await.unwrap()
+}
+
+/// Polls `path` on `host` until it answers `status` (at most 60 s): the host recovering by itself.
+async fn until_status(host: &TestHost, path: &str, status: StatusCode) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if client().get(host.url(path)).send().await.is_ok_and(|r| r.status() == status) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path} never answered {status}:\n{}", host.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_hosts_on_one_database_share_accounts_tokens_races_and_revocations() {
+    let Some(server) = postgres_server() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server));
+    // One data directory: the hosts share the signing secret, as they would share a --secret-file.
+    let dir = tempfile::tempdir().unwrap();
+    // Throttle counters are shared too: lift the registration allowance above this test's 21.
+    let on = |database: &TestDatabase| HostOptions {
+        database: Some(database.clone()),
+        args: vec!["--signups-per-address".into(), "100".into()],
+        ..Default::default()
+    };
+    // Started together: both migrate the empty database (sqlx's migration lock lets one do it).
+    let (a, b) = (TestHost::start_in(dir.path(), on(&database)), TestHost::start_in(dir.path(), on(&database)));
+    let (a, b) = tokio::task::spawn_blocking(move || (a.wait(), b.wait())).await.unwrap();
+
+    let account = register(&a, "ada@example.com", PASSWORD).await;
+    let token = login(&b, "ada@example.com", PASSWORD).await;
+    let response = me(&a, &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), account);
+
+    // Twenty registrations of one address (in two spellings) at once, split across the hosts.
+    let attempts: Vec<_> = (0..20)
+        .map(|n| {
+            let (host, email) = if n % 2 == 0 { (&a, "race@example.com") } else { (&b, "RACE@example.com") };
+            let request =
+                client().post(host.url("/users/")).json(&serde_json::json!({ "email": email, "password": PASSWORD }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::BAD_REQUEST), "{statuses:?}");
+
+    let logout = client().post(b.url("/logout")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&a, &token).await.status(), StatusCode::UNAUTHORIZED, "revoked on B, refused on A");
+}
+
+#[tokio::test]
+async fn a_database_outage_gives_503s_and_the_host_recovers_by_itself() {
+    let Some(mut server) = pg::own() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server.url));
+    let host = TestHost::spawn_with(HostOptions { database: Some(database), ..Default::default() });
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+
+    server.pause();
+    let response = me(&host, &token).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.json::<Value>().await.unwrap()["detail"], "The database is unavailable; try again shortly");
+    let login_attempt =
+        client().post(host.url("/token")).form(&[("username", "ada@example.com"), ("password", PASSWORD)]).send();
+    let login_attempt = login_attempt.await.unwrap();
+    assert_eq!(login_attempt.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(login_attempt.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    let ready = client().get(host.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.json::<Value>().await.unwrap()["detail"].is_string());
+    assert_eq!(client().get(host.url("/healthz")).send().await.unwrap().status(), StatusCode::OK, "still alive");
+
+    server.resume().unwrap();
+    until_status(&host, "/readyz", StatusCode::OK).await;
+    assert_eq!(me(&host, &token).await.status(), StatusCode::OK);
+    login(&host, "ada@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_host_started_before_its_database_waits_for_it() {
+    let Some(mut server) = pg::own() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server.url));
+    server.pause();
+    let dir = tempfile::tempdir().unwrap();
+    let starting = TestHost::start_in(dir.path(), HostOptions { database: Some(database), ..Default::default() });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !starting.logs().contains("the database does not answer; trying again") {
+        assert!(tokio::time::Instant::now() < deadline, "no retry in the log:\n{}", starting.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling the host's log
+    }
+    server.resume().unwrap();
+    let host = tokio::task::spawn_blocking(move || starting.wait()).await.unwrap();
+    register(&host, "ada@example.com", PASSWORD).await;
+    assert!(!host.logs().contains("postgres://loom:"), "no password in the log");
+}
