@@ -19,12 +19,14 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
     let url = config.database_url();
     let store = UserStore::open(&url, config.database_max_connections)
         .await
-        .with_context(|| format!("cannot open the database {url}"))?;
+        .with_context(|| format!("cannot open the database {}", crate::store::redact_url(&url)))?;
     match users {
         UsersCommand::List => {
             let users = store.list_users().await?;
             let width = users.iter().map(|(u, _)| u.email.chars().count()).max().unwrap_or(0).max(5);
-            println!("{:>6}  {:width$}  {:8}  CREATED", "ID", "EMAIL", "ACTIVE");
+            let names =
+                users.iter().filter_map(|(u, _)| u.username.as_ref()).map(String::len).max().unwrap_or(0).max(8);
+            println!("{:>6}  {:width$}  {:names$}  {:8}  CREATED", "ID", "EMAIL", "USERNAME", "ACTIVE");
             for (user, created_at) in users {
                 let created = u64::try_from(created_at)
                     .map(|s| {
@@ -32,7 +34,8 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
                     })
                     .map_or_else(|_| created_at.to_string(), |t| t.to_string());
                 let active = if user.is_active { "yes" } else { "no" };
-                println!("{:>6}  {:width$}  {active:8}  {created}", user.id, user.email);
+                let username = user.username.as_deref().unwrap_or("-");
+                println!("{:>6}  {:width$}  {username:names$}  {active:8}  {created}", user.id, user.email);
             }
         }
         UsersCommand::Deactivate { email } | UsersCommand::Activate { email } => {

@@ -44,7 +44,7 @@ fn host_with_swappable_component(dir: &Path, options: HostOptions) -> (TestHost,
 async fn stored_hash(host: &TestHost) -> String {
     let url = format!("sqlite://{}", host.data_dir.join("loom-auth.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&pool).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT hashed_password FROM users").fetch_one(&pool).await.unwrap();
     pool.close().await;
     hash
 }

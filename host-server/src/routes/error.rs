@@ -15,6 +15,8 @@ pub enum ApiError {
     Validation(String),
     #[error("Email already registered")]
     EmailTaken,
+    #[error("Username already taken")]
+    UsernameTaken,
     #[error("Incorrect username or password")]
     BadCredentials,
     #[error(r#"grant_type must be "password""#)]
@@ -52,7 +54,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken => StatusCode::BAD_REQUEST,
+            Self::EmailTaken | Self::UsernameTaken => StatusCode::BAD_REQUEST,
             Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -97,6 +99,7 @@ impl ApiError {
             Self::Validation(_)
             | Self::PayloadTooLarge
             | Self::EmailTaken
+            | Self::UsernameTaken
             | Self::NotAuthenticated
             | Self::InvalidToken
             | Self::NotFound
@@ -181,6 +184,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::DuplicateEmail => Self::EmailTaken,
+            StoreError::DuplicateUsername => Self::UsernameTaken,
             unavailable if unavailable.is_unavailable() => Self::DatabaseUnavailable(unavailable),
             other => Self::Internal(other.into()),
         }

@@ -28,12 +28,14 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub struct UserOut {
     pub id: i64,
     pub email: String,
+    /// `null` when the account has none.
+    pub username: Option<String>,
     pub is_active: bool,
 }
 
 impl From<User> for UserOut {
     fn from(user: User) -> Self {
-        Self { id: user.id, email: user.email, is_active: user.is_active }
+        Self { id: user.id, email: user.email, username: user.username, is_active: user.is_active }
     }
 }
 

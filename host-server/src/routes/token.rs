@@ -17,7 +17,7 @@ use super::extract::ApiForm;
 use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES};
 use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
 use crate::state::AppState;
-use crate::store::{Admission, User, email_key};
+use crate::store::{Admission, Login, User, email_key};
 use crate::tokens::unix_now;
 
 #[derive(Deserialize)]
@@ -52,9 +52,13 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
     if grant.password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::Validation(too_long_password()));
     }
-    // Counted before any hashing, whether or not the account exists: a throttled
-    // attempt costs no argon2 run and says nothing about the account.
-    let account = email_key(&grant.username);
+    // `username` is an email address or a username. Attempts count against the
+    // account (under its email key, whichever name was used) or, when none
+    // matches, against the name; before any hashing, so a throttled attempt
+    // costs no argon2 run and says nothing about the account.
+    let login = Login::parse(&grant.username);
+    let user = state.store.user_by_login(&login).await?;
+    let account = user.as_ref().map_or_else(|| login.key(), |user| email_key(&user.email));
     let policy = &state.throttle;
     let admission = state
         .store
@@ -64,7 +68,6 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
         tracing::warn!(%client, retry_after, "throttled a login attempt");
         return Err(ApiError::too_many_logins(retry_after));
     }
-    let user = state.store.user_by_email(&grant.username).await?;
     let password = grant.password;
     let (check, checked_hash) = check_password(state, user.as_ref(), &password).await?;
     let user = match user {
@@ -109,7 +112,7 @@ async fn check_password(
         let check = state.runtime.verify_password(password.clone(), state.dummy_hash().await?).await?;
         return Ok((check, String::new()));
     };
-    let stored = user.password_hash.clone();
+    let stored = user.hashed_password.clone();
     match state.runtime.verify_password(password.clone(), stored.clone()).await {
         Ok(check) => Ok((check, stored)),
         Err(RuntimeError::Password(PasswordError::MalformedHash)) => {

@@ -16,8 +16,23 @@ use zxcvbn::matching::patterns::MatchPattern;
 #[derive(Deserialize)]
 pub struct NewUser {
     email: String,
+    /// Optional: another name to log in with.
+    #[serde(default)]
+    username: Option<String>,
     /// Redacted in `Debug`, wiped from memory when dropped.
     password: SecretString,
+}
+
+/// Usernames: 3 to 32 ASCII letters, digits, `.`, `-` or `_`; never an `@`, so a
+/// login is always either an email or a username.
+fn validate_username(username: &str) -> Result<(), ApiError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !(3..=32).contains(&username.len()) || !username.chars().all(allowed) {
+        return Err(ApiError::Validation(
+            "username must be 3 to 32 letters, digits, '.', '-' or '_' (it cannot contain '@')".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[tracing::instrument(name = "register", skip_all)]
@@ -28,11 +43,19 @@ pub async fn register(
 ) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
     let email = crate::email::normalize(&new.email)
         .map_err(|reason| ApiError::Validation(format!("email is not a valid email address: {reason}")))?;
+    if let Some(username) = &new.username {
+        validate_username(username)?;
+    }
     validate_password(new.password.expose_secret())?;
-    // Refuse a taken address before paying for a hash; the unique index still
-    // decides races between concurrent registrations.
+    // Refuse a taken address or username before paying for a hash; the unique
+    // indexes still decide races between concurrent registrations.
     if state.store.user_by_email(&email).await?.is_some() {
         return Err(ApiError::EmailTaken);
+    }
+    if let Some(username) = &new.username
+        && state.store.user_by_username(username).await?.is_some()
+    {
+        return Err(ApiError::UsernameTaken);
     }
     let allowance = state.throttle.signups_per_address;
     if let Admission::Throttled { retry_after } =
@@ -42,7 +65,7 @@ pub async fn register(
         return Err(ApiError::too_many_signups(retry_after));
     }
     let hash = state.runtime.hash_password(new.password).await?;
-    let user = state.store.create_user(&email, &hash).await?;
+    let user = state.store.create_user(&email, new.username.as_deref(), &hash).await?;
     tracing::info!(user_id = user.id, "registered a new account");
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
@@ -85,7 +108,17 @@ fn is_common(password: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_common;
+    use super::{is_common, validate_username};
+
+    #[test]
+    fn usernames_are_short_plain_names_without_an_at() {
+        for good in ["ada", "Ada.Lovelace", "a-b_c.9", &"x".repeat(32)] {
+            assert!(validate_username(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", &"x".repeat(33), "ada@home", "ada lovelace", "adä", "", "a/b"] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_most_used_passwords_are_common_and_passphrases_are_not() {

@@ -28,8 +28,10 @@ mod users;
 
 use std::sync::Arc;
 
+pub use connect::redact as redact_url;
 use readers::Readers;
 pub use sessions::Session;
+use sqlx::error::DatabaseError;
 use sqlx::{PgPool, SqlitePool};
 pub use throttle::{Admission, Allowance};
 
@@ -38,6 +40,8 @@ pub use throttle::{Admission, Allowance};
 pub enum StoreError {
     #[error("an account with this email already exists")]
     DuplicateEmail,
+    #[error("an account with this username already exists")]
+    DuplicateUsername,
     #[error("invalid database URL {url}: {reason}")]
     Url { url: String, reason: String },
     #[error(transparent)]
@@ -46,6 +50,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("cannot open the inline readers: {0}")]
     Readers(rusqlite::Error),
+}
+
+/// Which unique key a violation is about: the username index names it; anything else is the email.
+fn duplicate(db: &dyn DatabaseError) -> StoreError {
+    let about_username = db.constraint().is_some_and(|c| c.contains("username")) || db.message().contains("username");
+    if about_username { StoreError::DuplicateUsername } else { StoreError::DuplicateEmail }
 }
 
 impl StoreError {
@@ -65,13 +75,43 @@ impl StoreError {
 pub struct User {
     pub id: i64,
     pub email: String,
-    pub password_hash: String,
+    pub username: Option<String>,
+    pub hashed_password: String,
     pub is_active: bool,
 }
+
+/// The columns a [`User`] is read from, in its order.
+const USER_COLUMNS: &str = "id, email, username, hashed_password, is_active";
 
 /// The key that makes addresses unique regardless of spelling ([`crate::email::key`]).
 pub fn email_key(email: &str) -> String {
     crate::email::key(email)
+}
+
+/// The key that makes usernames unique regardless of case (they are ASCII).
+pub fn username_key(username: &str) -> String {
+    username.to_ascii_lowercase()
+}
+
+/// What a login names: an email address (it has an `@`) or a username (never has one).
+pub enum Login<'a> {
+    Email(&'a str),
+    Username(&'a str),
+}
+
+impl<'a> Login<'a> {
+    pub fn parse(identifier: &'a str) -> Self {
+        if identifier.contains('@') { Self::Email(identifier) } else { Self::Username(identifier) }
+    }
+
+    /// The key failed attempts are counted under when no account matches
+    /// (an account's attempts count under its email key, however it is named).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Email(email) => email_key(email),
+            Self::Username(name) => format!("username:{}", username_key(name)),
+        }
+    }
 }
 
 /// A handle on the database; cheap to clone.
@@ -126,6 +166,8 @@ impl UserStore {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
     async fn store() -> (tempfile::TempDir, UserStore) {
@@ -137,12 +179,12 @@ mod tests {
     #[tokio::test]
     async fn a_rehash_never_overwrites_a_hash_changed_since_the_check() {
         let (_dir, store) = store().await;
-        let user = store.create_user("ada@example.com", "hash-checked").await.unwrap();
+        let user = store.create_user("ada@example.com", None, "hash-checked").await.unwrap();
         // The password changes between the login's check and its re-hash.
         assert!(store.replace_password_hash(user.id, "hash-checked", "hash-changed").await.unwrap());
         assert!(!store.replace_password_hash(user.id, "hash-checked", "hash-upgraded").await.unwrap());
         let stored = store.session(user.id, "any-jti").await.unwrap().unwrap();
-        assert_eq!(stored.user.password_hash, "hash-changed");
+        assert_eq!(stored.user.hashed_password, "hash-changed");
     }
 
     #[tokio::test]
@@ -171,9 +213,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_from_before_usernames_migrates_and_keeps_its_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = before.migrations.iter().filter(|m| m.version < 20261126000000).cloned().collect();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (email, email_key, password_hash) VALUES ('Ada@example.com', 'ada@example.com', 'old')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = UserStore::open(&url, 2).await.unwrap();
+        let ada = store.user_by_email("ADA@example.com").await.unwrap().expect("the account survives");
+        assert_eq!((ada.email.as_str(), ada.username, ada.hashed_password.as_str()), ("Ada@example.com", None, "old"));
+        let bob = store.create_user("bob@example.com", Some("bob"), "new").await.unwrap();
+        assert_eq!(store.user_by_username("BOB").await.unwrap().unwrap().id, bob.id);
+    }
+
+    #[tokio::test]
     async fn revocations_name_a_token_or_a_users_past_tokens_and_expire() {
         let (_dir, store) = store().await;
-        let ada = store.create_user("ada@example.com", "hash").await.unwrap();
+        let ada = store.create_user("ada@example.com", None, "hash").await.unwrap();
         let session = store.session(ada.id, "jti-1").await.unwrap().unwrap();
         assert!(!session.revoked && session.tokens_valid_after == 0);
         store.revoke_token("jti-1", 2000).await.unwrap();

@@ -63,7 +63,8 @@ impl Readers {
                     user: User {
                         id: row.get("id")?,
                         email: row.get("email")?,
-                        password_hash: row.get("password_hash")?,
+                        username: row.get("username")?,
+                        hashed_password: row.get("hashed_password")?,
                         is_active: row.get("is_active")?,
                     },
                     tokens_valid_after: row.get("tokens_valid_after")?,
@@ -88,7 +89,7 @@ mod tests {
             panic!("a SQLite database file has inline readers");
         };
         let sql = crate::store::sessions::SESSION;
-        let ada = store.create_user("ada@example.com", "hash").await.unwrap();
+        let ada = store.create_user("ada@example.com", Some("Ada"), "hash").await.unwrap();
         assert!(readers.session(sql, ada.id, "jti-1").unwrap().unwrap().user.is_active);
 
         // Written through the pool, seen by the very next inline read.

@@ -17,7 +17,7 @@ pub struct Session {
 
 /// The user and the revocation state of one token, in one query: parameters
 /// are the token's `jti`, then the user's id.
-pub(super) const SESSION: &str = "SELECT id, email, password_hash, is_active, tokens_valid_after,
+pub(super) const SESSION: &str = "SELECT id, email, username, hashed_password, is_active, tokens_valid_after,
         EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked
     FROM users WHERE id = $2";
 

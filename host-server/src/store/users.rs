@@ -1,33 +1,52 @@
 //! Accounts: registration, lookup, password hash upgrades, administration.
 
-use super::{StoreError, User, UserStore, email_key};
+use super::{Login, StoreError, USER_COLUMNS, User, UserStore, duplicate, email_key, username_key};
 
 impl UserStore {
-    /// Creates an active account; [`StoreError::DuplicateEmail`] when the address is taken.
-    pub async fn create_user(&self, email: &str, password_hash: &str) -> Result<User, StoreError> {
-        let created = with_pool!(self, pool => sqlx::query_as(
-            "INSERT INTO users (email, email_key, password_hash) VALUES ($1, $2, $3)
-             RETURNING id, email, password_hash, is_active",
-        )
-        .bind(email)
-        .bind(email_key(email))
-        .bind(password_hash)
-        .fetch_one(pool)
-        .await);
+    /// Creates an active account; [`StoreError::DuplicateEmail`] or
+    /// [`StoreError::DuplicateUsername`] when either is taken.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        username: Option<&str>,
+        hashed_password: &str,
+    ) -> Result<User, StoreError> {
+        let insert = format!(
+            "INSERT INTO users (email, email_key, username, username_key, hashed_password) VALUES ($1, $2, $3, $4, $5)
+             RETURNING {USER_COLUMNS}"
+        );
+        let created = with_pool!(self, pool => sqlx::query_as(&insert)
+            .bind(email)
+            .bind(email_key(email))
+            .bind(username)
+            .bind(username.map(username_key))
+            .bind(hashed_password)
+            .fetch_one(pool)
+            .await);
         created.map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateEmail,
+            sqlx::Error::Database(db) if db.is_unique_violation() => duplicate(db.as_ref()),
             _ => StoreError::Database(error),
         })
     }
 
     /// The account registered under `email`, in any spelling of it (its unique key).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        Ok(with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, password_hash, is_active FROM users WHERE email_key = $1",
-        )
-        .bind(email_key(email))
-        .fetch_optional(pool)
-        .await?))
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
+        Ok(with_pool!(self, pool => sqlx::query_as(&select).bind(email_key(email)).fetch_optional(pool).await?))
+    }
+
+    /// The account with `username`, in any case.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+        Ok(with_pool!(self, pool => sqlx::query_as(&select).bind(username_key(username)).fetch_optional(pool).await?))
+    }
+
+    /// The account a login names, by email or by username.
+    pub async fn user_by_login(&self, login: &Login<'_>) -> Result<Option<User>, StoreError> {
+        match login {
+            Login::Email(email) => self.user_by_email(email).await,
+            Login::Username(name) => self.user_by_username(name).await,
+        }
     }
 
     /// Replaces an account's password hash with `new` only if it is still
@@ -35,7 +54,7 @@ impl UserStore {
     /// never overwritten; whether it was replaced.
     pub async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> Result<bool, StoreError> {
         let replaced = with_pool!(self, pool => sqlx::query(
-            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+            "UPDATE users SET hashed_password = $1 WHERE id = $2 AND hashed_password = $3",
         )
         .bind(new)
         .bind(id)
@@ -48,15 +67,15 @@ impl UserStore {
 
     /// Every account, oldest first, with its creation time (Unix seconds).
     pub async fn list_users(&self) -> Result<Vec<(User, i64)>, StoreError> {
-        let rows: Vec<(i64, String, String, bool, i64)> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, password_hash, is_active, created_at FROM users ORDER BY id",
+        let rows: Vec<(i64, String, Option<String>, String, bool, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, username, hashed_password, is_active, created_at FROM users ORDER BY id",
         )
         .fetch_all(pool)
         .await?);
         Ok(rows
             .into_iter()
-            .map(|(id, email, password_hash, is_active, created_at)| {
-                (User { id, email, password_hash, is_active }, created_at)
+            .map(|(id, email, username, hashed_password, is_active, created_at)| {
+                (User { id, email, username, hashed_password, is_active }, created_at)
             })
             .collect())
     }

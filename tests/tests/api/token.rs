@@ -121,7 +121,7 @@ async fn a_corrupt_stored_hash_answers_like_a_wrong_password_in_the_same_time() 
     let host = unthrottled();
     let broken = register(&host, "broken@example.com", PASSWORD).await;
     register(&host, "ada@example.com", PASSWORD).await;
-    host.sql("UPDATE users SET password_hash = '$argon2id$not-a-hash' WHERE email = 'broken@example.com'");
+    host.sql("UPDATE users SET hashed_password = '$argon2id$not-a-hash' WHERE email = 'broken@example.com'");
 
     let (mut corrupt, mut wrong) = (Vec::new(), Vec::new());
     for _ in 0..7 {

@@ -12,8 +12,41 @@ async fn registration_returns_the_account_without_secrets() {
     let response = post_user(&host, json!({ "email": "ada@example.com", "password": PASSWORD })).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({ "id": body["id"], "email": "ada@example.com", "is_active": true }));
+    assert_eq!(body, json!({ "id": body["id"], "email": "ada@example.com", "username": null, "is_active": true }));
     assert!(body["id"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn usernames_are_optional_unique_in_any_case_and_log_in_like_emails() {
+    let host = TestHost::spawn();
+    let response = post_user(&host, json!({ "email": "ada@example.com", "username": "Ada.L", "password": PASSWORD }));
+    let response = response.await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let ada: Value = response.json().await.unwrap();
+    assert_eq!(ada, json!({ "id": ada["id"], "email": "ada@example.com", "username": "Ada.L", "is_active": true }));
+
+    for taken in ["Ada.L", "ada.l", "ADA.L"] {
+        let again = post_user(&host, json!({ "email": "other@example.com", "username": taken, "password": PASSWORD }));
+        let again = again.await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST, "{taken}");
+        assert_eq!(detail(again).await, "Username already taken");
+    }
+    let long = "x".repeat(33);
+    for bad in ["ab", long.as_str(), "ada@home", "with space", "adä", ""] {
+        let refused = post_user(&host, json!({ "email": "bad@example.com", "username": bad, "password": PASSWORD }));
+        let refused = refused.await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert!(detail(refused).await.contains("username must be 3 to 32"));
+    }
+
+    // Either name logs in, in any case, to the same account.
+    for name in ["ada.l", "ADA.L", "Ada@Example.com"] {
+        let token = login(&host, name, PASSWORD).await;
+        let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(me.json::<Value>().await.unwrap(), ada, "{name}");
+    }
+    let wrong = client().post(host.url("/token")).form(&[("username", "nobody"), ("password", PASSWORD)]).send();
+    assert_eq!(wrong.await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
