@@ -93,8 +93,16 @@ pub struct Host {
 impl Host {
     /// Starts `host-server` on a free port, waits for `/healthz` to answer 200.
     pub async fn start(data_dir: &Path, component: &Path) -> anyhow::Result<Self> {
+        Self::start_on(data_dir, component, None).await
+    }
+
+    /// As [`Host::start`], on the database at `database_url` when one is given.
+    pub async fn start_on(data_dir: &Path, component: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
         let started = Instant::now();
         let mut command = Command::new(target_dir()?.join("release/host-server"));
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
         command
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)

@@ -33,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", render(&hot_path(&default).await?.0, cores)?);
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--backends") {
+        println!("{}", render(&backends(&default).await?, cores)?);
+        return Ok(());
+    }
     let criterion = target_dir()?.join("criterion");
     let estimate = |id: &str| {
         criterion_median(&criterion.join(id))
@@ -71,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
 
     let hash_capacity = cores as f64 / hash_wasm.as_secs_f64();
     let me_p99 = (mixed_me.percentile(0.99), idle.percentile(0.99));
+    let backend_rows = backends(&default).await?;
     let mut rows = vec![
         Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
         Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
@@ -108,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     ];
     rows.splice(6..6, hot_rows);
+    rows.extend(backend_rows);
     let report = render(&rows, cores)?;
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
@@ -158,6 +164,46 @@ async fn hot_path(component: &Path) -> anyhow::Result<(Vec<Row>, u64)> {
         },
     ];
     Ok((rows, peak_rss))
+}
+
+/// `/users/me/` and `/token` throughput on SQLite and on a throwaway PostgreSQL
+/// server (same machine, loopback), in one run.
+async fn backends(component: &Path) -> anyhow::Result<Vec<Row>> {
+    let bin =
+        loom_e2e::pg::binaries().context("PostgreSQL is not installed: the backend rows need initdb and postgres")?;
+    let server = tokio::task::spawn_blocking(move || loom_e2e::pg::PgServer::start(&bin))
+        .await?
+        .map_err(|error| anyhow::anyhow!("cannot start a throwaway PostgreSQL: {error}"))?;
+    let url = server.url.clone();
+    let database = tokio::task::spawn_blocking(move || loom_e2e::PostgresDatabase::create(&url)).await?;
+    let mut measured = Vec::new();
+    for database_url in [None, Some(database.url.as_str())] {
+        eprintln!("measuring on {}…", if database_url.is_some() { "PostgreSQL" } else { "SQLite" });
+        let dir = tempfile::tempdir()?;
+        let host = Host::start_on(dir.path(), component, database_url).await?;
+        let me = Request::get(&host.base_url, "/users/me/", Some(&account(&host).await?))?;
+        let me_load = load::run(me, CLIENTS, LOAD_TIME).await?;
+        let token_load = load::run(token_request(&host)?, 8, LOAD_TIME).await?;
+        measured.push((me_load.per_second(), token_load.per_second()));
+    }
+    tokio::task::spawn_blocking(move || drop((database, server))).await?;
+    let [(me_sqlite, token_sqlite), (me_pg, token_pg)] = measured[..] else { unreachable!("two backends") };
+    Ok(vec![
+        Row {
+            what: "GET /users/me/, 32 clients: PostgreSQL vs SQLite",
+            measured: format!("{me_pg:.0} req/s vs {me_sqlite:.0} req/s"),
+            ratio: Some(me_pg / me_sqlite),
+            bound: None,
+            absolute: None,
+        },
+        Row {
+            what: "POST /token, 8 clients: PostgreSQL vs SQLite",
+            measured: format!("{token_pg:.1} logins/s vs {token_sqlite:.1} logins/s"),
+            ratio: Some(token_pg / token_sqlite),
+            bound: None,
+            absolute: None,
+        },
+    ])
 }
 
 /// Registers the bench account on `host` and logs in: its access token.
