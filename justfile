@@ -74,14 +74,14 @@ swap PATH:
     @echo "Installed {{PATH}} as {{component}}; the host checks it and swaps it in (see its log or /healthz)."
 
 # Build everything and run every test of the workspace (release: wasmtime's compiler is slow unoptimised),
-# then the API suite again on PostgreSQL: on LOOM_TEST_POSTGRES_URL if set, else on a throwaway server.
+# then the API, abuse and admin suites again on PostgreSQL: on LOOM_TEST_POSTGRES_URL if set, else on a throwaway server.
 test: build-guest build-fixtures
     cargo build --release --workspace --bins
     {{target_dir}}/release/with-postgres just _test-suites
 
 _test-suites:
     cargo test --release --workspace
-    LOOM_TEST_BACKEND=postgres cargo test --release -p loom-e2e --test api
+    LOOM_TEST_BACKEND=postgres cargo test --release -p loom-e2e --test api --test abuse --test admin
 
 # Measure the boundary's cost, HTTP load, start and swap times and memory; prints a table, writes bench/RESULTS.md.
 bench: build-guest

@@ -1,6 +1,7 @@
 //! Standing up to abuse: throttled logins and registrations (counted in the
 //! database, decided before any hashing), a bounded hashing queue, and
-//! connections that must send their request head in time.
+//! connections that must send their request head in time. Runs on SQLite, and on
+//! PostgreSQL with `LOOM_TEST_BACKEND=postgres`.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

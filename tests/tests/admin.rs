@@ -1,5 +1,6 @@
 //! `host-server users list|deactivate|activate`, run against the database of a
 //! host that is serving: the host sees the change on the very next request.
+//! Runs on SQLite, and on PostgreSQL with `LOOM_TEST_BACKEND=postgres`.
 
 use loom_e2e::{Outcome, TestHost, binary, client, login, register, run};
 use reqwest::StatusCode;
@@ -9,7 +10,12 @@ const PASSWORD: &str = "correct horse battery staple";
 
 fn users(host: &TestHost, args: &[&str]) -> Outcome {
     let mut command = std::process::Command::new(binary("host-server"));
-    command.arg("--data-dir").arg(&host.data_dir).arg("users").args(args);
+    command.arg("--data-dir").arg(&host.data_dir);
+    if !host.database_url.starts_with("sqlite:") {
+        // On SQLite the data directory alone names the database; elsewhere the URL does.
+        command.arg("--database-url").arg(&host.database_url);
+    }
+    command.arg("users").args(args);
     command.env_remove("DATABASE_URL").env_remove("LOOM_AUTH_DATA_DIR");
     run(command, None)
 }
