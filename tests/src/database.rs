@@ -27,14 +27,18 @@ impl Backend {
     }
 }
 
+/// Whether this runs in CI (`CI=true`), where no PostgreSQL test may be left out.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 /// The PostgreSQL server's URL, if there is one. Without one, outside CI, says
 /// loudly that a PostgreSQL test does not run; under `CI=true`, fails.
 pub fn postgres_server() -> Option<String> {
     if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
         return Some(url);
     }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(!ci, "{POSTGRES_URL_VAR} is not set: CI runs the PostgreSQL tests through `just test`");
+    assert!(!in_ci(), "{POSTGRES_URL_VAR} is not set: CI runs the PostgreSQL tests through `just test`");
     eprintln!("!!! {POSTGRES_URL_VAR} is not set: this PostgreSQL test did NOT run (`just test` sets it) !!!");
     None
 }

@@ -16,8 +16,7 @@ const SUPERUSER: &str = "loom";
 /// Without PostgreSQL binaries: `None`, said loudly, outside CI; a failure under `CI=true`.
 pub fn own() -> Option<PgServer> {
     let Some(bin) = binaries() else {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "PostgreSQL is not installed (no initdb found): CI runs the PostgreSQL tests");
+        assert!(!crate::in_ci(), "PostgreSQL is not installed (no initdb found): CI runs the PostgreSQL tests");
         eprintln!("!!! PostgreSQL is not installed: this PostgreSQL test did NOT run !!!");
         return None;
     };

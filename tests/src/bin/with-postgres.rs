@@ -24,9 +24,8 @@ fn main() -> ExitCode {
     if std::env::var_os(URL_VAR).is_some() {
         return status(run);
     }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let Some(bin) = pg::binaries() else {
-        if ci {
+        if loom_e2e::in_ci() {
             eprintln!("error: PostgreSQL is not installed (no initdb found), and CI must run the PostgreSQL tests");
             return ExitCode::FAILURE;
         }
