@@ -144,14 +144,6 @@ impl UserStore {
         Ok(Self { backend })
     }
 
-    /// `"sqlite"` or `"postgres"`.
-    pub fn backend_name(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
-    }
-
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
