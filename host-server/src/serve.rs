@@ -7,8 +7,16 @@
 //! connection, and an idle keep-alive one too (hyper waits for the next head
 //! under the same timeout). A request that takes too long once its head is in
 //! gets `503` from [`request_timeout`].
+//!
+//! The shutdown loses no request that reached the host: the connections the kernel has
+//! queued are accepted and served before the listener closes (closing would reset them),
+//! and a connection whose request is on its way is served rather than closed unread, as
+//! hyper's own graceful shutdown would. Clients that connect later are refused, which is
+//! safe to retry on another host.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,9 +25,11 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::HttpService;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use crate::routes::ApiError;
@@ -56,9 +66,26 @@ pub async fn serve(
     timeouts: Timeouts,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
+    let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(timeouts.header).keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: `send(true)` asks them to finish, and the sender's
+    // `closed()` says they all have.
+    let (stop, stopping) = watch::channel(false);
+    let serve_connection = |stream: TcpStream, peer: SocketAddr| {
+        let app = app.clone();
+        let requested = Arc::new(Notify::new());
+        let service = hyper::service::service_fn({
+            let requested = Arc::clone(&requested);
+            move |mut request: hyper::Request<Incoming>| {
+                requested.notify_one();
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.oneshot(request.map(Body::new)).await.into_response()) }
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(run_connection(connection, requested, stopping.clone(), peer));
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -73,25 +100,92 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.oneshot(request.map(Body::new)).await.into_response()) }
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let watched = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = watched.await {
-                tracing::debug!(%peer, %error, "connection closed with an error");
-            }
-        });
+        serve_connection(stream, peer);
     }
-    drop(listener);
+    // Closing a listener resets the connections the kernel has completed but we have not
+    // accepted, and their clients may already have sent a request. So first stop new
+    // handshakes, let those under way complete, accept everything queued, and only then
+    // close: a client that connects from now on is refused, which it can safely retry.
+    let waiting = drain_backlog(listener).await?;
+    let queued = waiting.len();
+    for (stream, peer) in waiting {
+        serve_connection(stream, peer);
+    }
+    drop(stopping);
     let grace = timeouts.shutdown_grace;
-    tracing::info!(in_flight = graceful.count(), "shutting down: no new connections; waiting up to {grace:?}");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        in_flight = stop.receiver_count(),
+        queued,
+        "shutting down: no new connections; waiting up to {grace:?}"
+    );
+    let _ = stop.send(true);
+    if tokio::time::timeout(grace, stop.closed()).await.is_err() {
         tracing::warn!("requests still running after {grace:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// How long, once shutting down, a connection that has not sent a request yet gets to send
+/// one: its client may have sent it already, unread. (hyper's own graceful shutdown closes
+/// such a connection at once, and its client sees the connection closed under its request.)
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
+
+/// Serves one connection until it ends or, after `stop`, until the request it is serving (or
+/// its first one, if it arrives within [`FIRST_REQUEST_WAIT`]) is answered.
+async fn run_connection<S>(
+    connection: http1::Connection<TokioIo<TcpStream>, S>,
+    requested: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    S: HttpService<Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let report = |result: hyper::Result<()>| {
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "connection closed with an error");
+        }
+    };
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return report(result),
+        _ = stop.wait_for(|stopping| *stopping) => {}
+    }
+    // `requested` holds a permit once any request has arrived, so this waits only for a first one.
+    tokio::select! {
+        result = connection.as_mut() => return report(result),
+        _ = tokio::time::timeout(FIRST_REQUEST_WAIT, requested.notified()) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    report(connection.await);
+}
+
+/// How long handshakes already answered get to complete once new ones are ignored: a
+/// round trip between the host and its clients (or its load balancer) with a wide margin.
+const HANDSHAKE_SETTLE: Duration = Duration::from_millis(50);
+
+/// Stops `listener` taking new connections, accepts every connection queued on it, then
+/// closes it. Non-blocking `accept` calls straight on the socket: the reactor's cached
+/// readiness could say "nothing waiting" when something is.
+async fn drain_backlog(listener: TcpListener) -> std::io::Result<Vec<(TcpStream, SocketAddr)>> {
+    let listener = listener.into_std()?;
+    listener.set_nonblocking(true)?;
+    if crate::platform::ignore_new_connections(&listener) {
+        tokio::time::sleep(HANDSHAKE_SETTLE).await;
+    }
+    let mut drained = Vec::new();
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                stream.set_nonblocking(true)?;
+                drained.push((TcpStream::from_std(stream)?, peer));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(drained),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot accept a waiting connection");
+                return Ok(drained);
+            }
+        }
+    }
 }

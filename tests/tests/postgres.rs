@@ -2,6 +2,8 @@
 //! before its database. `just test` provides the server (`with-postgres`);
 //! the outage tests start throwaway servers of their own to stop and start.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use loom_e2e::{HostOptions, PostgresDatabase, TestDatabase, TestHost, client, login, pg, postgres_server, register};
@@ -113,4 +115,102 @@ async fn a_host_started_before_its_database_waits_for_it() {
     let host = tokio::task::spawn_blocking(move || starting.wait()).await.unwrap();
     register(&host, "ada@example.com", PASSWORD).await;
     assert!(!host.logs().contains("postgres://loom:"), "no password in the log");
+}
+
+/// A load balancer's view: the hosts to spread requests over, changed while requests run.
+type Pool = Arc<RwLock<Vec<String>>>;
+
+/// Sends `GET /users/me/` round-robin over `pool` until `stop`, on a fresh connection each time,
+/// moving on to the next host when one refuses the connection (and only then), and counting
+/// answers in `answered`. Returns the hosts that answered, in order, and the refusals, or the
+/// first request that failed in any other way.
+async fn retrying_client(
+    pool: Pool,
+    token: String,
+    answered: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(Vec<String>, usize), String> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(30)).build().unwrap();
+    let (mut served, mut refused, mut turn) = (Vec::new(), 0, 0usize);
+    while !*stop.borrow() {
+        let mut refusals_in_a_row = 0;
+        loop {
+            let base = {
+                let hosts = pool.read().unwrap();
+                hosts[turn % hosts.len()].clone()
+            };
+            turn += 1;
+            match http.get(format!("{base}/users/me/")).bearer_auth(&token).send().await {
+                Ok(response) if response.status() == StatusCode::OK => break served.push(base),
+                Ok(response) => return Err(format!("{base} answered {}", response.status())),
+                Err(error) if error.is_connect() && refusals_in_a_row < 100 => {
+                    refused += 1;
+                    refusals_in_a_row += 1;
+                }
+                Err(error) => return Err(format!("{base}: {error:?}")),
+            }
+        }
+        answered.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok((served, refused))
+}
+
+/// Waits (at most 60 s) until the clients have had `more` answers beyond what they had.
+async fn until_answered(answered: &AtomicUsize, more: usize) {
+    let target = answered.load(Ordering::Relaxed) + more;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while answered.load(Ordering::Relaxed) < target {
+        assert!(tokio::time::Instant::now() < deadline, "the clients stalled");
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling the clients' progress
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_one_of_two_hosts_loses_no_request() {
+    let Some(server) = postgres_server() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let on = || HostOptions { database: Some(database.clone()), ..Default::default() };
+    let (mut a, b) = (TestHost::spawn_in(dir.path(), on()), TestHost::spawn_in(dir.path(), on()));
+    register(&a, "ada@example.com", PASSWORD).await;
+    let token = login(&a, "ada@example.com", PASSWORD).await;
+
+    let pool: Pool = Arc::new(RwLock::new(vec![a.base_url.clone(), b.base_url.clone()]));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let clients: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(retrying_client(pool.clone(), token.clone(), answered.clone(), stopped.clone())))
+        .collect();
+    until_answered(&answered, 200).await;
+
+    // Restart A under load: SIGTERM, then a new A on the same data directory, which the balancer
+    // learns about once it listens (on a new port, like a new container's address).
+    let old_a = a.base_url.clone();
+    let (a, code) = tokio::task::spawn_blocking(move || {
+        let code = a.terminate();
+        (a, code)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{}", a.logs());
+    let (path, options) = (dir.path().to_owned(), on());
+    let new_a = tokio::task::spawn_blocking(move || TestHost::spawn_in(&path, options)).await.unwrap();
+    pool.write().unwrap()[0] = new_a.base_url.clone();
+    until_answered(&answered, 200).await;
+    stop.send(true).unwrap();
+
+    let (mut served, mut refused) = (Vec::new(), 0);
+    for client in clients {
+        let (hosts, refusals) = client
+            .await
+            .unwrap()
+            .unwrap_or_else(|failure| panic!("a request was lost: {failure}\nthe old A's log:\n{}", a.logs()));
+        served.extend(hosts);
+        refused += refusals;
+    }
+    let count = |base: &str| served.iter().filter(|s| *s == base).count();
+    let (by_old_a, by_b, by_new_a) = (count(&old_a), count(&b.base_url), count(&new_a.base_url));
+    println!("answered by the old A {by_old_a}, B {by_b}, the new A {by_new_a}; connections refused {refused}");
+    assert!(by_old_a > 0 && by_b > 0 && by_new_a > 0, "the load did not span the restart");
+    assert!(refused > 0, "no client met the stopped host: the test proved nothing");
 }
