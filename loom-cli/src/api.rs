@@ -71,6 +71,9 @@ pub struct TokenGrant {
 pub struct Account {
     pub id: i64,
     pub email: String,
+    /// `None` when the account has none (or the server predates usernames).
+    #[serde(default)]
+    pub username: Option<String>,
     pub is_active: bool,
 }
 

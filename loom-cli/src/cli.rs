@@ -13,6 +13,7 @@ use loom_cli::settings::DEFAULT_FILE;
 #[derive(Debug, Parser)]
 #[command(name = "loom", version, max_term_width = 100)]
 #[command(after_help = "Examples:\n  loom register\n  loom login --server https://loom.example.com\n  loom whoami\n  \
+                        curl -H \"Authorization: Bearer $(loom token)\" https://loom.example.com/users/me/\n  \
                         echo \"$PASSWORD\" | loom login --username ada@example.com --password-stdin\n\n\
                         Environment:\n  LOOM_SERVER  server URL (default: the one you logged in to, else http://127.0.0.1:8000)\n  \
                         LOOM_CONFIG  settings file (default: ./dev-automation.config.json)\n  \
@@ -51,11 +52,24 @@ pub enum Command {
     /// The token is forgotten even when the server cannot be reached (loom says
     /// so). Example: loom logout --all
     Logout(LogoutArgs),
-    /// Show which account the current token belongs to.
+    /// Show which account the current token belongs to, and when the session expires.
     ///
     /// Asks the server, so it also tells whether the session is still valid.
-    /// Example: loom whoami
-    Whoami,
+    /// Example: loom whoami --json
+    Whoami(WhoamiArgs),
+    /// Print the access token alone, for scripts.
+    ///
+    /// Prints LOOM_TOKEN when it is set, else the saved login's token, without asking the
+    /// server; exits 4 when there is none or it has expired.
+    /// Example: curl -H "Authorization: Bearer $(loom token)" https://loom.example.com/users/me/
+    Token,
+    /// Print a shell completion script.
+    ///
+    /// Example: loom completions bash > ~/.local/share/bash-completion/completions/loom
+    ///
+    /// (zsh: loom completions zsh > "${fpath[1]}/_loom"; fish: loom completions fish >
+    /// ~/.config/fish/completions/loom.fish)
+    Completions(CompletionsArgs),
     /// Create an account on the server.
     ///
     /// Asks for the password twice when run on a terminal.
@@ -72,6 +86,20 @@ pub struct LoginArgs {
     /// Read the password from standard input (for scripts), instead of asking.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Print a JSON object (server, account, token source, expiry) instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -4,4 +4,5 @@
 
 pub mod api;
 pub mod durable;
+pub mod session;
 pub mod settings;

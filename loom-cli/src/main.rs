@@ -1,6 +1,7 @@
 //! `loom`, the Loom developer-automation CLI. This crate provides its account
 //! commands: `loom register`, `loom login`, `loom whoami` and `loom logout`,
-//! which keep the login in the project's `dev-automation.config.json`.
+//! which keep the login in the project's `dev-automation.config.json`, and
+//! `loom token` and `loom completions` for scripts and shells.
 
 mod cli;
 mod commands;

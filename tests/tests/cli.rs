@@ -372,10 +372,11 @@ fn without_a_terminal_loom_says_which_flags_to_use() {
 #[test]
 fn help_teaches_and_usage_errors_exit_2() {
     let project = Project::new();
-    for command in ["login", "logout", "whoami", "register"] {
+    for command in ["login", "logout", "whoami", "register", "token", "completions"] {
         let outcome = run(project.loom(&[command, "--help"]), None);
         assert_eq!(outcome.code, Some(0));
-        assert!(outcome.stdout.contains("Example: loom"), "{command}: {}", outcome.stdout);
+        let example = outcome.stdout.split("Example: ").nth(1).unwrap_or_default();
+        assert!(example.contains(&format!("loom {command}")), "{command}: {}", outcome.stdout);
     }
     let version = run(project.loom(&["--version"]), None);
     assert_eq!(version.stdout.trim(), format!("loom {}", env!("CARGO_PKG_VERSION")));
@@ -384,4 +385,117 @@ fn help_teaches_and_usage_errors_exit_2() {
     let bad_url = run(project.loom(&["whoami", "--server", "localhost:8000"]), None);
     assert_eq!(bad_url.code, Some(2));
     assert!(one_line(&bad_url.stderr).contains("not a valid server URL"), "{bad_url:?}");
+}
+
+/// A settings file holding a saved login for `server` with `token`.
+fn saved_login(project: &Project, server: &str, token: &str) {
+    let settings = serde_json::json!({
+        "project_name": "demo",
+        "auth": {
+            "server": server,
+            "email": EMAIL,
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_at": "2020-01-01T00:00:00Z",
+        }
+    });
+    std::fs::write(project.settings(), settings.to_string()).unwrap();
+}
+
+/// A JWT-shaped token (unsigned: `loom` does not verify) whose `exp` is `exp`.
+fn token_expiring_at(exp: u64) -> String {
+    use base64::Engine;
+    let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    format!("{}.{}.c2ln", encode(r#"{"alg":"HS256","typ":"JWT"}"#), encode(&format!(r#"{{"sub":"1","exp":{exp}}}"#)))
+}
+
+/// The `exp` claim of a JWT.
+fn exp_claim(token: &str) -> u64 {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["exp"].as_u64().expect("a numeric exp")
+}
+
+#[tokio::test]
+async fn loom_token_prints_the_token_alone_for_scripts() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+
+    let none = run(project.loom(&["token", "--server", &host.base_url]), None);
+    assert_eq!(none.code, Some(4), "{none:?}");
+    assert_eq!((none.stdout.as_str(), one_line(&none.stderr)), ("", "Not logged in. Run 'loom login'."));
+
+    assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
+    let token = run(project.loom(&["token"]), None);
+    assert_eq!(token.code, Some(0), "{token:?}");
+    assert_eq!(token.stdout, format!("{}\n", stored_token(&project)), "the token and a newline, nothing else");
+    assert_eq!(token.stderr, "");
+    // The `$(loom token)` idiom.
+    let me = client().get(host.url("/users/me/")).bearer_auth(token.stdout.trim_end()).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+
+    let mut from_env = project.loom(&["token"]);
+    from_env.env("LOOM_TOKEN", "from-the-environment");
+    assert_eq!(run(from_env, None).stdout, "from-the-environment\n", "LOOM_TOKEN wins, as everywhere");
+
+    let expired = Project::new();
+    saved_login(&expired, &host.base_url, &token_expiring_at(1_600_000_000));
+    let outcome = run(expired.loom(&["token"]), None);
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    assert_eq!(outcome.stdout, "", "an expired token is not printed");
+    let line = one_line(&outcome.stderr);
+    assert!(line.starts_with(&format!("Your saved login for {} expired ", host.base_url)), "{line}");
+    assert!(line.ends_with("ago. Run 'loom login'."), "{line}");
+}
+
+#[tokio::test]
+async fn whoami_tells_when_the_session_expires_and_speaks_json() {
+    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(3600), ..Default::default() });
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
+
+    let whoami = run(project.loom(&["whoami"]), None);
+    assert_eq!(whoami.code, Some(0), "{whoami:?}");
+    let line = one_line(&whoami.stdout);
+    // An hour-long token, just issued: 59 or 60 minutes left.
+    assert!(line.ends_with("the session expires in 59 minutes") || line.ends_with("in 60 minutes"), "{line}");
+
+    let json = run(project.loom(&["whoami", "--json"]), None);
+    assert_eq!(json.code, Some(0), "{json:?}");
+    let report: Value = serde_json::from_str(&json.stdout).expect("whoami --json prints JSON");
+    assert_eq!(report["server"], host.base_url);
+    assert_eq!(report["email"], EMAIL);
+    assert_eq!(report["username"], Value::Null);
+    assert_eq!(report["is_active"], true);
+    assert!(report["id"].is_i64());
+    assert!(report["token_source"].as_str().unwrap().ends_with("dev-automation.config.json"));
+    let left = report["expires_in_seconds"].as_u64().expect("seconds left");
+    assert!((3500..=3600).contains(&left), "{left}");
+    let expires_at = humantime::parse_rfc3339(report["expires_at"].as_str().unwrap()).expect("an RFC 3339 time");
+    let exp = expires_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(exp, exp_claim(&stored_token(&project)), "the token's own exp");
+
+    let logged_out = run(project.loom(&["whoami", "--json", "--server", "http://127.0.0.1:9"]), None);
+    assert_eq!(logged_out.code, Some(4), "{logged_out:?}");
+    assert_eq!(logged_out.stdout, "", "no half a JSON object on failure");
+}
+
+#[test]
+fn completions_for_each_shell_name_every_command() {
+    let project = Project::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let outcome = run(project.loom(&["completions", shell]), None);
+        assert_eq!(outcome.code, Some(0), "{shell}: {outcome:?}");
+        for command in ["login", "logout", "whoami", "register", "token"] {
+            assert!(outcome.stdout.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    assert!(!project.settings().exists(), "completions touch no settings");
+    let unknown = run(project.loom(&["completions", "cmd.exe"]), None);
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("possible values"), "{}", unknown.stderr);
 }

@@ -3,6 +3,7 @@
 mod login;
 mod logout;
 mod register;
+mod token;
 mod whoami;
 
 use std::io::Write;
@@ -11,7 +12,8 @@ use std::path::PathBuf;
 
 use loom_cli::api::{ApiError, normalize_server};
 use loom_cli::settings::{SettingsFile, StoredLogin};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::SystemTime;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -23,6 +25,12 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 pub const TOKEN_ENV: &str = "LOOM_TOKEN";
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions(args) = &cli.command {
+        // Needs no settings, server or token: works anywhere.
+        use clap::CommandFactory;
+        clap_complete::generate(args.shell, &mut Cli::command(), "loom", &mut std::io::stdout());
+        return Ok(());
+    }
     // Load first: a settings file loom cannot read stops every command before
     // any prompt, and is never written.
     let mut settings = SettingsFile::load(&cli.config)?;
@@ -31,8 +39,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Login(args) => login::run(&mut settings, &server, cli.insecure, args).await,
         Command::Logout(args) => logout::run(&mut settings, stored.as_ref(), cli.insecure, args).await,
-        Command::Whoami => whoami::run(&settings, &server, cli.insecure, stored.as_ref()).await,
+        Command::Whoami(args) => whoami::run(&settings, &server, cli.insecure, stored.as_ref(), args).await,
+        Command::Token => token::run(&settings, &server, stored.as_ref()),
         Command::Register(args) => register::run(&server, cli.insecure, args).await,
+        Command::Completions(_) => unreachable!("answered above"),
     }
 }
 
@@ -67,6 +77,24 @@ impl TokenSource {
                 Ok((SecretString::from(login.access_token.clone()), Self::Saved(settings.path().to_owned())))
             }
             (None, _) => Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into())),
+        }
+    }
+
+    /// The token's expiry, when it has certainly passed: the user must log in again (exit 4).
+    fn refuse_expired(&self, token: &SecretString, server: &str) -> Result<Option<SystemTime>, Failure> {
+        let expires = loom_cli::session::expiry(token.expose_secret());
+        let now = SystemTime::now();
+        match expires {
+            Some(at) if at <= now => {
+                let ago = loom_cli::session::relative(at, now);
+                Err(Failure::LoginRequired(match self {
+                    Self::Env => {
+                        format!("The token in {TOKEN_ENV} expired {ago}. Set it to a current token, or unset it.")
+                    }
+                    Self::Saved(_) => format!("Your saved login for {server} expired {ago}. Run 'loom login'."),
+                }))
+            }
+            _ => Ok(expires),
         }
     }
 

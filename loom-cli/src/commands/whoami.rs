@@ -1,9 +1,13 @@
 //! `loom whoami`
 
+use std::time::SystemTime;
+
 use loom_cli::api::ApiClient;
+use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 
 use super::{TokenSource, say};
+use crate::cli::WhoamiArgs;
 use crate::failure::Failure;
 
 pub async fn run(
@@ -11,10 +15,38 @@ pub async fn run(
     server: &str,
     insecure: bool,
     stored: Option<&StoredLogin>,
+    args: WhoamiArgs,
 ) -> Result<(), Failure> {
     let (token, source) = TokenSource::pick(settings, server, stored)?;
+    let expires = session::expiry(secrecy::ExposeSecret::expose_secret(&token));
     let client = ApiClient::new(server, Some(token), insecure)?;
     let account = client.me().await.map_err(|e| source.explain(e))?;
-    say(&format!("Logged in to {} as {} (token from {})", client.server(), account.email, source.describe()));
+    let now = SystemTime::now();
+    if args.json {
+        let expires_at = expires.map(|at| humantime::format_rfc3339_seconds(at).to_string());
+        let expires_in = expires.map(|at| at.duration_since(now).map_or(0, |left| left.as_secs()));
+        let report = serde_json::json!({
+            "server": client.server(),
+            "id": account.id,
+            "email": account.email,
+            "username": account.username,
+            "is_active": account.is_active,
+            "token_source": source.describe(),
+            "expires_at": expires_at,
+            "expires_in_seconds": expires_in,
+        });
+        say(&serde_json::to_string_pretty(&report).expect("a JSON value serialises"));
+    } else {
+        let expiry = match expires {
+            Some(at) => format!("; the session expires {}", session::relative(at, now)),
+            None => String::new(),
+        };
+        say(&format!(
+            "Logged in to {} as {} (token from {}){expiry}",
+            client.server(),
+            account.email,
+            source.describe()
+        ));
+    }
     Ok(())
 }

@@ -1,0 +1,85 @@
+//! What `loom` can tell about a token without asking the server: when it expires.
+//!
+//! The token is read, not verified: only the server can say whether it is valid. This is
+//! for messages ("expires in 23 minutes") and for `loom token` to refuse a token that is
+//! certainly dead, never for a decision about access.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The `exp` claim of a JWT, read without checking the signature; `None` when `token` is not
+/// a JWT with a numeric `exp`.
+pub fn expiry(token: &str) -> Option<SystemTime> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 8192 {
+        return None;
+    }
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let exp = claims.get("exp")?.as_u64()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(exp))
+}
+
+/// How far `at` is from `now`, in words: "in 23 minutes", "2 hours ago".
+pub fn relative(at: SystemTime, now: SystemTime) -> String {
+    match at.duration_since(now) {
+        Ok(ahead) => format!("in {}", span(ahead)),
+        Err(behind) => format!("{} ago", span(behind.duration())),
+    }
+}
+
+/// A duration rounded to its largest sensible unit.
+fn span(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = match seconds {
+        0..120 => (seconds, "second"),
+        120..7_200 => (seconds / 60, "minute"),
+        7_200..172_800 => (seconds / 3_600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: &str) -> String {
+        format!("eyJhbGciOiJIUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    #[test]
+    fn expiry_reads_exp_and_nothing_else() {
+        assert_eq!(
+            expiry(&jwt(r#"{"sub":"1","exp":1700000000}"#)),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        for token in [
+            jwt(r#"{"sub":"1"}"#),
+            jwt(r#"{"exp":"soon"}"#),
+            jwt(r#"{"exp":-5}"#),
+            jwt("not json"),
+            "a.b".to_owned(),
+            "a.b.c.d".to_owned(),
+            "garbage".to_owned(),
+            format!("{}.x", jwt(r#"{"exp":1}"#)),
+        ] {
+            assert_eq!(expiry(&token), None, "{token}");
+        }
+    }
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |seconds: i64| UNIX_EPOCH + Duration::from_secs((1_000_000 + seconds) as u64);
+        assert_eq!(relative(at(1), now), "in 1 second");
+        assert_eq!(relative(at(119), now), "in 119 seconds");
+        assert_eq!(relative(at(23 * 60 + 5), now), "in 23 minutes");
+        assert_eq!(relative(at(3 * 3600), now), "in 3 hours");
+        assert_eq!(relative(at(5 * 86_400), now), "in 5 days");
+        assert_eq!(relative(at(-180), now), "3 minutes ago");
+        assert_eq!(relative(now, now), "in 0 seconds");
+    }
+}
