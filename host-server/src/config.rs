@@ -136,6 +136,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace: u64,
 
+    /// How log lines are written: text for people, json (one object per line) for log pipelines.
+    #[arg(long, env = "LOOM_AUTH_LOG_FORMAT", value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: crate::telemetry::LogFormat,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (off by
+    /// default; keep it off the public network). Port 0 picks a free port; the log says which.
+    #[arg(long, env = "LOOM_AUTH_METRICS_BIND", value_name = "ADDR")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]

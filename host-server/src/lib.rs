@@ -1,12 +1,13 @@
-//! Loom Auth host: an axum HTTP API over SQLite whose password and token logic
+//! Loom Auth host: an axum HTTP API over SQLite or PostgreSQL whose password and token logic
 //! runs in a WebAssembly component under wasmtime.
 //!
 //! - [`runtime`]: loads, sandboxes, calls and swaps the component (no HTTP, no database).
-//! - [`store`]: users in SQLite (no HTTP, no WebAssembly).
+//! - [`store`]: users in SQLite or PostgreSQL (no HTTP, no WebAssembly).
 //! - [`routes`]: the handlers, which orchestrate the two.
 //! - [`state`]: what every handler can reach.
-//! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`], [`telemetry`]: wiring, settings,
-//!   the signing secret, token settings, swap triggers, logs.
+//! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`]: wiring, settings,
+//!   the signing secret, token settings, swap triggers.
+//! - [`telemetry`]: logs (text or JSON), audit events and Prometheus metrics.
 //! - [`admin`]: `host-server users …`, account administration without serving.
 //! - [`email`]: one spelling and one unique key per email address.
 //! - [`durable`]: the one way the host writes files (atomic and synced).

@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         Some(command) => host_server::admin::run(&config, command).await,
         None => {
             config.check();
-            host_server::telemetry::init();
+            host_server::telemetry::init(config.log_format);
             serve(config).await
         }
     };

@@ -13,6 +13,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::runtime::{ReloadOutcome, Runtime};
+use crate::telemetry::audit::{self, Event};
+use crate::telemetry::measure;
 use crate::tokens::TokenConfig;
 
 /// Quiet time after the last file event before reloading. Short: a reload of a
@@ -71,23 +73,28 @@ async fn reload_loop(mut rx: mpsc::UnboundedReceiver<&'static str>, runtime: Arc
         let report = runtime.reload(&tokens.settings()).await;
         let active = runtime.info();
         match report.outcome {
-            ReloadOutcome::Published => tracing::info!(
-                trigger,
-                sha256 = %active.sha256,
-                wit_version = %active.wit_version,
-                origin = ?active.origin,
-                load_ms = active.load_time.as_millis() as u64,
-                "swapped in a new auth component"
-            ),
-            ReloadOutcome::Unchanged => {
-                tracing::debug!(trigger, sha256 = %active.sha256, "the auth component is unchanged")
+            ReloadOutcome::Published => {
+                tracing::info!(
+                    origin = ?active.origin,
+                    load_ms = active.load_time.as_millis() as u64,
+                    "swapped in a new auth component"
+                );
+                audit::record(Event::ComponentPublished {
+                    sha256: &active.sha256,
+                    wit_version: &active.wit_version,
+                    trigger,
+                });
             }
-            ReloadOutcome::Rejected { step, reason } => tracing::warn!(
+            ReloadOutcome::Unchanged => {
+                tracing::debug!(trigger, sha256 = %active.sha256, "the auth component is unchanged");
+                measure::reload_unchanged();
+            }
+            ReloadOutcome::Rejected { step, reason } => audit::record(Event::ComponentRejected {
+                candidate: report.sha256.as_deref().unwrap_or("-"),
+                step: &step.to_string(),
+                reason: &reason,
                 trigger,
-                candidate = report.sha256.as_deref().unwrap_or("-"),
-                serving = %active.sha256,
-                "refused the candidate auth component at the {step} step: {reason}"
-            ),
+            }),
         }
     }
 }

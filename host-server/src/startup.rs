@@ -19,6 +19,7 @@ use crate::routes;
 use crate::runtime::{CacheSettings, Runtime, RuntimeOptions};
 use crate::state::AppState;
 use crate::store::UserStore;
+use crate::telemetry::audit::{self, Event};
 use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
@@ -37,6 +38,17 @@ pub struct Server {
 impl Server {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         create_data_dir(&config.data_dir)?;
+        // Before anything is recorded; the listener too, so a taken port stops the start.
+        let metrics = match config.metrics_bind {
+            Some(address) => {
+                let handle = crate::telemetry::measure::install().context("cannot set up the metrics")?;
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {address}"))?;
+                Some((handle, listener))
+            }
+            None => None,
+        };
         let store = UserStore::open(&config.database_url(), config.database_max_connections)
             .await
             .context("cannot open the database")?;
@@ -72,12 +84,24 @@ impl Server {
         let info = runtime.info();
         tracing::info!(
             path = %info.path.display(),
-            sha256 = %info.sha256,
-            wit_version = %info.wit_version,
             origin = ?info.origin,
             load_ms = info.load_time.as_millis() as u64,
             "loaded the auth component"
         );
+        audit::record(Event::ComponentPublished {
+            sha256: &info.sha256,
+            wit_version: &info.wit_version,
+            trigger: "start",
+        });
+        if let Some((handle, listener)) = metrics {
+            crate::telemetry::measure::announce(listener.local_addr()?);
+            let runtime = Arc::clone(&runtime);
+            tokio::spawn(async move {
+                if let Err(error) = crate::telemetry::measure::serve(listener, handle, runtime).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
         let throttle = ThrottlePolicy::from_config(config);
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
@@ -89,7 +113,11 @@ impl Server {
                 tracing::warn!(%error, "could not pre-compute the dummy password hash");
             }
         });
-        let app = crate::serve::with_request_timeout(routes::router(state), config.timeouts())
+        let mut app = routes::router(state);
+        if config.metrics_bind.is_some() {
+            app = app.layer(axum::middleware::from_fn(crate::telemetry::measure::track));
+        }
+        let app = crate::serve::with_request_timeout(app, config.timeouts())
             .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
             .layer(TraceLayer::new_for_http())
             .layer(CatchPanicLayer::custom(|_| panic_response()));

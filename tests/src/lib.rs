@@ -216,8 +216,8 @@ impl TestHost {
         // Read the log until the host says where it listens, then keep draining it.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.split("listening on ").nth(1) {
-                    let _ = ready.send(url.trim().to_owned());
+                if let Some(url) = url_after(&line, "listening on ") {
+                    let _ = ready.send(url);
                 }
                 let mut logs = sink.lock().unwrap();
                 logs.push_str(&line);
@@ -244,6 +244,14 @@ impl TestHost {
     /// Everything the host has logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// Where the host serves its metrics (`--metrics-bind`), as its log says.
+    pub fn metrics_url(&self) -> String {
+        let logs = self.logs();
+        logs.lines()
+            .find_map(|line| url_after(line, "serving metrics at "))
+            .unwrap_or_else(|| panic!("the host announced no metrics address:\n{logs}"))
     }
 
     /// The host's process id (to send it signals).
@@ -281,6 +289,13 @@ impl Drop for TestHost {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The URL that follows `marker` in a log line, text or JSON (where a quote ends it).
+fn url_after(line: &str, marker: &str) -> Option<String> {
+    let rest = line.split(marker).nth(1)?;
+    let url: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+    (!url.is_empty()).then_some(url)
 }
 
 /// An HTTP client that never follows redirects, so tests see exactly what the host answers.

@@ -6,8 +6,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::{ApiError, CurrentUser};
+use super::{ApiError, ClientAddr, CurrentUser};
 use crate::state::AppState;
+use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 
 #[derive(Deserialize)]
@@ -18,6 +19,7 @@ pub struct LogoutScope {
 #[tracing::instrument(name = "logout", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     CurrentUser(user, claims): CurrentUser,
     scope: Result<Query<LogoutScope>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -30,6 +32,6 @@ pub async fn logout(
     if global {
         state.store.revoke_all_tokens(user.id, unix_now()).await?;
     }
-    tracing::info!(user_id = user.id, global, "revoked tokens at logout");
+    audit::record(Event::TokenRevoked { user_id: user.id, client, global });
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES};
 use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
 use crate::state::AppState;
 use crate::store::{Admission, Login, User, email_key};
+use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 
 #[derive(Deserialize)]
@@ -65,14 +66,17 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
         .admit_login(&account, &client.to_string(), unix_now(), policy.login_per_account, policy.login_per_address)
         .await?;
     if let Admission::Throttled { retry_after } = admission {
-        tracing::warn!(%client, retry_after, "throttled a login attempt");
+        audit::record(Event::LoginThrottled { client });
         return Err(ApiError::too_many_logins(retry_after));
     }
     let password = grant.password;
     let (check, checked_hash) = check_password(state, user.as_ref(), &password).await?;
     let user = match user {
         Some(user) if check.matches && user.is_active => user,
-        _ => return Err(ApiError::BadCredentials),
+        other => {
+            audit::record(Event::LoginFailed { user_id: other.map(|user| user.id), client });
+            return Err(ApiError::BadCredentials);
+        }
     };
     state.store.clear_login_failures(&account).await?;
     if check.needs_rehash {
@@ -83,7 +87,7 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
         tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
         ApiError::Unavailable(error)
     })?;
-    tracing::info!(user_id = user.id, "issued an access token");
+    audit::record(Event::LoginSucceeded { user_id: user.id, client });
     let body = TokenOut {
         access_token: issued.token,
         token_type: "bearer",

@@ -10,6 +10,7 @@ use super::extract::ApiJson;
 use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
 use crate::state::AppState;
 use crate::store::Admission;
+use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 use zxcvbn::matching::patterns::MatchPattern;
 
@@ -61,12 +62,12 @@ pub async fn register(
     if let Admission::Throttled { retry_after } =
         state.store.admit_signup(&client.to_string(), unix_now(), allowance).await?
     {
-        tracing::warn!(%client, retry_after, "throttled a registration");
+        audit::record(Event::SignupThrottled { client });
         return Err(ApiError::too_many_signups(retry_after));
     }
     let hash = state.runtime.hash_password(new.password).await?;
     let user = state.store.create_user(&email, new.username.as_deref(), &hash).await?;
-    tracing::info!(user_id = user.id, "registered a new account");
+    audit::record(Event::UserCreated { user_id: user.id, client });
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 

@@ -186,6 +186,9 @@ impl Core {
             Ok(result) => result.map_err(|e| RuntimeError::Trap(format!("{export}: {e:#}"))),
             Err(_) => Err(RuntimeError::Trap(format!("{export}: still running after its {deadline:?} deadline"))),
         };
+        if result.is_err() {
+            crate::telemetry::measure::guest_trap(export);
+        }
         let (printed, dropped) = store.data().output();
         if !printed.is_empty() || dropped > 0 {
             tracing::debug!(

@@ -211,6 +211,11 @@ impl Runtime {
         self.active.load_full()
     }
 
+    /// Password hashes waiting for a hashing slot now.
+    pub fn hash_queue_depth(&self) -> usize {
+        self.hash_waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn info(&self) -> ComponentInfo {
         self.active.load().info.clone()
     }

@@ -1,0 +1,84 @@
+//! Security events: each is one log line with target `audit`, a stable `event` name, the user
+//! id where known and the client address, and a count in the metrics.
+//!
+//! No variant has a field that could hold a password, token, hash or key, so none can be logged.
+
+use std::net::IpAddr;
+
+/// Something an operator may need to answer "who did what, from where, when".
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// `POST /users/` made an account.
+    UserCreated { user_id: i64, client: IpAddr },
+    /// A registration refused by the per-address allowance.
+    SignupThrottled { client: IpAddr },
+    /// `POST /token` issued a token.
+    LoginSucceeded { user_id: i64, client: IpAddr },
+    /// A login with a wrong password, or for no account (`user_id` is then `None`), or for a
+    /// deactivated one.
+    LoginFailed { user_id: Option<i64>, client: IpAddr },
+    /// A login refused by the throttle before its password was checked.
+    LoginThrottled { client: IpAddr },
+    /// `POST /logout`: one token revoked, or with `global` every token of the account.
+    TokenRevoked { user_id: i64, client: IpAddr, global: bool },
+    /// A component passed the gate and serves from now on (`trigger`: start, file change, SIGHUP).
+    ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
+    /// A candidate component refused at a gate `step`.
+    ComponentRejected { candidate: &'a str, step: &'a str, reason: &'a str, trigger: &'a str },
+}
+
+impl Event<'_> {
+    /// The stable name log pipelines match on.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::UserCreated { .. } => "user.created",
+            Self::SignupThrottled { .. } => "signup.throttled",
+            Self::LoginSucceeded { .. } => "login.succeeded",
+            Self::LoginFailed { .. } => "login.failed",
+            Self::LoginThrottled { .. } => "login.throttled",
+            Self::TokenRevoked { .. } => "token.revoked",
+            Self::ComponentPublished { .. } => "component.published",
+            Self::ComponentRejected { .. } => "component.rejected",
+        }
+    }
+}
+
+/// Logs `event` and counts it.
+pub fn record(event: Event<'_>) {
+    let name = event.name();
+    match event {
+        Event::UserCreated { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "registered a new account")
+        }
+        Event::SignupThrottled { client } => {
+            tracing::warn!(target: "audit", event = name, %client, "throttled a registration")
+        }
+        Event::LoginSucceeded { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "issued an access token")
+        }
+        Event::LoginFailed { user_id: Some(user_id), client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "refused a login")
+        }
+        Event::LoginFailed { user_id: None, client } => {
+            tracing::info!(target: "audit", event = name, %client, "refused a login for no account")
+        }
+        Event::LoginThrottled { client } => {
+            tracing::warn!(target: "audit", event = name, %client, "throttled a login attempt")
+        }
+        Event::TokenRevoked { user_id, client, global } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, global, "revoked tokens at logout")
+        }
+        Event::ComponentPublished { sha256, wit_version, trigger } => {
+            tracing::info!(target: "audit", event = name, sha256, wit_version, trigger, "serving an auth component")
+        }
+        Event::ComponentRejected { candidate, step, reason, trigger } => tracing::warn!(
+            target: "audit",
+            event = name,
+            candidate,
+            step,
+            trigger,
+            "refused the candidate auth component at the {step} step: {reason}"
+        ),
+    }
+    super::measure::count(&event);
+}
