@@ -73,9 +73,28 @@ swap PATH:
     @just _install "{{PATH}}" {{component}}
     @echo "Installed {{PATH}} as {{component}}; the host checks it and swaps it in (see its log or /healthz)."
 
+# The Python tools the tests drive (schemathesis, selenium for Chromium, openapi-spec-validator), in a
+# virtualenv under target/py, reinstalled only when tests/python/requirements.txt changes.
+py-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    venv={{target_dir}}/py
+    wanted=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
+    if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$wanted" ]; then
+        if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+            # Outside CI the tests that need these tools say loudly that they did not run.
+            if [ "${CI:-}" = "true" ]; then echo "python3 with venv is required" >&2; exit 1; fi
+            echo "warning: no python3 with venv: the schemathesis and browser tests will not run" >&2
+            exit 0
+        fi
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+        echo "$wanted" > "$venv/.installed"
+    fi
+
 # Build everything and run every test of the workspace (release: wasmtime's compiler is slow unoptimised),
 # then the API, abuse and admin suites again on PostgreSQL: on LOOM_TEST_POSTGRES_URL if set, else on a throwaway server.
-test: build-guest build-fixtures
+test: build-guest build-fixtures py-tools
     cargo build --release --workspace --bins
     {{target_dir}}/release/with-postgres just _test-suites
 

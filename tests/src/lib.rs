@@ -42,6 +42,31 @@ pub fn built_component(name: &str) -> PathBuf {
     path
 }
 
+/// A program of the Python tools' virtualenv, `target/py/bin/<name>` (`just py-tools` makes it).
+/// Without it, outside CI, says loudly that the test does not run; under `CI=true`, fails.
+pub fn python_tool(name: &str) -> Option<PathBuf> {
+    let target = bin_dir().parent().expect("target/<profile> has a parent").to_owned();
+    let path = target.join("py/bin").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(!in_ci(), "{} is missing: `just test` installs the Python tools (`just py-tools`)", path.display());
+    eprintln!("!!! {} is missing (no python3 venv?): this test did NOT run (`just py-tools`) !!!", path.display());
+    None
+}
+
+/// Debian's Chromium and its WebDriver, when installed (`.ci/run` installs them). Without them,
+/// outside CI, says loudly that the test does not run; under `CI=true`, fails.
+pub fn chromium() -> Option<(PathBuf, PathBuf)> {
+    let (browser, driver) = (PathBuf::from("/usr/bin/chromium"), PathBuf::from("/usr/bin/chromedriver"));
+    if browser.exists() && driver.exists() {
+        return Some((browser, driver));
+    }
+    assert!(!in_ci(), "chromium or chromedriver is missing: CI installs Debian's chromium and chromium-driver");
+    eprintln!("!!! chromium or chromedriver is not installed: this browser test did NOT run !!!");
+    None
+}
+
 /// The auth component `just build-guest` makes.
 pub fn component() -> PathBuf {
     built_component("auth-guest.wasm")

@@ -17,6 +17,15 @@ use crate::state::AppState;
 /// How long `/readyz` waits for the database before calling it unavailable.
 const DATABASE_CHECK: Duration = Duration::from_secs(2);
 
+/// Liveness: the process serves, with the component serving and the last reload's outcome.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "`status`, `component` (digest, WIT version, load time) and \
+                                           `last_reload` (`null`, or its time, digest, result and step)", body = Object))
+)]
 pub async fn show(State(state): State<AppState>) -> Json<Value> {
     let info = state.runtime.info();
     let unix = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -44,6 +53,17 @@ pub async fn show(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// Readiness: the database answers and a component serves.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: `status`, `database` and the serving `component`'s digest", body = Object),
+        (status = 503, description = "Not ready: the database does not answer (`detail` says so)", body = Object),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let component = state.runtime.info().sha256;
     match tokio::time::timeout(DATABASE_CHECK, state.store.ping()).await {

@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::docs::ErrorBody;
 use super::{ApiError, ClientAddr, CurrentUser};
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
@@ -16,6 +17,31 @@ pub struct LogoutScope {
     scope: Option<String>,
 }
 
+/// Which tokens a logout revokes besides the one it is made with.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the `scope` parameter, which is read as text for a clear error
+pub enum Scope {
+    /// Every token issued to the account so far, on every device.
+    Global,
+}
+
+/// Log out: revoke the bearer token (with `scope=global`, every token of the account).
+#[utoipa::path(
+    post,
+    path = "/logout",
+    operation_id = "logout",
+    tag = "accounts",
+    security(("OAuth2PasswordBearer" = [])),
+    params(("scope" = inline(Option<Scope>), Query, description = "`global`: revoke every token of the account")),
+    responses(
+        (status = 204, description = "Revoked; every host refuses the token from its next request on"),
+        (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody,
+         headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` for a bad token"))),
+        (status = 422, description = "`scope` is not `global`", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "logout", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,

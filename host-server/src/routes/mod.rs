@@ -1,5 +1,6 @@
 //! The HTTP API, one module per endpoint family, and the router that joins them.
 
+pub mod docs;
 mod error;
 mod extract;
 mod health;
@@ -11,6 +12,9 @@ mod users;
 use axum::Router;
 use axum::routing::{get, post};
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use extract::{ClientAddr, CurrentUser};
@@ -24,11 +28,14 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// An account as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
+    #[schema(example = 1)]
     pub id: i64,
+    #[schema(example = "ada@example.com")]
     pub email: String,
     /// `null` when the account has none.
+    #[schema(example = "ada")]
     pub username: Option<String>,
     pub is_active: bool,
 }
@@ -39,16 +46,22 @@ impl From<User> for UserOut {
     }
 }
 
+/// The API, its OpenAPI document (`/openapi.json`) and its docs page (`/docs`). The document
+/// is made from the same annotated handlers the routes are, so it lists exactly what is served.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/users/", post(users::register))
+    let (api, document) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(users::register))
+        .routes(routes!(token::issue))
+        .routes(routes!(me::show))
+        .routes(routes!(logout::logout))
+        .routes(routes!(health::show))
+        .routes(routes!(health::ready))
+        .split_for_parts();
+    api
+        // The same without the trailing slash, which FastAPI answered with a redirect.
         .route("/users", post(users::register))
-        .route("/token", post(token::issue))
-        .route("/users/me/", get(me::show))
         .route("/users/me", get(me::show))
-        .route("/logout", post(logout::logout))
-        .route("/healthz", get(health::show))
-        .route("/readyz", get(health::ready))
+        .merge(docs::swagger_ui(document))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

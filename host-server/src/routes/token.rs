@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::docs::OAuthErrorBody;
 use super::error::{OAuthError, too_long_password};
 use super::extract::ApiForm;
 use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES};
@@ -21,21 +22,52 @@ use crate::store::{Admission, Login, User, email_key};
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 
-#[derive(Deserialize)]
+/// The OAuth2 password grant (RFC 6749 §4.3.2), as a form.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordGrant {
+    /// The account's email or username.
+    #[schema(example = "ada@example.com")]
     username: String,
     /// Redacted in `Debug`, wiped from memory when dropped.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
+    /// `password` when given.
+    #[schema(example = "password")]
     grant_type: Option<String>,
 }
 
-#[derive(Serialize)]
-struct TokenOut {
+/// An access token (RFC 6749 §5.1).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenOut {
+    /// A JWT, to send as `Authorization: Bearer <token>`.
     access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 1800)]
     expires_in: i64,
 }
 
+/// Log in: exchange an email (or username) and password for an access token.
+#[utoipa::path(
+    post,
+    path = "/token",
+    operation_id = "login_for_access_token",
+    tag = "accounts",
+    request_body(content = PasswordGrant, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Logged in", body = TokenOut),
+        (status = 401, description = "Wrong email, username or password, or a deactivated account",
+         body = OAuthErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 413, description = "The body is larger than 64 KiB", body = OAuthErrorBody),
+        (status = 422, description = "Not a form, a field is missing, or grant_type is not `password`",
+         body = OAuthErrorBody),
+        (status = 429, description = "Too many failed logins for this account or address", body = OAuthErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds until a login may succeed"))),
+        (status = 503, description = "Busy or a dependency is unavailable; try again", body = OAuthErrorBody),
+    )
+)]
 #[tracing::instrument(name = "token", skip_all)]
 pub async fn issue(
     State(state): State<AppState>,

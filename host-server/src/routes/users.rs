@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::docs::ErrorBody;
 use super::error::too_long_password;
 use super::extract::ApiJson;
 use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, UserOut};
@@ -14,13 +15,20 @@ use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 use zxcvbn::matching::patterns::MatchPattern;
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
+    /// The account's email address; unique whatever its case.
+    #[schema(example = "ada@example.com", format = Email)]
     email: String,
-    /// Optional: another name to log in with.
+    /// Optional: another name to log in with, unique whatever its case: 3 to 32 letters,
+    /// digits, `.`, `-` or `_`.
     #[serde(default)]
+    #[schema(example = "ada", pattern = "^[A-Za-z0-9._-]{3,32}$")]
     username: Option<String>,
+    /// At least 8 characters and at most 1024 bytes, and not a commonly used password.
     /// Redacted in `Debug`, wiped from memory when dropped.
+    #[schema(value_type = String, format = Password, min_length = 8, example = "correct horse battery staple")]
     password: SecretString,
 }
 
@@ -36,6 +44,24 @@ fn validate_username(username: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Register an account.
+#[utoipa::path(
+    post,
+    path = "/users/",
+    operation_id = "register_user",
+    tag = "accounts",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The account was created", body = UserOut),
+        (status = 400, description = "The email or the username is taken", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 422, description = "Not a JSON object, or a field is not acceptable (the detail says which)",
+         body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds until a registration may succeed"))),
+        (status = 503, description = "Busy or a dependency is unavailable; try again", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "register", skip_all)]
 pub async fn register(
     State(state): State<AppState>,
