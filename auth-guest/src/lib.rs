@@ -1,6 +1,7 @@
-//! Loom Auth's auth component: argon2id password hashing and HS256 JWTs.
+//! Loom Auth's auth component: argon2id password hashing, access tokens (JWTs signed with
+//! EdDSA or HS256) and the signing keys behind them.
 //!
-//! The logic lives in plain Rust modules ([`passwords`], [`tokens`]) that are
+//! The logic lives in plain Rust modules ([`passwords`], [`tokens`], [`keys`]) that are
 //! unit-tested natively; built for `wasm32-wasip2`, a thin export layer maps
 //! them onto the `loom:auth` WIT world. The component keeps no state between
 //! calls: the host passes in every key, setting and the current time.
@@ -8,6 +9,7 @@
 //! The `hardened` feature builds the alternate component, with a dearer argon2
 //! cost, that the swap walkthrough and tests switch to.
 
+pub mod keys;
 pub mod passwords;
 pub mod tokens;
 
