@@ -1,9 +1,11 @@
-//! The export layer: maps the `loom:auth` WIT world onto [`crate::passwords`] and [`crate::tokens`].
+//! The export layer: maps the `loom:auth` WIT world onto [`crate::passwords`], [`crate::keys`]
+//! and [`crate::tokens`].
 
 wit_bindgen::generate!({ path: "../wit", world: "authenticator" });
 
+use exports::loom::auth::keys::{self, Algorithm, KeyError};
 use exports::loom::auth::passwords::{self, PasswordCheck, PasswordError};
-use exports::loom::auth::tokens::{self, Claims, IssuedToken, TokenError, TokenSettings};
+use exports::loom::auth::tokens::{self, Claims, IssuedToken, SigningKey, TokenError, TokenSettings, VerificationKey};
 
 struct Component;
 
@@ -19,22 +21,58 @@ impl passwords::Guest for Component {
     }
 }
 
+impl keys::Guest for Component {
+    fn generate_key(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
+        crate::keys::generate(algorithm(alg)).map_err(key_error)
+    }
+
+    fn public_key(alg: Algorithm, private: Vec<u8>) -> Result<Vec<u8>, KeyError> {
+        crate::keys::public_key(algorithm(alg), &private).map_err(key_error)
+    }
+
+    fn public_jwk(alg: Algorithm, private: Vec<u8>, kid: String) -> Result<String, KeyError> {
+        crate::keys::public_jwk(algorithm(alg), &private, &kid).map_err(key_error)
+    }
+}
+
 impl tokens::Guest for Component {
-    fn issue(settings: TokenSettings, subject: String) -> Result<IssuedToken, TokenError> {
-        crate::tokens::issue(&settings_of(&settings), &subject)
+    fn issue(
+        settings: TokenSettings,
+        key: SigningKey,
+        subject: String,
+        client_id: String,
+        extra: Vec<(String, String)>,
+    ) -> Result<IssuedToken, TokenError> {
+        let key = crate::tokens::SigningKey { kid: key.kid.as_deref(), alg: algorithm(key.alg), private: &key.private };
+        crate::tokens::issue(&settings_of(&settings), &key, &subject, &client_id, &extra)
             .map(|(token, claims)| IssuedToken { token, claims: claims_of(claims) })
             .map_err(token_error)
     }
 
-    fn verify(settings: TokenSettings, token: Vec<u8>) -> Result<Claims, TokenError> {
-        crate::tokens::verify(&settings_of(&settings), &token).map(claims_of).map_err(token_error)
+    fn verify(settings: TokenSettings, keys: Vec<VerificationKey>, token: Vec<u8>) -> Result<Claims, TokenError> {
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|key| crate::tokens::VerificationKey {
+                kid: key.kid.as_deref(),
+                alg: algorithm(key.alg),
+                material: &key.material,
+            })
+            .collect();
+        crate::tokens::verify(&settings_of(&settings), &keys, &token).map(claims_of).map_err(token_error)
+    }
+}
+
+fn algorithm(alg: Algorithm) -> crate::keys::Algorithm {
+    match alg {
+        Algorithm::Hs256 => crate::keys::Algorithm::Hs256,
+        Algorithm::Eddsa => crate::keys::Algorithm::EdDsa,
     }
 }
 
 fn settings_of(settings: &TokenSettings) -> crate::tokens::TokenSettings<'_> {
     crate::tokens::TokenSettings {
-        signing_key: &settings.signing_key,
         issuer: &settings.issuer,
+        audience: &settings.audience,
         now: settings.now,
         ttl_seconds: settings.ttl_seconds,
         leeway_seconds: settings.leeway_seconds,
@@ -42,8 +80,17 @@ fn settings_of(settings: &TokenSettings) -> crate::tokens::TokenSettings<'_> {
 }
 
 fn claims_of(claims: crate::tokens::Claims) -> Claims {
-    let crate::tokens::Claims { sub, iss, iat, exp, jti } = claims;
-    Claims { sub, iss, iat, exp, jti }
+    let crate::tokens::Claims { sub, iss, aud, iat, exp, jti, client_id, kid, extra } = claims;
+    Claims { sub, iss, aud, iat, exp, jti, client_id, kid, extra }
+}
+
+fn key_error(error: crate::keys::KeyError) -> KeyError {
+    use crate::keys::KeyError as E;
+    match error {
+        E::NoPublicKey => KeyError::NoPublicKey,
+        E::InvalidKey => KeyError::InvalidKey,
+        E::Internal => KeyError::Internal,
+    }
 }
 
 fn password_error(error: crate::passwords::PasswordError) -> PasswordError {
@@ -64,7 +111,11 @@ fn token_error(error: crate::tokens::TokenError) -> TokenError {
         E::Expired => TokenError::Expired,
         E::NotYetValid => TokenError::NotYetValid,
         E::WrongIssuer => TokenError::WrongIssuer,
+        E::WrongAudience => TokenError::WrongAudience,
+        E::WrongType => TokenError::WrongType,
+        E::UnknownKey => TokenError::UnknownKey,
         E::MissingClaim => TokenError::MissingClaim,
+        E::InvalidClaim => TokenError::InvalidClaim,
         E::InvalidKey => TokenError::InvalidKey,
         E::Internal => TokenError::Internal,
     }

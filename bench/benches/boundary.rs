@@ -6,10 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use auth_guest::keys::Algorithm as NativeAlgorithm;
 use criterion::{Criterion, criterion_group, criterion_main};
-use host_server::runtime::{Runtime, RuntimeOptions, TokenSettings, Trust};
+use host_server::runtime::{
+    Algorithm, KeyedSettings, Runtime, RuntimeOptions, SigningKey, TokenSettings, Trust, VerificationKey,
+};
 
 const NOW: i64 = 1_800_000_000;
+/// The HS256 secret, and the Ed25519 seed.
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 fn components() -> PathBuf {
@@ -17,24 +21,52 @@ fn components() -> PathBuf {
     exe.ancestors().nth(3).unwrap().join("components")
 }
 
-fn settings() -> TokenSettings {
+/// The key material verification gets: the HS256 secret, or the Ed25519 key's public half.
+fn verification_material(alg: NativeAlgorithm) -> Vec<u8> {
+    match alg {
+        NativeAlgorithm::Hs256 => KEY.to_vec(),
+        NativeAlgorithm::EdDsa => auth_guest::keys::public_key(alg, KEY).unwrap(),
+    }
+}
+
+fn host_algorithm(alg: NativeAlgorithm) -> Algorithm {
+    match alg {
+        NativeAlgorithm::Hs256 => Algorithm::Hs256,
+        NativeAlgorithm::EdDsa => Algorithm::Eddsa,
+    }
+}
+
+fn token_settings() -> TokenSettings {
     TokenSettings {
-        signing_key: KEY.to_vec(),
         issuer: "loom-auth".into(),
+        audience: "loom".into(),
         now: NOW,
         ttl_seconds: 1800,
         leeway_seconds: 5,
     }
 }
 
+fn settings(alg: NativeAlgorithm) -> KeyedSettings {
+    let kid = Some(alg.name().to_owned());
+    KeyedSettings {
+        settings: token_settings(),
+        signing: SigningKey { kid: kid.clone(), alg: host_algorithm(alg), private: KEY.to_vec() },
+        verifying: vec![VerificationKey { kid, alg: host_algorithm(alg), material: verification_material(alg) }],
+    }
+}
+
 fn native_settings() -> auth_guest::tokens::TokenSettings<'static> {
     auth_guest::tokens::TokenSettings {
-        signing_key: KEY,
         issuer: "loom-auth",
+        audience: "loom",
         now: NOW,
         ttl_seconds: 1800,
         leeway_seconds: 5,
     }
+}
+
+fn native_signing(alg: NativeAlgorithm) -> auth_guest::tokens::SigningKey<'static> {
+    auth_guest::tokens::SigningKey { kid: Some(alg.name()), alg, private: KEY }
 }
 
 /// Default options, without signature checks (measured on their own in `signature`).
@@ -53,7 +85,7 @@ fn tokio() -> &'static tokio::runtime::Runtime {
 fn start(name: &str) -> std::sync::Arc<Runtime> {
     let path = components().join(name);
     tokio()
-        .block_on(Runtime::start(&path, unsigned(), &settings()))
+        .block_on(Runtime::start(&path, unsigned(), &settings(NativeAlgorithm::Hs256)))
         .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
 }
 
@@ -65,7 +97,7 @@ mod reused {
 
     wasmtime::component::bindgen!({ path: "../wit", world: "authenticator" });
 
-    pub use exports::loom::auth::tokens::TokenSettings;
+    pub use exports::loom::auth::tokens::{TokenSettings, VerificationKey};
 
     pub struct State(WasiCtx, ResourceTable);
     impl WasiView for State {
@@ -85,39 +117,62 @@ mod reused {
     }
 }
 
-fn tokens(c: &mut Criterion) {
-    let runtime = start("auth-guest.wasm");
-    let (token, _) = auth_guest::tokens::issue(&native_settings(), "42").unwrap();
+/// Token checks and issues for `alg`, in groups `token_verify` and `token_issue` (HS256, as
+/// before 0.2) or with a suffix (`token_verify_eddsa`).
+fn tokens_with(c: &mut Criterion, runtime: &Runtime, alg: NativeAlgorithm, suffix: &str) {
+    let (token, _) = auth_guest::tokens::issue(&native_settings(), &native_signing(alg), "42", "loom", &[]).unwrap();
     let (mut store, auth) = reused::instance(&components().join("auth-guest.wasm"));
+    let material = verification_material(alg);
+    let native_keys = [auth_guest::tokens::VerificationKey { kid: Some(alg.name()), alg, material: &material }];
     let reused_settings = reused::TokenSettings {
-        signing_key: KEY.to_vec(),
         issuer: "loom-auth".into(),
+        audience: "loom".into(),
         now: NOW,
         ttl_seconds: 1800,
         leeway_seconds: 5,
     };
+    let reused_alg = match alg {
+        NativeAlgorithm::Hs256 => reused::exports::loom::auth::keys::Algorithm::Hs256,
+        NativeAlgorithm::EdDsa => reused::exports::loom::auth::keys::Algorithm::Eddsa,
+    };
+    let reused_keys =
+        vec![reused::VerificationKey { kid: Some(alg.name().to_owned()), alg: reused_alg, material: material.clone() }];
+    let host = settings(alg);
 
-    let mut group = c.benchmark_group("token_verify");
+    let mut group = c.benchmark_group(format!("token_verify{suffix}"));
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     group.bench_function("native", |b| {
-        b.iter(|| auth_guest::tokens::verify(&native_settings(), token.as_bytes()).unwrap())
+        b.iter(|| auth_guest::tokens::verify(&native_settings(), &native_keys, token.as_bytes()).unwrap())
     });
     group.bench_function("component", |b| {
-        b.iter(|| tokio().block_on(runtime.verify_token_uncached(&settings(), token.as_bytes())).unwrap())
+        b.iter(|| tokio().block_on(runtime.verify_token_uncached(&host, token.as_bytes())).unwrap())
     });
     group.bench_function("component_cached", |b| {
-        b.iter(|| tokio().block_on(runtime.verify_token(&settings(), token.as_bytes())).unwrap())
+        b.iter(|| tokio().block_on(runtime.verify_token(&host, token.as_bytes())).unwrap())
     });
     group.bench_function("component_reused_instance", |b| {
-        b.iter(|| auth.loom_auth_tokens().call_verify(&mut store, &reused_settings, token.as_bytes()).unwrap().unwrap())
+        b.iter(|| {
+            let tokens = auth.loom_auth_tokens();
+            tokens.call_verify(&mut store, &reused_settings, &reused_keys, token.as_bytes()).unwrap().unwrap()
+        })
     });
     group.finish();
 
-    let mut group = c.benchmark_group("token_issue");
+    let mut group = c.benchmark_group(format!("token_issue{suffix}"));
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    group.bench_function("native", |b| b.iter(|| auth_guest::tokens::issue(&native_settings(), "42").unwrap()));
-    group.bench_function("component", |b| b.iter(|| tokio().block_on(runtime.issue_token(&settings(), "42")).unwrap()));
+    group.bench_function("native", |b| {
+        b.iter(|| auth_guest::tokens::issue(&native_settings(), &native_signing(alg), "42", "loom", &[]).unwrap())
+    });
+    group.bench_function("component", |b| {
+        b.iter(|| tokio().block_on(runtime.issue_token(&host, "42", "loom")).unwrap())
+    });
     group.finish();
+}
+
+fn tokens(c: &mut Criterion) {
+    let runtime = start("auth-guest.wasm");
+    tokens_with(c, &runtime, NativeAlgorithm::Hs256, "");
+    tokens_with(c, &runtime, NativeAlgorithm::EdDsa, "_eddsa");
 }
 
 fn hashing(c: &mut Criterion) {

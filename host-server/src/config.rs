@@ -69,6 +69,11 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_ISSUER", default_value = "loom-auth", value_name = "NAME")]
     pub issuer: String,
 
+    /// The `aud` claim written into tokens and required from them: the services that accept
+    /// Loom tokens check for it.
+    #[arg(long, env = "LOOM_AUTH_AUDIENCE", default_value = "loom", value_name = "NAME")]
+    pub audience: String,
+
     /// Clock skew tolerated when checking a token's times, in seconds (at most 60).
     #[arg(long, env = "LOOM_AUTH_LEEWAY", default_value_t = 5, value_name = "SECONDS",
           value_parser = clap::value_parser!(u32).range(0..=60))]

@@ -55,6 +55,7 @@ impl Server {
         let tokens = Arc::new(TokenConfig {
             signing_key: keys::load_or_create(&config.secret_file(), SecretKind::Signing)?,
             issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
             ttl_seconds: config.token_ttl,
             leeway_seconds: config.leeway,
         });

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use host_server::runtime::{
-    PasswordError, ReloadOutcome, Runtime, RuntimeError, RuntimeOptions, Step, TokenError, TokenSettings, Trust,
+    Algorithm, KeyedSettings, PasswordError, ReloadOutcome, Runtime, RuntimeError, RuntimeOptions, SigningKey, Step,
+    TokenError, TokenSettings, Trust, VerificationKey,
 };
 
 /// A component `just build-guest` or `just build-fixtures` made, under `target/components/`,
@@ -32,13 +33,24 @@ fn unsigned(limits: host_server::runtime::Limits) -> RuntimeOptions {
     RuntimeOptions { limits, cache: None, trust: Trust::AllowUnsigned, max_hash_queue: 64 }
 }
 
-fn settings(now: i64) -> TokenSettings {
-    TokenSettings {
-        signing_key: b"0123456789abcdef0123456789abcdef".to_vec(),
-        issuer: "loom-auth".into(),
-        now,
-        ttl_seconds: 60,
-        leeway_seconds: 5,
+/// The EdDSA key the tests sign with (a fixed seed), and its public half.
+const SEED: [u8; 32] = [7; 32];
+
+fn public_half() -> Vec<u8> {
+    auth_guest::keys::public_key(auth_guest::keys::Algorithm::EdDsa, &SEED).unwrap()
+}
+
+fn settings(now: i64) -> KeyedSettings {
+    KeyedSettings {
+        settings: TokenSettings {
+            issuer: "loom-auth".into(),
+            audience: "loom".into(),
+            now,
+            ttl_seconds: 60,
+            leeway_seconds: 5,
+        },
+        signing: SigningKey { kid: Some("ed-1".into()), alg: Algorithm::Eddsa, private: SEED.to_vec() },
+        verifying: vec![VerificationKey { kid: Some("ed-1".into()), alg: Algorithm::Eddsa, material: public_half() }],
     }
 }
 
@@ -47,7 +59,7 @@ async fn reports_digest_and_wit_version() {
     let runtime = start(&component_path()).await.unwrap();
     let info = runtime.info();
     assert_eq!(info.wit_version, host_server::runtime::host_wit_version());
-    assert_eq!(info.wit_version, "0.1.0");
+    assert_eq!(info.wit_version, "0.2.0");
     assert_eq!(info.sha256.len(), 64);
     assert!(info.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
 }
@@ -85,22 +97,32 @@ async fn hashes_made_natively_verify_in_the_component_and_back() {
 async fn token_round_trip_and_refusals_across_the_boundary() {
     let runtime = start(&component_path()).await.unwrap();
     let now = 1_800_000_000;
-    let issued = runtime.issue_token(&settings(now), "7").await.unwrap();
+    let issued = runtime.issue_token(&settings(now), "7", "loom-cli").await.unwrap();
     assert_eq!(issued.claims.sub, "7");
+    assert_eq!((issued.claims.kid.as_deref(), issued.claims.client_id.as_str()), (Some("ed-1"), "loom-cli"));
     assert_eq!(issued.claims.exp, now + 60);
     let claims = runtime.verify_token(&settings(now), issued.token.as_bytes()).await.unwrap();
     assert_eq!(claims, issued.claims);
 
-    let refused = async |settings: TokenSettings, token: &[u8]| match runtime.verify_token(&settings, token).await {
+    let refused = async |settings: KeyedSettings, token: &[u8]| match runtime.verify_token(&settings, token).await {
         Err(RuntimeError::Token(error)) => error,
         other => panic!("expected a token error, got {other:?}"),
     };
     assert_eq!(refused(settings(now + 66), issued.token.as_bytes()).await, TokenError::Expired);
     assert_eq!(refused(settings(now - 60), issued.token.as_bytes()).await, TokenError::NotYetValid);
-    let other_key = TokenSettings { signing_key: vec![1; 32], ..settings(now) };
+    let mut other_key = settings(now);
+    other_key.verifying[0].material =
+        auth_guest::keys::public_key(auth_guest::keys::Algorithm::EdDsa, &[8; 32]).unwrap();
     assert_eq!(refused(other_key, issued.token.as_bytes()).await, TokenError::BadSignature);
-    let other_issuer = TokenSettings { issuer: "someone-else".into(), ..settings(now) };
+    let mut retired = settings(now);
+    retired.verifying.clear();
+    assert_eq!(refused(retired, issued.token.as_bytes()).await, TokenError::UnknownKey);
+    let mut other_issuer = settings(now);
+    other_issuer.settings.issuer = "someone-else".into();
     assert_eq!(refused(other_issuer, issued.token.as_bytes()).await, TokenError::WrongIssuer);
+    let mut other_audience = settings(now);
+    other_audience.settings.audience = "billing".into();
+    assert_eq!(refused(other_audience, issued.token.as_bytes()).await, TokenError::WrongAudience);
     assert_eq!(refused(settings(now), b"\xff\xfe garbage").await, TokenError::Malformed);
     let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3In0.";
     assert_eq!(refused(settings(now), none.as_bytes()).await, TokenError::AlgorithmNotAllowed);
@@ -111,16 +133,20 @@ async fn tokens_issued_natively_and_in_the_component_agree() {
     let runtime = start(&component_path()).await.unwrap();
     let s = settings(1_800_000_000);
     let native_settings = auth_guest::tokens::TokenSettings {
-        signing_key: &s.signing_key,
         issuer: &s.issuer,
+        audience: &s.audience,
         now: s.now,
         ttl_seconds: s.ttl_seconds,
         leeway_seconds: s.leeway_seconds,
     };
-    let (native, _) = auth_guest::tokens::issue(&native_settings, "9").unwrap();
+    let ed = auth_guest::keys::Algorithm::EdDsa;
+    let signing = auth_guest::tokens::SigningKey { kid: Some("ed-1"), alg: ed, private: &SEED };
+    let public = public_half();
+    let verifying = [auth_guest::tokens::VerificationKey { kid: Some("ed-1"), alg: ed, material: &public }];
+    let (native, _) = auth_guest::tokens::issue(&native_settings, &signing, "9", "loom", &[]).unwrap();
     assert_eq!(runtime.verify_token(&s, native.as_bytes()).await.unwrap().sub, "9");
-    let wasm = runtime.issue_token(&s, "10").await.unwrap();
-    assert_eq!(auth_guest::tokens::verify(&native_settings, wasm.token.as_bytes()).unwrap().sub, "10");
+    let wasm = runtime.issue_token(&s, "10", "loom").await.unwrap();
+    assert_eq!(auth_guest::tokens::verify(&native_settings, &verifying, wasm.token.as_bytes()).unwrap().sub, "10");
 }
 
 #[tokio::test]
@@ -160,7 +186,7 @@ async fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
     let now = 1_800_000_000;
     let runtime = Runtime::start(&served, options, &settings(now)).await.unwrap();
     let original = runtime.info().sha256;
-    let issued = runtime.issue_token(&settings(now), "1").await.unwrap();
+    let issued = runtime.issue_token(&settings(now), "1", "loom").await.unwrap();
     for (fixture, step) in [
         ("fixtures/not-a-component.wasm", Step::Compile),
         ("fixtures/wit-next.wasm", Step::Version),

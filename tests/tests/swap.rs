@@ -198,8 +198,8 @@ async fn a_rejected_swap_shows_its_step_on_healthz_and_its_reason_only_in_the_lo
     assert_eq!(fields, ["at", "result", "sha256", "step"], "{health}");
     assert_eq!((&last_reload["result"], &last_reload["step"]), (&"rejected".into(), &"version".into()));
     let text = health.to_string();
-    assert!(!text.contains(&dir.path().display().to_string()) && !text.contains("loom:auth@0.2"), "{text}");
-    assert!(host.logs().contains("at the version step: it exports loom:auth@0.2.0"), "{}", host.logs());
+    assert!(!text.contains(&dir.path().display().to_string()) && !text.contains("loom:auth@0.3"), "{text}");
+    assert!(host.logs().contains("at the version step: it exports loom:auth@0.3.0"), "{}", host.logs());
 }
 
 #[test]

@@ -34,7 +34,14 @@ pub struct PasswordGrant {
     /// `password` when given.
     #[schema(example = "password")]
     grant_type: Option<String>,
+    /// The client asking (RFC 6749 §2.2), written into the token's `client_id` claim;
+    /// `loom` when not given. Up to 128 printable ASCII characters.
+    #[schema(example = "loom-cli", max_length = 128)]
+    client_id: Option<String>,
 }
+
+/// The `client_id` a token names when the form gives none.
+const DEFAULT_CLIENT: &str = "loom";
 
 /// An access token (RFC 6749 §5.1).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -85,6 +92,11 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
     if grant.password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::Validation(too_long_password()));
     }
+    let client_id = match grant.client_id.as_deref() {
+        None | Some("") => DEFAULT_CLIENT,
+        Some(id) if id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => id,
+        Some(_) => return Err(ApiError::Validation("client_id must be at most 128 printable ASCII characters".into())),
+    };
     // `username` is an email address or a username. Attempts count against the
     // account (under its email key, whichever name was used) or, when none
     // matches, against the name; before any hashing, so a throttled attempt
@@ -115,10 +127,11 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
         upgrade_hash(state, user.id, &checked_hash, password).await;
     }
     // The password was right: a failure from here on is the service's, not the user's.
-    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string()).await.map_err(|error| {
-        tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
-        ApiError::Unavailable(error)
-    })?;
+    let issued =
+        state.runtime.issue_token(&state.token_settings(), &user.id.to_string(), client_id).await.map_err(|error| {
+            tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
+            ApiError::Unavailable(error)
+        })?;
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     let body = TokenOut {
         access_token: issued.token,

@@ -15,8 +15,8 @@ use super::cache::{CodeCache, Origin};
 use super::sandbox::{self, GuestState, Limits};
 use super::signature::Trust;
 use super::{
-    Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, KeyedSettings, Loaded, PasswordCheck,
-    RuntimeError, Step, TokenSettings, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
+    Algorithm, Authenticator, AuthenticatorPre, Claims, ComponentInfo, IssuedToken, KeyedSettings, Loaded,
+    PasswordCheck, RuntimeError, Step, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
 };
 
 /// What compiling and calling components needs: the engine, the linker, the
@@ -66,7 +66,7 @@ impl Core {
         bytes: &[u8],
         sha256: String,
         current: Option<&Loaded>,
-        settings: &TokenSettings,
+        settings: &KeyedSettings,
     ) -> Result<Loaded, RuntimeError> {
         let started = Instant::now();
         self.trust
@@ -139,29 +139,62 @@ impl Core {
     pub async fn issue_with(
         &self,
         loaded: &Loaded,
-        settings: &TokenSettings,
+        settings: &KeyedSettings,
         subject: &str,
+        client_id: &str,
     ) -> Result<IssuedToken, RuntimeError> {
-        let (settings, subject) = (KeyedSettings::new(settings.clone()), subject.to_owned());
+        let (settings, subject, client_id) = (settings.clone(), subject.to_owned(), client_id.to_owned());
         self.call(loaded, self.limits.token_deadline, "tokens.issue", |store, auth| {
-            Box::pin(async move { auth.loom_auth_tokens().call_issue(store, &settings, &subject).await })
+            Box::pin(async move {
+                let (values, key) = (&settings.settings, &settings.signing);
+                auth.loom_auth_tokens().call_issue(store, values, key, &subject, &client_id, &Vec::new()).await
+            })
         })
         .await?
         .map_err(RuntimeError::Token)
     }
 
+    /// Verifies `token` with the settings' verification keys only: the component never
+    /// receives a private key here (an asymmetric key's public half, an HS256 secret).
     pub async fn verify_token_with(
         &self,
         loaded: &Loaded,
-        settings: &TokenSettings,
+        settings: &KeyedSettings,
         token: &[u8],
     ) -> Result<Claims, RuntimeError> {
-        let (settings, token) = (KeyedSettings::new(settings.clone()), Zeroizing::new(token.to_vec()));
+        let (settings, token) = (settings.clone(), Zeroizing::new(token.to_vec()));
         self.call(loaded, self.limits.token_deadline, "tokens.verify", |store, auth| {
-            Box::pin(async move { auth.loom_auth_tokens().call_verify(store, &settings, &token).await })
+            Box::pin(async move {
+                auth.loom_auth_tokens().call_verify(store, &settings.settings, &settings.verifying, &token).await
+            })
         })
         .await?
         .map_err(RuntimeError::Token)
+    }
+
+    /// Fresh private key material for `alg`, made by the component.
+    pub async fn generate_key_with(&self, loaded: &Loaded, alg: Algorithm) -> Result<Zeroizing<Vec<u8>>, RuntimeError> {
+        self.call(loaded, self.limits.token_deadline, "keys.generate-key", |store, auth| {
+            Box::pin(async move { auth.loom_auth_keys().call_generate_key(store, alg).await })
+        })
+        .await?
+        .map(Zeroizing::new)
+        .map_err(RuntimeError::Key)
+    }
+
+    /// The public half of an asymmetric key (what verification gets).
+    pub async fn public_key_with(
+        &self,
+        loaded: &Loaded,
+        alg: Algorithm,
+        private: &[u8],
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let private = Zeroizing::new(private.to_vec());
+        self.call(loaded, self.limits.token_deadline, "keys.public-key", |store, auth| {
+            Box::pin(async move { auth.loom_auth_keys().call_public_key(store, alg, &private).await })
+        })
+        .await?
+        .map_err(RuntimeError::Key)
     }
 
     /// Runs `f` against a fresh instance of `loaded` in a fresh, sandboxed store.

@@ -46,8 +46,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use exports::loom::auth::keys::{Algorithm, KeyError};
 pub use exports::loom::auth::passwords::{PasswordCheck, PasswordError};
-pub use exports::loom::auth::tokens::{Claims, IssuedToken, TokenError, TokenSettings};
+pub use exports::loom::auth::tokens::{Claims, IssuedToken, SigningKey, TokenError, TokenSettings, VerificationKey};
 
 /// The WIT package every component must export, without its version.
 pub const WIT_PACKAGE: &str = "loom:auth";
@@ -65,6 +66,8 @@ pub enum RuntimeError {
     Password(PasswordError),
     #[error("the auth component refused the token: {0:?}")]
     Token(TokenError),
+    #[error("the auth component could not make or describe a key: {0:?}")]
+    Key(KeyError),
     /// Every hashing slot is busy and the queue in front of them is full.
     #[error("too many password hashes are waiting")]
     Busy,
@@ -173,7 +176,7 @@ impl Runtime {
     pub async fn start(
         path: &Path,
         options: RuntimeOptions,
-        settings: &TokenSettings,
+        settings: &KeyedSettings,
     ) -> Result<Arc<Self>, RuntimeError> {
         let engine = sandbox::engine(&options.limits).map_err(|e| rejected(Step::Compile, e))?;
         let mut linker = Linker::new(&engine);
@@ -226,7 +229,7 @@ impl Runtime {
 
     /// Reads the component file again and, if it changed and passes every step,
     /// publishes it. Compiling and the self-test run on a blocking thread.
-    pub async fn reload(&self, settings: &TokenSettings) -> ReloadReport {
+    pub async fn reload(&self, settings: &KeyedSettings) -> ReloadReport {
         let _one_at_a_time = self.reloading.lock().await;
         let report = match std::fs::read(&self.core.path) {
             Err(e) => ReloadReport {
@@ -280,15 +283,21 @@ impl Runtime {
         self.on_hash_pool(move |core, loaded| async move { core.verify_with(&loaded, &password, &phc).await }).await
     }
 
-    /// Issues a token. Cheap (microseconds): runs on the calling task.
-    pub async fn issue_token(&self, settings: &TokenSettings, subject: &str) -> Result<IssuedToken, RuntimeError> {
-        self.core.issue_with(&self.active(), settings, subject).await
+    /// Issues a token for `subject` and the client `client_id`, signed with the settings'
+    /// signing key. Cheap (microseconds): runs on the calling task.
+    pub async fn issue_token(
+        &self,
+        settings: &KeyedSettings,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<IssuedToken, RuntimeError> {
+        self.core.issue_with(&self.active(), settings, subject, client_id).await
     }
 
     /// Verifies a token as received. Cheap (microseconds): runs on the calling
     /// task. A token the active component accepted before is answered from the
     /// verified-token cache until it expires.
-    pub async fn verify_token(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
+    pub async fn verify_token(&self, settings: &KeyedSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
         let active = self.active();
         let check = Check::new(&active.info.sha256, settings, token);
         if let Some(claims) = self.verified.get(&check) {
@@ -301,7 +310,7 @@ impl Runtime {
 
     /// Verifies a token in the active component, never from the cache: what a
     /// token seen for the first time costs (for measurements).
-    pub async fn verify_token_uncached(&self, settings: &TokenSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
+    pub async fn verify_token_uncached(&self, settings: &KeyedSettings, token: &[u8]) -> Result<Claims, RuntimeError> {
         self.core.verify_token_with(&self.active(), settings, token).await
     }
 
@@ -357,14 +366,14 @@ impl Drop for QueueSlot {
 async fn off_the_workers<R, F>(
     core: &Arc<Core>,
     current: Option<Arc<Loaded>>,
-    settings: &TokenSettings,
+    settings: &KeyedSettings,
     f: impl FnOnce(Arc<Core>, Option<Arc<Loaded>>, KeyedSettings) -> F + Send + 'static,
 ) -> Result<R, RuntimeError>
 where
     R: Send + 'static,
     F: Future<Output = Result<R, RuntimeError>>,
 {
-    let (core, settings, handle) = (Arc::clone(core), KeyedSettings::new(settings.clone()), Handle::current());
+    let (core, settings, handle) = (Arc::clone(core), settings.clone(), Handle::current());
     tokio::task::spawn_blocking(move || handle.block_on(f(core, current, settings)))
         .await
         .map_err(|e| RuntimeError::Trap(format!("the component loader failed: {e}")))?

@@ -11,7 +11,7 @@
 
 use secrecy::SecretString;
 
-use super::{Core, Loaded, RuntimeError, TokenSettings};
+use super::{Algorithm, Core, KeyedSettings, Loaded, RuntimeError, SigningKey, VerificationKey};
 
 const SAMPLE_PASSWORD: &str = "loom self-test: correct horse battery staple";
 const WRONG_PASSWORD: &str = "a different password";
@@ -20,6 +20,7 @@ fn sample() -> SecretString {
     SecretString::from(SAMPLE_PASSWORD)
 }
 const SAMPLE_SUBJECT: &str = "self-test";
+const SAMPLE_CLIENT: &str = "loom-self-test";
 
 /// Runs every check on `candidate`; `current` is the component it would replace.
 /// Returns which check failed and how.
@@ -27,9 +28,10 @@ pub async fn run(
     core: &Core,
     candidate: &Loaded,
     current: Option<&Loaded>,
-    settings: &TokenSettings,
+    settings: &KeyedSettings,
 ) -> Result<(), String> {
     tokens(core, candidate, current, settings).await?;
+    fresh_keys(core, candidate, settings).await?;
     let own = candidate.info.sha256.clone();
     if !core.passed(&own) {
         own_passwords(core, candidate).await?;
@@ -71,10 +73,12 @@ async fn tokens(
     core: &Core,
     candidate: &Loaded,
     current: Option<&Loaded>,
-    settings: &TokenSettings,
+    settings: &KeyedSettings,
 ) -> Result<(), String> {
-    let issued =
-        core.issue_with(candidate, settings, SAMPLE_SUBJECT).await.map_err(|e| failed("issuing a token", e))?;
+    let issued = core
+        .issue_with(candidate, settings, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+        .await
+        .map_err(|e| failed("issuing a token", e))?;
     let claims = core
         .verify_token_with(candidate, settings, issued.token.as_bytes())
         .await
@@ -92,8 +96,10 @@ async fn tokens(
     }
 
     if let Some(current) = current {
-        let old_token =
-            core.issue_with(current, settings, SAMPLE_SUBJECT).await.map_err(|e| failed("(current) issuing", e))?;
+        let old_token = core
+            .issue_with(current, settings, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+            .await
+            .map_err(|e| failed("(current) issuing", e))?;
         let claims = core
             .verify_token_with(candidate, settings, old_token.token.as_bytes())
             .await
@@ -101,6 +107,36 @@ async fn tokens(
         if claims.sub != SAMPLE_SUBJECT {
             return Err("a token the current component issued comes back with another subject".into());
         }
+    }
+    Ok(())
+}
+
+/// Make an EdDSA key, sign with it, and verify with its public half alone.
+async fn fresh_keys(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Result<(), String> {
+    let private = core.generate_key_with(candidate, Algorithm::Eddsa).await.map_err(|e| failed("making a key", e))?;
+    let public = core
+        .public_key_with(candidate, Algorithm::Eddsa, &private)
+        .await
+        .map_err(|e| failed("deriving a public key", e))?;
+    if public.is_empty() || public[..] == private[..] {
+        return Err("a key's public half is empty or its private half".into());
+    }
+    let kid = Some("self-test".to_owned());
+    let trial = KeyedSettings {
+        settings: settings.settings.clone(),
+        signing: SigningKey { kid: kid.clone(), alg: Algorithm::Eddsa, private: private.to_vec() },
+        verifying: vec![VerificationKey { kid, alg: Algorithm::Eddsa, material: public }],
+    };
+    let issued = core
+        .issue_with(candidate, &trial, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+        .await
+        .map_err(|e| failed("signing with a fresh key", e))?;
+    let claims = core
+        .verify_token_with(candidate, &trial, issued.token.as_bytes())
+        .await
+        .map_err(|e| failed("checking a token with a public key", e))?;
+    if claims.sub != SAMPLE_SUBJECT || claims.client_id != SAMPLE_CLIENT {
+        return Err("a token signed with a fresh key comes back with other claims".into());
     }
     Ok(())
 }

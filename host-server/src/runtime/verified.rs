@@ -19,7 +19,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use super::{Claims, TokenSettings};
+use super::{Claims, KeyedSettings};
 
 /// Tokens remembered at most; a full cache evicts the least used.
 pub const CAPACITY: u64 = 10_000;
@@ -28,20 +28,18 @@ pub const CAPACITY: u64 = 10_000;
 pub struct Check {
     /// SHA-256 of the token.
     key: [u8; 32],
-    /// SHA-256 of the component's digest and the settings but the clock.
+    /// SHA-256 of the component's digest and the verification keys and settings but the clock.
     context: [u8; 32],
     now: i64,
     leeway_seconds: u32,
 }
 
 impl Check {
-    pub fn new(component: &str, settings: &TokenSettings, token: &[u8]) -> Self {
+    pub fn new(component: &str, settings: &KeyedSettings, token: &[u8]) -> Self {
         let mut context = Sha256::new();
-        for part in [component.as_bytes(), &settings.signing_key, settings.issuer.as_bytes()] {
-            context.update((part.len() as u64).to_le_bytes());
-            context.update(part);
-        }
-        context.update(settings.leeway_seconds.to_le_bytes());
+        context.update((component.len() as u64).to_le_bytes());
+        context.update(component.as_bytes());
+        context.update(settings.verdict_digest());
         Self {
             key: Sha256::digest(token).into(),
             context: context.finalize().into(),
@@ -116,15 +114,37 @@ impl Expiry<[u8; 32], Accepted> for UntilExpiry {
 mod tests {
     use super::*;
 
-    fn settings(now: i64) -> TokenSettings {
-        TokenSettings { signing_key: vec![7; 32], issuer: "loom-auth".into(), now, ttl_seconds: 60, leeway_seconds: 5 }
+    use crate::runtime::{Algorithm, SigningKey, TokenSettings, VerificationKey};
+
+    fn settings(now: i64) -> KeyedSettings {
+        KeyedSettings {
+            settings: TokenSettings {
+                issuer: "loom-auth".into(),
+                audience: "loom".into(),
+                now,
+                ttl_seconds: 60,
+                leeway_seconds: 5,
+            },
+            signing: SigningKey { kid: Some("k".into()), alg: Algorithm::Hs256, private: vec![7; 32] },
+            verifying: vec![VerificationKey { kid: Some("k".into()), alg: Algorithm::Hs256, material: vec![7; 32] }],
+        }
     }
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "1".into(), iss: "loom-auth".into(), iat: exp - 60, exp, jti: "j".into() }
+        Claims {
+            sub: "1".into(),
+            iss: "loom-auth".into(),
+            aud: "loom".into(),
+            iat: exp - 60,
+            exp,
+            jti: "j".into(),
+            client_id: "loom".into(),
+            kid: Some("k".into()),
+            extra: Vec::new(),
+        }
     }
 
-    fn found(cache: &VerifiedTokens, component: &str, settings: &TokenSettings) -> bool {
+    fn found(cache: &VerifiedTokens, component: &str, settings: &KeyedSettings) -> bool {
         cache.get(&Check::new(component, settings, b"token")).is_some()
     }
 
@@ -144,9 +164,16 @@ mod tests {
         cache.insert(&Check::new("digest-a", &settings(1_000), b"token"), &claims(1_060));
         assert!(found(&cache, "digest-a", &settings(1_000)));
         assert!(!found(&cache, "digest-b", &settings(1_000)), "another component");
-        assert!(!found(&cache, "digest-a", &TokenSettings { signing_key: vec![8; 32], ..settings(1_000) }), "key");
-        assert!(!found(&cache, "digest-a", &TokenSettings { issuer: "x".into(), ..settings(1_000) }), "issuer");
-        assert!(!found(&cache, "digest-a", &TokenSettings { leeway_seconds: 50, ..settings(1_000) }), "leeway");
+        let changed = |change: fn(&mut KeyedSettings)| {
+            let mut settings = settings(1_000);
+            change(&mut settings);
+            settings
+        };
+        assert!(!found(&cache, "digest-a", &changed(|s| s.verifying[0].material = vec![8; 32])), "key");
+        assert!(!found(&cache, "digest-a", &changed(|s| s.verifying.clear())), "key retired");
+        assert!(!found(&cache, "digest-a", &changed(|s| s.settings.issuer = "x".into())), "issuer");
+        assert!(!found(&cache, "digest-a", &changed(|s| s.settings.audience = "x".into())), "audience");
+        assert!(!found(&cache, "digest-a", &changed(|s| s.settings.leeway_seconds = 50)), "leeway");
         cache.clear();
         assert!(!found(&cache, "digest-a", &settings(1_000)), "cleared");
     }

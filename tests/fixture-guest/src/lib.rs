@@ -16,9 +16,12 @@ mod component {
     #[cfg(feature = "wit-next")]
     wit_bindgen::generate!({ path: "wit-next", world: "authenticator" });
 
-    use auth_guest::{passwords, tokens};
+    use auth_guest::{keys, passwords, tokens};
+    use exports::loom::auth::keys::{Algorithm, Guest as Keys, KeyError};
     use exports::loom::auth::passwords::{Guest as Passwords, PasswordCheck, PasswordError};
-    use exports::loom::auth::tokens::{Claims, Guest as Tokens, IssuedToken, TokenError, TokenSettings};
+    use exports::loom::auth::tokens::{
+        Claims, Guest as Tokens, IssuedToken, SigningKey, TokenError, TokenSettings, VerificationKey,
+    };
 
     struct Fixture;
 
@@ -72,10 +75,21 @@ mod component {
         TokenError::Malformed
     }
 
+    fn key_error(_: keys::KeyError) -> KeyError {
+        KeyError::Internal
+    }
+
+    fn algorithm(alg: Algorithm) -> keys::Algorithm {
+        match alg {
+            Algorithm::Hs256 => keys::Algorithm::Hs256,
+            Algorithm::Eddsa => keys::Algorithm::EdDsa,
+        }
+    }
+
     fn settings(s: &TokenSettings) -> tokens::TokenSettings<'_> {
         tokens::TokenSettings {
-            signing_key: &s.signing_key,
             issuer: &s.issuer,
+            audience: &s.audience,
             now: s.now,
             ttl_seconds: s.ttl_seconds,
             leeway_seconds: s.leeway_seconds,
@@ -83,7 +97,8 @@ mod component {
     }
 
     fn claims(c: tokens::Claims) -> Claims {
-        Claims { sub: c.sub, iss: c.iss, iat: c.iat, exp: c.exp, jti: c.jti }
+        let tokens::Claims { sub, iss, aud, iat, exp, jti, client_id, kid, extra } = c;
+        Claims { sub, iss, aud, iat, exp, jti, client_id, kid, extra }
     }
 
     impl Passwords for Fixture {
@@ -105,21 +120,50 @@ mod component {
         }
     }
 
+    impl Keys for Fixture {
+        fn generate_key(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
+            keys::generate(algorithm(alg)).map_err(key_error)
+        }
+
+        fn public_key(alg: Algorithm, private: Vec<u8>) -> Result<Vec<u8>, KeyError> {
+            keys::public_key(algorithm(alg), &private).map_err(key_error)
+        }
+
+        fn public_jwk(alg: Algorithm, private: Vec<u8>, kid: String) -> Result<String, KeyError> {
+            keys::public_jwk(algorithm(alg), &private, &kid).map_err(key_error)
+        }
+    }
+
     impl Tokens for Fixture {
-        fn issue(s: TokenSettings, subject: String) -> Result<IssuedToken, TokenError> {
+        fn issue(
+            s: TokenSettings,
+            key: SigningKey,
+            subject: String,
+            client_id: String,
+            extra: Vec<(String, String)>,
+        ) -> Result<IssuedToken, TokenError> {
             if subject != "self-test" {
                 if cfg!(feature = "issue-fails") {
                     return Err(TokenError::Internal);
                 }
                 misbehave(&s.issuer);
             }
-            let (token, c) = tokens::issue(&settings(&s), &subject).map_err(token_error)?;
+            let key = tokens::SigningKey { kid: key.kid.as_deref(), alg: algorithm(key.alg), private: &key.private };
+            let (token, c) = tokens::issue(&settings(&s), &key, &subject, &client_id, &extra).map_err(token_error)?;
             Ok(IssuedToken { token, claims: claims(c) })
         }
 
-        fn verify(s: TokenSettings, token: Vec<u8>) -> Result<Claims, TokenError> {
+        fn verify(s: TokenSettings, keys: Vec<VerificationKey>, token: Vec<u8>) -> Result<Claims, TokenError> {
             misbehave(&String::from_utf8_lossy(&token));
-            tokens::verify(&settings(&s), &token).map(claims).map_err(token_error)
+            let keys: Vec<_> = keys
+                .iter()
+                .map(|k| tokens::VerificationKey {
+                    kid: k.kid.as_deref(),
+                    alg: algorithm(k.alg),
+                    material: &k.material,
+                })
+                .collect();
+            tokens::verify(&settings(&s), &keys, &token).map(claims).map_err(token_error)
         }
     }
 

@@ -88,13 +88,15 @@ fn forge(host: &TestHost, subject: &str) -> String {
     let key = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let settings = auth_guest::tokens::TokenSettings {
-        signing_key: &key,
         issuer: "loom-auth",
+        audience: "loom",
         now,
         ttl_seconds: 600,
         leeway_seconds: 5,
     };
-    auth_guest::tokens::issue(&settings, subject).unwrap().0
+    // The secret file's key is the one without a kid.
+    let key = auth_guest::tokens::SigningKey { kid: None, alg: auth_guest::keys::Algorithm::Hs256, private: &key };
+    auth_guest::tokens::issue(&settings, &key, subject, "loom", &[]).unwrap().0
 }
 
 #[tokio::test]
