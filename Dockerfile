@@ -5,8 +5,8 @@
 #   docker build -t loom-auth .
 # Run one host on SQLite in a volume:
 #   docker run -p 8000:8000 -v loom-auth:/var/lib/loom-auth loom-auth
-# or several on PostgreSQL, sharing one signing secret (see README, "Deploying"):
-#   docker run -e DATABASE_URL=postgres://loom:…@db/loom -e LOOM_AUTH_SECRET_FILE=/run/secrets/jwt-secret …
+# or several on PostgreSQL, sharing one master key (see README, "Deploying"):
+#   docker run -e DATABASE_URL=postgres://loom:…@db/loom -e LOOM_AUTH_MASTER_KEY_FILE=/run/secrets/master-key …
 
 FROM rust:1-bookworm AS build
 RUN rustup target add wasm32-wasip2 && cargo install --locked just

@@ -48,6 +48,10 @@ async fn main() -> anyhow::Result<()> {
     let verify_cached = estimate("token_verify/component_cached")?;
     let issue_native = estimate("token_issue/native")?;
     let issue_wasm = estimate("token_issue/component")?;
+    let ed_verify_native = estimate("token_verify_eddsa/native")?;
+    let ed_verify_wasm = estimate("token_verify_eddsa/component")?;
+    let ed_issue_native = estimate("token_issue_eddsa/native")?;
+    let ed_issue_wasm = estimate("token_issue_eddsa/component")?;
     let hash_native = estimate("argon2id_hash/native")?;
     let hash_wasm = estimate("argon2id_hash/component")?;
     let hash_simd = estimate("argon2id_hash/component_simd128")?;
@@ -76,9 +80,13 @@ async fn main() -> anyhow::Result<()> {
     let hash_capacity = cores as f64 / hash_wasm.as_secs_f64();
     let me_p99 = (mixed_me.percentile(0.99), idle.percentile(0.99));
     let backend_rows = backends(&default).await?;
+    let algorithm_row = algorithms(&default).await?;
     let mut rows = vec![
         Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
         Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
+        Row::ratio("EdDSA token verify: component vs native", us, (ed_verify_wasm, ed_verify_native), None),
+        Row::ratio("EdDSA token issue: component vs native", us, (ed_issue_wasm, ed_issue_native), None),
+        algorithm_row,
         Row::ratio("token verify: fresh instance vs reused one", us, (verify_wasm, verify_reused), None),
         Row::ratio("token verify: a token checked before (cache) vs native", us, (verify_cached, verify_native), None),
         Row::ratio("argon2id hash: component vs native", ms, (hash_wasm, hash_native), Some(Bound::AtMost(1.5))),
@@ -112,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             Some(("< 150 MiB", peak_rss < 150 << 20)),
         ),
     ];
-    rows.splice(6..6, hot_rows);
+    rows.splice(9..9, hot_rows);
     rows.extend(backend_rows);
     let report = render(&rows, cores)?;
     println!("{report}");
@@ -214,7 +222,49 @@ async fn account(host: &Host) -> anyhow::Result<String> {
         .send()
         .await?
         .error_for_status()?;
-    let grant: serde_json::Value = http
+    login(host).await
+}
+
+/// `GET /users/me/` with an EdDSA token (a new installation's) against an HS256 one (after
+/// `host-server keys rotate --alg hs256`), on one host: a token seen before is answered from
+/// the verified-token cache, so the algorithm should hardly show.
+async fn algorithms(component: &Path) -> anyhow::Result<Row> {
+    eprintln!("measuring GET /users/me/ with EdDSA and HS256 tokens…");
+    let dir = tempfile::tempdir()?;
+    let host = Host::start(dir.path(), component).await?;
+    let eddsa_token = account(&host).await?;
+    let eddsa = load::run(Request::get(&host.base_url, "/users/me/", Some(&eddsa_token))?, CLIENTS, LOAD_TIME).await?;
+    let rotated = std::process::Command::new(target_dir()?.join("release/host-server"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--component")
+        .arg(component)
+        .arg("--trusted-signers")
+        .arg(target_dir()?.join("signing/dev.pub"))
+        .args(["keys", "rotate", "--alg", "hs256"])
+        .output()?;
+    anyhow::ensure!(rotated.status.success(), "keys rotate failed: {}", String::from_utf8_lossy(&rotated.stderr));
+    // The host picks the new key up within seconds: log in until the token is HS256.
+    let hs256_token = loop {
+        let token = login(&host).await?;
+        let header = token.split('.').next().unwrap_or_default();
+        if header.starts_with("eyJhbGciOiJIUzI1NiI") {
+            break token;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let hs256 = load::run(Request::get(&host.base_url, "/users/me/", Some(&hs256_token))?, CLIENTS, LOAD_TIME).await?;
+    Ok(Row {
+        what: "GET /users/me/ with an EdDSA token vs an HS256 one, 32 clients",
+        measured: format!("{:.0} req/s vs {:.0} req/s", eddsa.per_second(), hs256.per_second()),
+        ratio: Some(eddsa.per_second() / hs256.per_second()),
+        bound: Some(Bound::AtLeast(0.9)),
+        absolute: None,
+    })
+}
+
+async fn login(host: &Host) -> anyhow::Result<String> {
+    let grant: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/token", host.base_url))
         .form(&[("username", EMAIL), ("password", PASSWORD)])
         .send()

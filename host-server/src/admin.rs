@@ -1,14 +1,23 @@
-//! `host-server users …`: account administration on the database the settings
-//! point at, with no HTTP admin API to protect. Safe while hosts serve the same
-//! database: they read an account's state on every request.
+//! `host-server users …` and `host-server keys …`: administration on the database the
+//! settings point at, with no HTTP admin API to protect. Safe while hosts serve the same
+//! database: they read an account's state on every request, and the keys every 5 seconds.
 
 use anyhow::{Context, bail};
 
-use crate::config::{Command, Config, UsersCommand};
-use crate::store::UserStore;
+use crate::config::{Command, Config, KeyAlgorithm, KeysCommand, UsersCommand};
+use crate::store::{KeyChange, KeyState, UserStore};
 
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
-    let Command::Users(users) = command;
+    let store = open_store(config).await?;
+    let outcome = match command {
+        Command::Users(users) => run_users(&store, users).await,
+        Command::Keys(keys) => run_keys(config, &store, keys).await,
+    };
+    store.close().await;
+    outcome
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<UserStore> {
     let default_db = config.data_dir.join("loom-auth.db");
     if config.database_url.is_none() && !default_db.exists() {
         bail!(
@@ -17,9 +26,12 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
         );
     }
     let url = config.database_url();
-    let store = UserStore::open(&url, config.database_max_connections)
+    UserStore::open(&url, config.database_max_connections)
         .await
-        .with_context(|| format!("cannot open the database {}", crate::store::redact_url(&url)))?;
+        .with_context(|| format!("cannot open the database {}", crate::store::redact_url(&url)))
+}
+
+async fn run_users(store: &UserStore, users: &UsersCommand) -> anyhow::Result<()> {
     match users {
         UsersCommand::List => {
             let users = store.list_users().await?;
@@ -47,6 +59,65 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
             println!("{done} {email}");
         }
     }
-    store.close().await;
+    Ok(())
+}
+
+fn when(unix: i64) -> String {
+    u64::try_from(unix)
+        .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
+        .map_or_else(|_| unix.to_string(), |t| t.to_string())
+}
+
+async fn run_keys(config: &Config, store: &UserStore, keys: &KeysCommand) -> anyhow::Result<()> {
+    let now = crate::tokens::unix_now();
+    match keys {
+        KeysCommand::List => {
+            let keys = store.signing_keys().await?;
+            if keys.is_empty() {
+                println!("No signing keys yet: a host makes the first one when it starts.");
+                return Ok(());
+            }
+            let width = keys.iter().map(|k| k.kid.len()).max().unwrap_or(0).max(3);
+            println!("{:width$}  {:9}  {:9}  CREATED", "KID", "ALGORITHM", "STATE");
+            for key in keys {
+                let note = if key.legacy { "  (legacy: tokens from before 0.2, without a kid)" } else { "" };
+                let (kid, alg, state) = (&key.kid, &key.algorithm, key.state.as_str());
+                println!("{kid:width$}  {alg:9}  {state:9}  {}{note}", when(key.created_at));
+            }
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = match alg {
+                KeyAlgorithm::Eddsa => crate::runtime::Algorithm::Eddsa,
+                KeyAlgorithm::Hs256 => crate::runtime::Algorithm::Hs256,
+            };
+            // The component makes the key, as on a host; the master key seals it.
+            let runtime = crate::startup::start_runtime(config).await?;
+            let master = crate::keys::load_or_create(&config.master_key_file(), crate::keys::SecretKind::Master)?;
+            let sealer = crate::keyring::seal::Sealer::new(&master);
+            let before = store.signing_keys().await?;
+            if let Some(stored) = before.iter().find(|k| k.state != KeyState::Retired) {
+                sealer.open(&stored.kid, &stored.algorithm, &stored.sealed_private).with_context(|| {
+                    format!("the master key {} does not open the stored keys", config.master_key_file().display())
+                })?;
+            }
+            let key = crate::keyring::new_key(&sealer, &runtime, alg, KeyState::Active, now).await?;
+            store.rotate_signing_key(&key).await?;
+            let previous = before.iter().find(|k| k.state == KeyState::Active).map(|k| k.kid.as_str());
+            println!("{} ({}) signs new tokens now.", key.kid, key.algorithm);
+            if let Some(previous) = previous {
+                println!("{previous} keeps verifying the tokens it signed; retire it once they have expired.");
+            }
+            println!("Running hosts pick the change up within 5 seconds.");
+        }
+        KeysCommand::Retire { kid } => match store.retire_signing_key(kid, now).await? {
+            KeyChange::Done => {
+                println!("Retired {kid}: tokens it signed are refused within 5 seconds on every host.")
+            }
+            KeyChange::NoSuchKey => bail!("there is no signing key {kid} (`host-server keys list` shows them)"),
+            KeyChange::ActiveKey => {
+                bail!("{kid} is the active key, which signs every new token: rotate to a new key first")
+            }
+        },
+    }
     Ok(())
 }

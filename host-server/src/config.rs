@@ -60,10 +60,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
     pub token_ttl: u32,
 
-    /// File holding the token signing secret (at least 32 bytes); generated with
-    /// 32 random bytes and mode 0600 when missing [default: <DATA_DIR>/jwt-secret]
-    #[arg(long, env = "LOOM_AUTH_SECRET_FILE", value_name = "PATH")]
+    /// A token secret from before 0.2 (at least 32 bytes), imported once as the legacy key so
+    /// the tokens it signed stay valid until they expire; nothing when the file does not exist
+    /// [default: <DATA_DIR>/jwt-secret]
+    #[arg(long, env = "LOOM_AUTH_SECRET_FILE", value_name = "PATH", global = true)]
     pub secret_file: Option<PathBuf>,
+
+    /// The key-encryption key that seals the signing keys in the database: 32 random bytes,
+    /// made with mode 0600 when missing. Hosts sharing a database share this file
+    /// [default: <DATA_DIR>/master-key]
+    #[arg(long, env = "LOOM_AUTH_MASTER_KEY_FILE", value_name = "PATH", global = true)]
+    pub master_key_file: Option<PathBuf>,
 
     /// The `iss` claim written into tokens and required from them.
     #[arg(long, env = "LOOM_AUTH_ISSUER", default_value = "loom-auth", value_name = "NAME")]
@@ -73,6 +80,11 @@ pub struct Config {
     /// Loom tokens check for it.
     #[arg(long, env = "LOOM_AUTH_AUDIENCE", default_value = "loom", value_name = "NAME")]
     pub audience: String,
+
+    /// The URL clients reach this service at (behind a proxy, the proxy's), for the discovery
+    /// document at /.well-known/oauth-authorization-server [default: http:// and the request's Host]
+    #[arg(long, env = "LOOM_AUTH_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
 
     /// Clock skew tolerated when checking a token's times, in seconds (at most 60).
     #[arg(long, env = "LOOM_AUTH_LEEWAY", default_value_t = 5, value_name = "SECONDS",
@@ -167,6 +179,10 @@ impl Config {
         self.secret_file.clone().unwrap_or_else(|| self.data_dir.join("jwt-secret"))
     }
 
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master-key"))
+    }
+
     pub fn limits(&self) -> crate::runtime::Limits {
         crate::runtime::Limits {
             memory_bytes: usize::try_from(self.guest_memory_mib << 20).unwrap_or(usize::MAX),
@@ -223,6 +239,42 @@ pub enum Command {
     /// Manage accounts: list them, deactivate or activate one.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage the token signing keys: list them, rotate to a new one, retire an old one.
+    ///
+    /// Running hosts pick up a change within 5 seconds (at once on SIGHUP).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeysCommand {
+    /// List every key: id, algorithm, state (active signs; verifying only verifies; retired
+    /// neither), when it was made.
+    List,
+    /// Make a new active key; the one active so far keeps verifying the tokens it signed.
+    ///
+    /// Example: host-server keys rotate --alg eddsa
+    Rotate {
+        /// The new key's algorithm: eddsa (public keys in the JWKS, for other services) or
+        /// hs256 (a shared secret: only this service can verify).
+        #[arg(long, value_enum, default_value = "eddsa")]
+        alg: KeyAlgorithm,
+    },
+    /// Stop a key verifying: the tokens it signed are refused from then on. The active key
+    /// cannot be retired (rotate first).
+    ///
+    /// Example: host-server keys retire 2026-11-26-3f9a1c2b
+    Retire {
+        /// The key's id, as `keys list` shows it.
+        kid: String,
+    },
+}
+
+/// The algorithms a new key can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    Eddsa,
+    Hs256,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -244,6 +296,15 @@ pub enum UsersCommand {
         /// The account's email (any case).
         email: String,
     },
+}
+
+/// An http(s) URL with a host and nothing after the path.
+fn parse_public_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.query().is_some() {
+        return Err(format!("{text:?} must be an http:// or https:// URL with a host, e.g. https://auth.example.com"));
+    }
+    Ok(url)
 }
 
 /// A CIDR range, or a single address as a range of one.

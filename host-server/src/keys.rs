@@ -1,5 +1,6 @@
-//! The host's secrets kept in files (the token signing secret, the key that
-//! authenticates the compiled-code cache): loaded, or generated once and saved.
+//! The host's secrets kept in files (the master key that seals the signing keys in the
+//! database, the key that authenticates the compiled-code cache, and a pre-0.2 token
+//! secret to import): loaded, or generated once and saved.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,10 @@ pub const SECRET_BYTES: usize = 32;
 /// What a secret file holds, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
-    /// The token signing secret.
+    /// The pre-0.2 token signing secret (imported once as the legacy key).
     Signing,
+    /// The key-encryption key that seals the signing keys kept in the database.
+    Master,
     /// The key that authenticates compiled-code cache entries.
     Cache,
 }
@@ -24,6 +27,7 @@ impl std::fmt::Display for SecretKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Signing => "token signing secret",
+            Self::Master => "master key",
             Self::Cache => "compiled-code cache key",
         })
     }
@@ -51,6 +55,15 @@ pub fn load_or_create(path: &Path, kind: SecretKind) -> Result<SecretSlice<u8>, 
             check_length(path, kind, bytes)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, kind),
+        Err(source) => Err(KeyError::Read { kind, path: path.to_owned(), source }),
+    }
+}
+
+/// Reads the secret at `path` if there is one; never creates it.
+pub fn load_existing(path: &Path, kind: SecretKind) -> Result<Option<SecretSlice<u8>>, KeyError> {
+    match std::fs::read(path) {
+        Ok(bytes) => check_length(path, kind, bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(KeyError::Read { kind, path: path.to_owned(), source }),
     }
 }

@@ -7,6 +7,7 @@
 //! - [`state`]: what every handler can reach.
 //! - [`startup`], [`config`], [`keys`], [`tokens`], [`reload`]: wiring, settings,
 //!   the signing secret, token settings, swap triggers.
+//! - [`keyring`]: the signing keys hosts share (sealed in the store, refreshed every 5 s).
 //! - [`telemetry`]: logs (text or JSON), audit events and Prometheus metrics.
 //! - [`admin`]: `host-server users …`, account administration without serving.
 //! - [`email`]: one spelling and one unique key per email address.
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod config;
 pub mod durable;
 pub mod email;
+pub mod keyring;
 pub mod keys;
 pub mod platform;
 pub mod reload;

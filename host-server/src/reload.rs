@@ -70,6 +70,10 @@ async fn reload_loop(mut rx: mpsc::UnboundedReceiver<&'static str>, runtime: Arc
                 trigger = next;
             }
         }
+        if trigger == "SIGHUP" {
+            // SIGHUP also re-reads the signing keys at once.
+            tokens.keys.nudge.notify_one();
+        }
         let report = runtime.reload(&tokens.settings()).await;
         let active = runtime.info();
         match report.outcome {

@@ -13,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::keyring::{self, Keys, seal::Sealer};
 use crate::keys::{self, SecretKind};
 use crate::reload::{self, Watch};
 use crate::routes;
@@ -52,36 +53,16 @@ impl Server {
         let store = UserStore::open(&config.database_url(), config.database_max_connections)
             .await
             .context("cannot open the database")?;
+        let runtime = start_runtime(config).await?;
+        let keys = open_keys(config, &store, &runtime).await?;
+        keys.spawn_refresh(Arc::clone(&runtime));
         let tokens = Arc::new(TokenConfig {
-            signing_key: keys::load_or_create(&config.secret_file(), SecretKind::Signing)?,
+            keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_seconds: config.token_ttl,
             leeway_seconds: config.leeway,
         });
-        let trust = config.trust()?;
-        if config.allow_unsigned {
-            tracing::warn!(
-                "--allow-unsigned is on: the host runs any component at its path, signed or not, and hands it the \
-                 signing key. Use it for development only"
-            );
-        }
-        let (cache_dir, cache_key) = config.cache_paths();
-        let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
-        let options = RuntimeOptions {
-            limits: config.limits(),
-            cache: Some(cache),
-            trust,
-            max_hash_queue: config.max_hash_queue(),
-        };
-        let (path, settings) = (config.component.clone(), tokens.settings());
-        let runtime = Runtime::start(&path, options, &settings).await.with_context(|| {
-            format!(
-                "cannot serve the auth component {} (`just build-guest` builds {})",
-                config.component.display(),
-                crate::config::DEFAULT_COMPONENT
-            )
-        })?;
         let info = runtime.info();
         tracing::info!(
             path = %info.path.display(),
@@ -106,7 +87,8 @@ impl Server {
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
         let throttle = ThrottlePolicy::from_config(config);
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
-        let state = AppState::new(store.clone(), runtime, tokens, throttle);
+        let public_url = config.public_url.as_ref().map(|url| url.as_str().trim_end_matches('/').to_owned());
+        let state = AppState::new(store.clone(), runtime, tokens, throttle, public_url);
         // Make the timing-equaliser hash now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
@@ -139,6 +121,43 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The component, loaded as the settings say (signature trust, limits, cache), having passed
+/// its self-test with a throwaway key (the key ring needs a component to make its first key).
+pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
+    let trust = config.trust()?;
+    if config.allow_unsigned {
+        tracing::warn!(
+            "--allow-unsigned is on: the host runs any component at its path, signed or not, and hands it the \
+             signing key. Use it for development only"
+        );
+    }
+    let (cache_dir, cache_key) = config.cache_paths();
+    let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
+    let options =
+        RuntimeOptions { limits: config.limits(), cache: Some(cache), trust, max_hash_queue: config.max_hash_queue() };
+    let bootstrap = crate::tokens::bootstrap_settings(&config.issuer, &config.audience)
+        .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Runtime::start(&config.component, options, &bootstrap).await.with_context(|| {
+        format!(
+            "cannot serve the auth component {} (`just build-guest` builds {})",
+            config.component.display(),
+            crate::config::DEFAULT_COMPONENT
+        )
+    })
+}
+
+/// The shared signing keys, sealed under the master key: made on first start (importing a
+/// pre-0.2 secret file as the legacy key), then read from the database.
+pub async fn open_keys(config: &Config, store: &UserStore, runtime: &Runtime) -> anyhow::Result<Arc<Keys>> {
+    let master = keys::load_or_create(&config.master_key_file(), SecretKind::Master)?;
+    let sealer = Sealer::new(&master);
+    let legacy = keys::load_existing(&config.secret_file(), SecretKind::Signing)?;
+    keyring::ensure(store, &sealer, runtime, legacy, crate::tokens::unix_now())
+        .await
+        .context("cannot set up the signing keys")?;
+    Keys::load(store.clone(), sealer).await.context("cannot read the signing keys")
 }
 
 /// Creates the data directory (owner-only, as it holds the secret and the

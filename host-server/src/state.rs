@@ -21,6 +21,9 @@ pub struct Inner {
     pub runtime: Arc<Runtime>,
     pub tokens: Arc<TokenConfig>,
     pub throttle: ThrottlePolicy,
+    /// The URL clients reach this service at, for discovery documents (`--public-url`);
+    /// `None`: taken from each request's `Host`.
+    pub public_url: Option<String>,
     /// A hash of a random password, verified against when a login names no
     /// account, so unknown users cost the same time as wrong passwords; made by
     /// the serving component (keyed by its digest), so it costs what its hashes cost.
@@ -35,8 +38,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: UserStore, runtime: Arc<Runtime>, tokens: Arc<TokenConfig>, throttle: ThrottlePolicy) -> Self {
-        Self(Arc::new(Inner { store, runtime, tokens, throttle, dummy_hash: Mutex::new(None) }))
+    pub fn new(
+        store: UserStore,
+        runtime: Arc<Runtime>,
+        tokens: Arc<TokenConfig>,
+        throttle: ThrottlePolicy,
+        public_url: Option<String>,
+    ) -> Self {
+        Self(Arc::new(Inner { store, runtime, tokens, throttle, public_url, dummy_hash: Mutex::new(None) }))
     }
 
     /// The settings the component needs for a token operation, at the current time.

@@ -125,7 +125,10 @@ async fn token_round_trip_and_refusals_across_the_boundary() {
     assert_eq!(refused(other_audience, issued.token.as_bytes()).await, TokenError::WrongAudience);
     assert_eq!(refused(settings(now), b"\xff\xfe garbage").await, TokenError::Malformed);
     let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3In0.";
-    assert_eq!(refused(settings(now), none.as_bytes()).await, TokenError::AlgorithmNotAllowed);
+    assert_eq!(refused(settings(now), none.as_bytes()).await, TokenError::UnknownKey, "no kid, and no legacy key");
+    // {"alg":"none","kid":"ed-1"}: the key's algorithm is EdDSA.
+    let none_for_the_key = "eyJhbGciOiJub25lIiwia2lkIjoiZWQtMSJ9.eyJzdWIiOiI3In0.";
+    assert_eq!(refused(settings(now), none_for_the_key.as_bytes()).await, TokenError::AlgorithmNotAllowed);
 }
 
 #[tokio::test]
@@ -242,10 +245,10 @@ async fn the_guest_sees_no_files_network_environment_or_arguments() {
 async fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
     use std::fmt::Write as _;
     let runtime = start(&component_path()).await.unwrap();
-    // Parsed up to serde_json's nesting limit (then the `none` algorithm is refused);
-    // deeper, refused as malformed. Never a trap from the guest's stack.
+    // Parsed up to serde_json's nesting limit (then the `none` algorithm is refused for the
+    // key the kid names); deeper, refused as malformed. Never a trap from the guest's stack.
     for (depth, expected) in [(100, TokenError::AlgorithmNotAllowed), (5_000, TokenError::Malformed)] {
-        let header = format!(r#"{{"alg":"none","x":{}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        let header = format!(r#"{{"alg":"none","kid":"ed-1","x":{}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
         let mut token = String::new();
         for part in [header.as_bytes(), br#"{"sub":"1"}"#] {
             for chunk in part.chunks(3) {

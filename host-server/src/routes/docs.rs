@@ -20,6 +20,7 @@ pub const SCHEME: &str = "OAuth2PasswordBearer";
     modifiers(&PasswordFlow),
     tags(
         (name = "accounts", description = "Registration, login, the current user, logout"),
+        (name = "keys", description = "Discovery for services that check Loom tokens: the public keys, the metadata"),
         (name = "operations", description = "Liveness and readiness, for orchestrators and load balancers")
     )
 )]

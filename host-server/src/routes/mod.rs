@@ -1,5 +1,6 @@
 //! The HTTP API, one module per endpoint family, and the router that joins them.
 
+mod discovery;
 pub mod docs;
 mod error;
 mod extract;
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(logout::logout))
         .routes(routes!(health::show))
         .routes(routes!(health::ready))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(discovery::metadata))
         .split_for_parts();
     api
         // The same without the trailing slash, which FastAPI answered with a redirect.

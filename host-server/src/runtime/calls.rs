@@ -182,6 +182,22 @@ impl Core {
         .map_err(RuntimeError::Key)
     }
 
+    /// The public JWK of an asymmetric key, as JSON text.
+    pub async fn public_jwk_with(
+        &self,
+        loaded: &Loaded,
+        alg: Algorithm,
+        private: &[u8],
+        kid: &str,
+    ) -> Result<String, RuntimeError> {
+        let (private, kid) = (Zeroizing::new(private.to_vec()), kid.to_owned());
+        self.call(loaded, self.limits.token_deadline, "keys.public-jwk", |store, auth| {
+            Box::pin(async move { auth.loom_auth_keys().call_public_jwk(store, alg, &private, &kid).await })
+        })
+        .await?
+        .map_err(RuntimeError::Key)
+    }
+
     /// The public half of an asymmetric key (what verification gets).
     pub async fn public_key_with(
         &self,

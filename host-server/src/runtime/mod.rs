@@ -314,6 +314,21 @@ impl Runtime {
         self.core.verify_token_with(&self.active(), settings, token).await
     }
 
+    /// Fresh private key material for `alg`, made by the active component.
+    pub async fn generate_key(&self, alg: Algorithm) -> Result<zeroize::Zeroizing<Vec<u8>>, RuntimeError> {
+        self.core.generate_key_with(&self.active(), alg).await
+    }
+
+    /// The public JWK of an asymmetric key, described by the active component.
+    pub async fn public_jwk(&self, alg: Algorithm, private: &[u8], kid: &str) -> Result<String, RuntimeError> {
+        self.core.public_jwk_with(&self.active(), alg, private, kid).await
+    }
+
+    /// Forgets every remembered token check (the keys changed).
+    pub fn forget_verified_tokens(&self) {
+        self.verified.clear();
+    }
+
     /// Runs `f` with the active component on a low-priority blocking thread,
     /// once one of the per-core permits is free.
     async fn on_hash_pool<R, F>(

@@ -96,16 +96,27 @@ async fn tokens(
     }
 
     if let Some(current) = current {
-        let old_token = core
-            .issue_with(current, settings, SAMPLE_SUBJECT, SAMPLE_CLIENT)
-            .await
-            .map_err(|e| failed("(current) issuing", e))?;
-        let claims = core
-            .verify_token_with(candidate, settings, old_token.token.as_bytes())
-            .await
-            .map_err(|e| failed("checking a token the current component issued", e))?;
-        if claims.sub != SAMPLE_SUBJECT {
-            return Err("a token the current component issued comes back with another subject".into());
+        // Tokens the current component signs with every live key the host can sign with: the
+        // active key, and HS256 keys (their secret is what verifies). An EdDSA key that only
+        // verifies is checked through the active one: the same code path, another key.
+        let mut signers = vec![settings.clone()];
+        for key in settings.verifying.iter().filter(|key| key.alg == Algorithm::Hs256) {
+            let mut signer = settings.clone();
+            signer.signing = SigningKey { kid: key.kid.clone(), alg: key.alg, private: key.material.clone() };
+            signers.push(signer);
+        }
+        for signer in &signers {
+            let old_token = core
+                .issue_with(current, signer, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+                .await
+                .map_err(|e| failed("(current) issuing", e))?;
+            let claims = core
+                .verify_token_with(candidate, settings, old_token.token.as_bytes())
+                .await
+                .map_err(|e| failed("checking a token the current component issued", e))?;
+            if claims.sub != SAMPLE_SUBJECT {
+                return Err("a token the current component issued comes back with another subject".into());
+            }
         }
     }
     Ok(())

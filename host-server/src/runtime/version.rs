@@ -38,3 +38,19 @@ pub(super) fn exported_version(engine: &Engine, component: &Component) -> Option
         matches!(item.ty, ComponentItem::ComponentInstance(_)).then(|| version.to_owned())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::compatible;
+
+    #[test]
+    fn a_host_speaks_its_own_minor_version_only_before_1_0() {
+        assert!(compatible("0.2.0", "0.2.0"));
+        assert!(compatible("0.2.3", "0.2.0"), "a patch release");
+        assert!(!compatible("0.1.0", "0.2.0"), "components from before keys and kids are refused");
+        assert!(!compatible("0.3.0", "0.2.0"));
+        assert!(!compatible("1.0.0", "0.2.0"));
+        assert!(compatible("1.4.0", "1.0.0"));
+        assert!(!compatible("garbage", "0.2.0"));
+    }
+}

@@ -1,4 +1,4 @@
-//! Persistence: users, revocations and throttle counters, in SQLite (the
+//! Persistence: users, revocations, throttle counters and signing keys, in SQLite (the
 //! default, one machine) or PostgreSQL (several hosts on one database), through
 //! sqlx with the migrations of each in `migrations/<backend>/`.
 //!
@@ -21,6 +21,7 @@ macro_rules! with_pool {
 }
 
 mod connect;
+mod keys;
 mod readers;
 mod sessions;
 mod throttle;
@@ -29,6 +30,7 @@ mod users;
 use std::sync::Arc;
 
 pub use connect::redact as redact_url;
+pub use keys::{KeyChange, KeyState, StoredKey};
 use readers::Readers;
 pub use sessions::Session;
 use sqlx::error::DatabaseError;
@@ -50,6 +52,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("cannot open the inline readers: {0}")]
     Readers(rusqlite::Error),
+    /// The database holds something this host cannot have written.
+    #[error("the database holds {0}")]
+    Corrupt(String),
 }
 
 /// Which unique key a violation is about: the username index names it; anything else is the email.

@@ -25,6 +25,9 @@ pub enum Event<'a> {
     ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
     /// A candidate component refused at a gate `step`.
     ComponentRejected { candidate: &'a str, step: &'a str, reason: &'a str, trigger: &'a str },
+    /// This host now signs with `signing` and verifies with `verifying` keys (a rotation or a
+    /// retirement, seen in the database).
+    KeysChanged { signing: &'a str, verifying: usize },
 }
 
 impl Event<'_> {
@@ -39,6 +42,7 @@ impl Event<'_> {
             Self::TokenRevoked { .. } => "token.revoked",
             Self::ComponentPublished { .. } => "component.published",
             Self::ComponentRejected { .. } => "component.rejected",
+            Self::KeysChanged { .. } => "keys.changed",
         }
     }
 }
@@ -79,6 +83,9 @@ pub fn record(event: Event<'_>) {
             trigger,
             "refused the candidate auth component at the {step} step: {reason}"
         ),
+        Event::KeysChanged { signing, verifying } => {
+            tracing::info!(target: "audit", event = name, signing, verifying, "the signing keys changed")
+        }
     }
     super::measure::count(&event);
 }

@@ -83,9 +83,12 @@ async fn expired_tokens_are_refused() {
     assert_eq!(detail(response).await, "Could not validate credentials");
 }
 
-/// A token signed with the host's own secret (read from its data directory) for any subject.
-fn forge(host: &TestHost, subject: &str) -> String {
-    let key = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
+/// A token secret from before 0.2, which a host imports as its legacy key.
+const LEGACY_SECRET: &[u8] = b"a token secret from before 0.2!!";
+
+/// A token signed with the host's legacy key (see [`LEGACY_SECRET`]) for any subject.
+fn forge(subject: &str) -> String {
+    let key = LEGACY_SECRET;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let settings = auth_guest::tokens::TokenSettings {
         issuer: "loom-auth",
@@ -95,20 +98,22 @@ fn forge(host: &TestHost, subject: &str) -> String {
         leeway_seconds: 5,
     };
     // The secret file's key is the one without a kid.
-    let key = auth_guest::tokens::SigningKey { kid: None, alg: auth_guest::keys::Algorithm::Hs256, private: &key };
+    let key = auth_guest::tokens::SigningKey { kid: None, alg: auth_guest::keys::Algorithm::Hs256, private: key };
     auth_guest::tokens::issue(&settings, &key, subject, "loom", &[]).unwrap().0
 }
 
 #[tokio::test]
 async fn tokens_for_gone_or_inactive_users_are_refused() {
-    let host = TestHost::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwt-secret"), LEGACY_SECRET).unwrap();
+    let host = TestHost::spawn_in(dir.path(), loom_e2e::HostOptions::default());
     let account = register(&host, "ada@example.com", PASSWORD).await;
     // A well-signed token is accepted for the account it names...
     let id = account["id"].as_i64().unwrap().to_string();
-    assert_eq!(me(&host, bearer(&forge(&host, &id))).await.status(), StatusCode::OK);
+    assert_eq!(me(&host, bearer(&forge(&id))).await.status(), StatusCode::OK);
     // ...but not for an account that does not exist or a subject that is no id.
     for subject in ["999999", "not-a-number"] {
-        let response = me(&host, bearer(&forge(&host, subject))).await;
+        let response = me(&host, bearer(&forge(subject))).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{subject}");
         assert_eq!(detail(response).await, "Could not validate credentials");
     }

@@ -83,8 +83,9 @@ async fn a_restart_on_the_same_data_directory_keeps_accounts_and_tokens() {
     let account = register(&first, "ada@example.com", PASSWORD).await;
     let token = login(&first, "ada@example.com", PASSWORD).await;
     first.stop();
-    let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("master-key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    assert!(!dir.path().join("jwt-secret").exists(), "a new installation keeps its keys in the database only");
 
     let second = TestHost::spawn_in(dir.path(), HostOptions { database: Some(database), ..Default::default() });
     let response = me(&second, bearer(&token)).await;
@@ -100,7 +101,7 @@ async fn no_password_token_or_secret_reaches_the_log() {
     let token = login(&host, "ada@example.com", PASSWORD).await;
     assert_eq!(me(&host, bearer(&token)).await.status(), StatusCode::OK);
     post_token(&host, &[("username", "ada@example.com"), ("password", "a wrong guess")]).await;
-    let secret = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
+    let secret = std::fs::read(host.data_dir.join("master-key")).unwrap();
     let logs = host.logs();
     assert!(logs.contains("issued an access token"), "the log is being captured:\n{logs}");
     for needle in [PASSWORD, "a wrong guess", token.as_str(), token.split('.').nth(2).unwrap()] {

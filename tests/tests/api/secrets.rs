@@ -18,16 +18,16 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
 
     let logs = host.logs();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the log is verbose");
-    let secret = std::fs::read(host.data_dir.join("jwt-secret")).unwrap();
+    let secret = std::fs::read(host.data_dir.join("master-key")).unwrap();
     let secret_hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     let signature = token.rsplit('.').next().unwrap();
     for (what, needle) in [
         ("the password", password),
         ("the wrong password", "another distinctive guess 9Zk"),
         ("the token's signature", signature),
-        ("the signing secret", secret_hex.as_str()),
+        ("the master key", secret_hex.as_str()),
     ] {
         assert!(!logs.contains(needle), "{what} is in the log");
     }
-    assert!(!logs.contains(&String::from_utf8_lossy(&secret).into_owned()), "the raw secret is in the log");
+    assert!(!logs.contains(&String::from_utf8_lossy(&secret).into_owned()), "the raw master key is in the log");
 }

@@ -1,0 +1,246 @@
+//! Keys other services can trust: EdDSA tokens checked with the published JWKS alone,
+//! rotation and retirement while hosts run, the legacy secret imported at the upgrade,
+//! refusals by key, and no private key in clear in the database.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use loom_e2e::{HostOptions, TestHost, binary, client, component, dev_signers, login, register};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const LEGACY_SECRET: &[u8] = b"a token secret from before 0.2!!";
+
+async fn jwks(host: &TestHost) -> JwkSet {
+    client().get(host.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+}
+
+async fn me(host: &TestHost, token: &str) -> StatusCode {
+    client().get(host.url("/users/me/")).bearer_auth(token).send().await.unwrap().status()
+}
+
+fn header(token: &str) -> Header {
+    jsonwebtoken::decode_header(token).unwrap()
+}
+
+/// `host-server ARGS…` as an administrator would run it on `host`'s data directory and database.
+fn admin(host: &TestHost, args: &[&str]) -> (bool, String) {
+    let output = Command::new(binary("host-server"))
+        .arg("--data-dir")
+        .arg(&host.data_dir)
+        .arg("--database-url")
+        .arg(&host.database_url)
+        .arg("--component")
+        .arg(component())
+        .arg("--trusted-signers")
+        .arg(dev_signers())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// Polls `done` every 50 ms for at most `limit`: how long it took, or a failure.
+async fn within(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling the hosts' own refresh
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn an_eddsa_token_verifies_with_the_published_keys_alone() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let token = login(&host, EMAIL, PASSWORD).await;
+
+    let response = client().get(host.url("/.well-known/jwks.json")).send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    let raw: Value = response.json().await.unwrap();
+    let keys = raw["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{raw}");
+    let mut fields: Vec<&str> = keys[0].as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["alg", "crv", "kid", "kty", "use", "x"], "public parts only: {raw}");
+    assert_eq!((keys[0]["kty"].as_str(), keys[0]["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+
+    // A service holding nothing but the JWKS checks the token with a plain JWT library.
+    let set: JwkSet = serde_json::from_value(raw).unwrap();
+    let head = header(&token);
+    assert_eq!((head.alg, head.typ.as_deref()), (Algorithm::EdDSA, Some("at+jwt")));
+    let jwk = set.find(head.kid.as_deref().unwrap()).expect("the token's kid is published");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&["loom"]);
+    validation.set_issuer(&["loom-auth"]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .expect("the token verifies with the published key")
+        .claims;
+    assert_eq!(claims["client_id"], "loom");
+    assert!(claims["jti"].is_string() && claims["sub"].is_string(), "{claims}");
+
+    let metadata: Value =
+        client().get(host.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["issuer"], "loom-auth");
+    assert_eq!(metadata["token_endpoint"], host.url("/token"));
+    assert_eq!(metadata["jwks_uri"], host.url("/.well-known/jwks.json"));
+    assert_eq!(metadata["grant_types_supported"], json!(["password"]));
+    assert_eq!(metadata["logout_endpoint"], host.url("/logout"));
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_until_their_key_is_retired_without_a_restart() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let old = login(&host, EMAIL, PASSWORD).await;
+    let old_kid = header(&old).kid.unwrap();
+
+    let (ok, said) = admin(&host, &["keys", "rotate"]);
+    assert!(ok, "{said}");
+    assert!(said.contains(&format!("{old_kid} keeps verifying")), "{said}");
+    let took =
+        within(Duration::from_secs(10), "the new key is published", async || jwks(&host).await.keys.len() == 2).await;
+    println!("the running host saw the rotation after {took:?}");
+    assert!(took <= Duration::from_secs(6), "took {took:?}");
+
+    let new = login(&host, EMAIL, PASSWORD).await;
+    let new_kid = header(&new).kid.unwrap();
+    assert_ne!(new_kid, old_kid, "new tokens carry the new key's id");
+    assert_eq!(me(&host, &old).await, StatusCode::OK, "tokens of the previous key stay valid");
+    assert_eq!(me(&host, &new).await, StatusCode::OK);
+
+    let (refused, said) = admin(&host, &["keys", "retire", &new_kid]);
+    assert!(!refused && said.contains("is the active key"), "{said}");
+    let (ok, said) = admin(&host, &["keys", "retire", "no-such-key"]);
+    assert!(!ok && said.contains("there is no signing key no-such-key"), "{said}");
+
+    let (ok, said) = admin(&host, &["keys", "retire", &old_kid]);
+    assert!(ok, "{said}");
+    within(Duration::from_secs(10), "the retired key's token is refused", async || {
+        me(&host, &old).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_eq!(me(&host, &new).await, StatusCode::OK);
+    assert_eq!(jwks(&host).await.keys.len(), 1, "a retired key is no longer published");
+
+    let (ok, listed) = admin(&host, &["keys", "list"]);
+    assert!(ok, "{listed}");
+    let state = |kid: &str| {
+        listed.lines().find(|l| l.starts_with(kid)).map(|l| l.split_whitespace().nth(2).unwrap().to_owned())
+    };
+    assert_eq!(state(&old_kid).as_deref(), Some("retired"), "{listed}");
+    assert_eq!(state(&new_kid).as_deref(), Some("active"), "{listed}");
+}
+
+/// A token as hosts before 0.2 issued them: HS256, `typ: JWT`, no `kid`, no `aud`.
+fn legacy_token(subject: &str, secret: &[u8]) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({ "sub": subject, "iss": "loom-auth", "iat": now, "exp": now + 600, "jti": "before-0.2" });
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn host_with_legacy_secret(dir: &Path) -> TestHost {
+    std::fs::write(dir.join("jwt-secret"), LEGACY_SECRET).unwrap();
+    TestHost::spawn_in(dir, HostOptions::default())
+}
+
+#[tokio::test]
+async fn tokens_from_before_the_upgrade_stay_valid_until_the_legacy_key_is_retired() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with_legacy_secret(dir.path());
+    let id = register(&host, EMAIL, PASSWORD).await["id"].as_i64().unwrap().to_string();
+    let old = legacy_token(&id, LEGACY_SECRET);
+    assert_eq!(me(&host, &old).await, StatusCode::OK);
+    assert_eq!(me(&host, &legacy_token(&id, b"not the secret the host imported")).await, StatusCode::UNAUTHORIZED);
+    let new = login(&host, EMAIL, PASSWORD).await;
+    assert_eq!(header(&new).alg, Algorithm::EdDSA, "the upgraded host signs with EdDSA");
+    assert_eq!(jwks(&host).await.keys.len(), 1, "the legacy secret is never published");
+
+    // The database holds no private key in clear: the one whose bytes the test knows is absent.
+    if host.database_url.starts_with("sqlite:") {
+        let mut stored = Vec::new();
+        for suffix in ["", "-wal"] {
+            stored.extend(
+                std::fs::read(format!("{}{suffix}", dir.path().join("loom-auth.db").display())).unwrap_or_default(),
+            );
+        }
+        assert!(stored.len() > 4096, "read the database");
+        assert!(
+            !stored.windows(LEGACY_SECRET.len()).any(|w| w == LEGACY_SECRET),
+            "the legacy secret is stored in clear"
+        );
+    }
+
+    let (ok, said) = admin(&host, &["keys", "retire", "legacy"]);
+    assert!(ok, "{said}");
+    within(Duration::from_secs(10), "the legacy token is refused", async || {
+        me(&host, &old).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_eq!(me(&host, &new).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_are_checked_with_the_hosts_keys_only() {
+    let host = TestHost::spawn();
+    let id = register(&host, EMAIL, PASSWORD).await["id"].as_i64().unwrap().to_string();
+    let token = login(&host, EMAIL, PASSWORD).await;
+    let kid = header(&token).kid.unwrap();
+    let set = jwks(&host).await;
+    let x = match &set.keys[0].algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) => okp.x.clone(),
+        other => panic!("{other:?}"),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({ "sub": id, "iss": "loom-auth", "aud": "loom", "iat": now, "exp": now + 600, "jti": "j",
+                         "client_id": "loom" });
+    let hs256 = |kid: &str, secret: &[u8]| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    };
+    // Algorithm confusion: the EdDSA key's public half as an HMAC secret.
+    use base64::Engine as _;
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&x).unwrap();
+    assert_eq!(me(&host, &hs256(&kid, &public)).await, StatusCode::UNAUTHORIZED, "algorithm confusion");
+    assert_eq!(me(&host, &hs256(&kid, x.as_bytes())).await, StatusCode::UNAUTHORIZED, "the JWK's x as a secret");
+    assert_eq!(
+        me(&host, &hs256("someone-elses-key", b"any secret at all, 32 bytes long")).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A key URL in the header is never fetched: a listener there sees no connection.
+    let lure = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    lure.set_nonblocking(true).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(kid.clone());
+    header.jku = Some(format!("http://{}/jwks.json", lure.local_addr().unwrap()));
+    header.x5u = Some(format!("http://{}/cert.pem", lure.local_addr().unwrap()));
+    let lured =
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"the attacker's own secret, 32 by")).unwrap();
+    assert_eq!(me(&host, &lured).await, StatusCode::UNAUTHORIZED);
+    assert!(lure.accept().is_err(), "the host fetched a key from the token's header");
+
+    // A host with another audience, on the same keys, refuses this one's tokens.
+    let elsewhere = TestHost::spawn_in(
+        &host.data_dir,
+        HostOptions {
+            database: Some(host.database()),
+            args: vec!["--audience".into(), "billing".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(me(&elsewhere, &token).await, StatusCode::UNAUTHORIZED, "wrong audience");
+    assert_eq!(me(&host, &token).await, StatusCode::OK);
+}
