@@ -41,18 +41,20 @@ pub struct Config {
 
     /// The auth component (.wasm) to serve. The host watches it: replace the file
     /// (or send SIGHUP) to swap components without a restart.
-    #[arg(long, env = "LOOM_AUTH_COMPONENT", default_value = DEFAULT_COMPONENT, value_name = "PATH")]
+    #[arg(long, env = "LOOM_AUTH_COMPONENT", default_value = DEFAULT_COMPONENT, value_name = "PATH", global = true)]
     pub component: PathBuf,
 
     /// File of minisign public keys (one per line; a `.pub` file from `loom-sign
     /// keygen` works as is). Only a component with a signature beside it
     /// (`<component>.minisig`) made by one of these keys is run.
-    #[arg(long, env = "LOOM_AUTH_TRUSTED_SIGNERS", value_name = "FILE")]
+    #[arg(long, env = "LOOM_AUTH_TRUSTED_SIGNERS", value_name = "FILE", global = true)]
     pub trusted_signers: Option<PathBuf>,
 
     /// Run components without checking any signature. For development only: whoever
-    /// can write the component's directory then controls every account.
-    #[arg(long, env = "LOOM_AUTH_ALLOW_UNSIGNED", conflicts_with = "trusted_signers")]
+    /// can write the component's directory then controls every account. From the
+    /// environment: 1/0, true/false, yes/no or on/off.
+    #[arg(long, env = "LOOM_AUTH_ALLOW_UNSIGNED", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
 
     /// Lifetime of issued access tokens, in seconds.
@@ -207,23 +209,28 @@ impl Config {
 
     /// Exits with a usage error (status 2) when the settings cannot work together.
     pub fn check(&self) {
-        if self.trusted_signers.is_none() && !self.allow_unsigned {
+        if let Err(problem) = self.trust_policy() {
             use clap::CommandFactory;
-            Self::command()
-                .error(
-                    clap::error::ErrorKind::MissingRequiredArgument,
-                    "the host runs only signed components: give --trusted-signers FILE (minisign public keys; \
-                     `just serve` trusts the development key), or --allow-unsigned for development",
-                )
-                .exit();
+            Self::command().error(clap::error::ErrorKind::ArgumentConflict, problem).exit();
         }
     }
 
-    /// Which components may run, from `--trusted-signers` or `--allow-unsigned`.
-    pub fn trust(&self) -> Result<crate::runtime::Trust, crate::runtime::TrustError> {
+    /// Which components may run: `--trusted-signers` or `--allow-unsigned`, exactly one. Every
+    /// path that runs a component (serving, each admin command) goes through here.
+    pub fn trust(&self) -> anyhow::Result<crate::runtime::Trust> {
+        self.trust_policy().map_err(anyhow::Error::msg)?;
         match &self.trusted_signers {
-            Some(path) => crate::runtime::Trust::from_file(path),
+            Some(path) => Ok(crate::runtime::Trust::from_file(path)?),
             None => Ok(crate::runtime::Trust::AllowUnsigned),
+        }
+    }
+
+    fn trust_policy(&self) -> Result<(), &'static str> {
+        match (&self.trusted_signers, self.allow_unsigned) {
+            (None, false) => Err("only signed components run: give --trusted-signers FILE (minisign public keys; \
+                                  `just serve` trusts the development key), or --allow-unsigned for development"),
+            (Some(_), true) => Err("--trusted-signers and --allow-unsigned contradict each other: give one"),
+            _ => Ok(()),
         }
     }
 

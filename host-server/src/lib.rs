@@ -11,6 +11,7 @@
 //! - [`telemetry`]: logs (text or JSON), audit events and Prometheus metrics.
 //! - [`admin`]: `host-server users …`, account administration without serving.
 //! - [`email`]: one spelling and one unique key per email address.
+//! - [`password`]: the one spelling of a password, and what a new one must be.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
 //! - [`platform`]: what differs between operating systems.
 //! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
@@ -22,6 +23,7 @@ pub mod durable;
 pub mod email;
 pub mod keyring;
 pub mod keys;
+pub mod password;
 pub mod platform;
 pub mod reload;
 pub mod routes;

@@ -127,6 +127,14 @@ impl Server {
 /// its self-test with a throwaway key (the key ring needs a component to make its first key).
 pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
     let trust = config.trust()?;
+    if !config.component.exists() {
+        anyhow::bail!(
+            "there is no auth component at {}: give its path with --component PATH or LOOM_AUTH_COMPONENT \
+             (`just build-guest` builds {})",
+            config.component.display(),
+            crate::config::DEFAULT_COMPONENT
+        );
+    }
     if config.allow_unsigned {
         tracing::warn!(
             "--allow-unsigned is on: the host runs any component at its path, signed or not, and hands it the \

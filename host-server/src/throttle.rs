@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 use crate::config::Config;
-use crate::store::{Allowance, UserStore};
+use crate::store::{Admission, Allowance, Crowd, LoginAttempt, StoreError, UserStore};
 
 /// The registration allowance's window.
 pub const SIGNUP_WINDOW_SECONDS: i64 = 3600;
@@ -33,6 +33,19 @@ impl ThrottlePolicy {
             signups_per_address: Allowance { max: config.signups_per_address, window_seconds: SIGNUP_WINDOW_SECONDS },
             trusted_proxies: config.trusted_proxy.clone(),
         }
+    }
+
+    /// Admits a login attempt on `account` (its unique key) from `client`, or says why not.
+    pub async fn admit_login(&self, store: &UserStore, account: String, client: IpAddr) -> Result<Gate, StoreError> {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| StoreError::Corrupt(format!("no randomness for an attempt id: {e}")))?;
+        let attempt = LoginAttempt { id: i64::from_ne_bytes(id), account, address: address_key(client) };
+        let now = crate::tokens::unix_now();
+        Ok(match store.admit_login(&attempt, now, self.login_per_account, self.login_per_address).await? {
+            Admission::Admitted => Gate::Open(AdmittedLogin { store: store.clone(), attempt: Some(attempt) }),
+            Admission::Throttled { retry_after } => Gate::Throttled { retry_after },
+            Admission::Crowded { on } => Gate::Crowded { on },
+        })
     }
 
     fn trusted(&self, address: IpAddr) -> bool {
@@ -59,6 +72,62 @@ impl ThrottlePolicy {
             }
         }
         client
+    }
+}
+
+/// What the throttle says to a login attempt.
+pub enum Gate {
+    /// Go ahead, and settle the attempt when it is decided.
+    Open(AdmittedLogin),
+    /// Too many failed logins: the allowance frees up in this many seconds.
+    Throttled { retry_after: u64 },
+    /// Too many logins running at once; they end within seconds.
+    Crowded { on: Crowd },
+}
+
+/// A login attempt the throttle admitted, counted as in flight until it is settled: a
+/// failure then counts for the window, a success clears the account's failures. Dropped
+/// unsettled (the client went away, or the request timed out), it counts as a failure, so
+/// cancelling a guess does not make it free.
+pub struct AdmittedLogin {
+    store: UserStore,
+    attempt: Option<LoginAttempt>,
+}
+
+impl AdmittedLogin {
+    /// The password was wrong (or the account cannot log in).
+    pub async fn failed(mut self) -> Result<(), StoreError> {
+        let attempt = self.attempt.take().expect("settled once");
+        self.store.settle_login_attempt(attempt.id).await
+    }
+
+    /// The login succeeded: the account's failures are forgotten.
+    pub async fn succeeded(mut self) -> Result<(), StoreError> {
+        let attempt = self.attempt.take().expect("settled once");
+        self.store.clear_login_failures(&attempt.account).await
+    }
+}
+
+impl Drop for AdmittedLogin {
+    fn drop(&mut self) {
+        if let Some(attempt) = self.attempt.take() {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.settle_login_attempt(attempt.id).await {
+                    tracing::warn!(%error, "could not settle a cancelled login attempt");
+                }
+            });
+        }
+    }
+}
+
+/// The key a client address is counted under: an IPv4 address itself, an IPv6 address its
+/// /64 (one subscriber's usual allocation, RFC 6177: counting addresses apart would give
+/// anyone with a /64 an allowance per address).
+pub fn address_key(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string()),
     }
 }
 
@@ -115,5 +184,16 @@ mod tests {
         assert_eq!(client(&proxies, "10.1.2.3", &[]), "10.1.2.3");
         assert_eq!(client(&proxies, "::ffff:10.1.2.3", &["198.51.100.1"]), "198.51.100.1");
         assert_eq!(client(&proxies, "203.0.113.7", &["198.51.100.1"]), "203.0.113.7");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let key = |ip: &str| address_key(ip.parse().unwrap());
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), key("2001:db8:1:2::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::1"), "::/64");
     }
 }

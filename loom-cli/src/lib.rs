@@ -4,5 +4,7 @@
 
 pub mod api;
 pub mod durable;
+pub mod password;
+pub mod route;
 pub mod session;
 pub mod settings;

@@ -10,7 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The `exp` claim of a JWT, read without checking the signature; `None` when `token` is not
-/// a JWT with a numeric `exp`.
+/// a JWT with a numeric `exp`. RFC 7519 §2 lets `exp` have a fraction (`1700000000.5`), and
+/// other issuers write one: it counts to the instant it names.
 pub fn expiry(token: &str) -> Option<SystemTime> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -18,8 +19,17 @@ pub fn expiry(token: &str) -> Option<SystemTime> {
         return None;
     }
     let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let exp = claims.get("exp")?.as_u64()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(exp))
+    instant(claims.get("exp")?.as_number()?)
+}
+
+/// A NumericDate (seconds since the epoch, maybe with a fraction) as an instant; `None`
+/// before the epoch or beyond what the clock can hold.
+fn instant(seconds: &serde_json::Number) -> Option<SystemTime> {
+    let since_epoch = match seconds.as_u64() {
+        Some(whole) => Duration::from_secs(whole),
+        None => Duration::try_from_secs_f64(seconds.as_f64()?).ok()?,
+    };
+    UNIX_EPOCH.checked_add(since_epoch)
 }
 
 /// How far `at` is from `now`, in words: "in 23 minutes", "2 hours ago".
@@ -56,10 +66,17 @@ mod tests {
             expiry(&jwt(r#"{"sub":"1","exp":1700000000}"#)),
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         );
+        assert_eq!(
+            expiry(&jwt(r#"{"sub":"1","exp":1700000000.5}"#)),
+            Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_500))
+        );
+        assert_eq!(expiry(&jwt(r#"{"exp":1.7e9}"#)), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
         for token in [
             jwt(r#"{"sub":"1"}"#),
             jwt(r#"{"exp":"soon"}"#),
             jwt(r#"{"exp":-5}"#),
+            jwt(r#"{"exp":-0.5}"#),
+            jwt(r#"{"exp":1e300}"#),
             jwt("not json"),
             "a.b".to_owned(),
             "a.b.c.d".to_owned(),

@@ -28,10 +28,16 @@ pub enum SettingsError {
     NotAnObject { path: PathBuf },
     #[error("{path}: the \"{AUTH_KEY}\" entry is not a login loom understands; fix or remove it")]
     InvalidAuth { path: PathBuf },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot save {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the sentence, not a `source`: a chain would say it twice.
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
+    #[error("cannot save {path}: {reason}")]
+    Write { path: PathBuf, reason: std::io::Error },
+    #[error(
+        "cannot keep a login in {path} ({reason}), so nothing was sent to the server; choose another file with \
+         --config or LOOM_CONFIG"
+    )]
+    Unwritable { path: PathBuf, reason: std::io::Error },
 }
 
 /// A login as stored in the settings file.
@@ -59,22 +65,51 @@ pub struct SettingsFile {
     root: Map<String, Value>,
     /// The existing file's permission bits, if it exists.
     mode: Option<u32>,
+    /// Whether the file starts with a UTF-8 byte order mark, which is kept when writing.
+    bom: bool,
+}
+
+/// The UTF-8 byte order mark some editors write first (RFC 8259 §8.1 lets a parser skip it).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Symbolic links followed at most, as the kernel does (`ELOOP` beyond).
+const MAX_LINKS: usize = 40;
+
+/// Where writing `path` lands: the file at the end of its chain of symbolic links, even a
+/// target that does not exist yet (a dotfiles repository not yet populated), so the file is
+/// created through the link, as `echo {} > link` would, and the link stays.
+fn resolve(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::read_link(&current) {
+            Ok(target) if target.is_absolute() => current = target,
+            Ok(target) => current = current.parent().unwrap_or(Path::new(".")).join(target),
+            Err(_) => return current,
+        }
+    }
+    current
 }
 
 impl SettingsFile {
     /// Loads `path`; a missing file is an empty configuration (created on save).
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         // Write through symlinks rather than replacing them.
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let path = resolve(path);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self { path, root: Map::new(), mode: None });
+                return Ok(Self { path, root: Map::new(), mode: None, bom: false });
             }
-            Err(source) => return Err(SettingsError::Read { path, source }),
+            Err(reason) => return Err(SettingsError::Read { path, reason }),
         };
         let mode = std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777);
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| SettingsError::InvalidJson {
+        let (bom, text) = match bytes.strip_prefix(BOM) {
+            Some(rest) => (true, rest),
+            None => (false, bytes.as_slice()),
+        };
+        let value: Value = serde_json::from_slice(text).map_err(|e| SettingsError::InvalidJson {
             path: path.clone(),
             line: e.line(),
             column: e.column(),
@@ -82,11 +117,27 @@ impl SettingsFile {
         let Value::Object(root) = value else {
             return Err(SettingsError::NotAnObject { path });
         };
-        Ok(Self { path, root, mode })
+        Ok(Self { path, root, mode, bom })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Checks that the file can be written (its directory takes a new file), before anything
+    /// worth saving is asked of the server.
+    pub fn check_writable(&self) -> Result<(), SettingsError> {
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".probe")
+            .tempfile_in(self.dir())
+            .map(drop)
+            .map_err(|reason| SettingsError::Unwritable { path: self.path.clone(), reason })
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
     }
 
     /// The stored login, if any.
@@ -120,9 +171,8 @@ impl SettingsFile {
     /// while `loom login` waited for the server) are kept, and two `loom`s never
     /// write at once.
     pub fn update(&self, change: impl FnOnce(&mut Self)) -> Result<(Self, Saved), SettingsError> {
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let lock_error = |source| SettingsError::Write { path: self.path.clone(), source };
-        let lock = std::fs::File::open(dir).map_err(lock_error)?;
+        let lock_error = |reason| SettingsError::Write { path: self.path.clone(), reason };
+        let lock = std::fs::File::open(self.dir()).map_err(lock_error)?;
         lock.lock().map_err(lock_error)?;
         let mut fresh = Self::load(&self.path)?;
         change(&mut fresh);
@@ -133,13 +183,14 @@ impl SettingsFile {
 
     /// Writes the file atomically: the old content or the new, never half of either.
     pub fn save(&mut self) -> Result<Saved, SettingsError> {
-        let write_error = |source| SettingsError::Write { path: self.path.clone(), source };
+        let write_error = |reason| SettingsError::Write { path: self.path.clone(), reason };
         let holds_token = self.root.contains_key(AUTH_KEY);
         let mode = match (holds_token, self.mode) {
             (true, _) | (false, None) => 0o600,
             (false, Some(mode)) => mode,
         };
-        let mut text = serde_json::to_string_pretty(&self.root).expect("settings serialise to JSON");
+        let mut text = if self.bom { String::from('\u{feff}') } else { String::new() };
+        text.push_str(&serde_json::to_string_pretty(&self.root).expect("settings serialise to JSON"));
         text.push('\n');
         durable::write_atomic(&self.path, text.as_bytes(), mode).map_err(write_error)?;
         let saved = Saved { tightened_from: self.mode.filter(|old| holds_token && old & 0o077 != 0) };
@@ -239,5 +290,52 @@ mod tests {
         settings.save().unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert!(std::fs::read_to_string(&real).unwrap().contains("access_token"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, b"\xEF\xBB\xBF{\"project_name\": \"demo\"}").unwrap();
+        let mut settings = SettingsFile::load(&path).unwrap();
+        settings.set_login(&login());
+        settings.save().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(BOM), "the mark is kept");
+        assert_eq!(SettingsFile::load(&path).unwrap().login().unwrap(), Some(login()));
+        // Without a mark, none is added.
+        std::fs::write(&path, r#"{"project_name": "demo"}"#).unwrap();
+        SettingsFile::load(&path).unwrap().save().unwrap();
+        assert!(!std::fs::read(&path).unwrap().starts_with(BOM));
+    }
+
+    #[test]
+    fn a_dangling_symlink_gets_its_target_created() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dotfiles")).unwrap();
+        let link = dir.path().join(DEFAULT_FILE);
+        // Relative, through a second link, to a file that does not exist yet.
+        std::os::unix::fs::symlink("middle.json", &link).unwrap();
+        std::os::unix::fs::symlink("dotfiles/loom.json", dir.path().join("middle.json")).unwrap();
+        let mut settings = SettingsFile::load(&link).unwrap();
+        settings.set_login(&login());
+        settings.save().unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert!(std::fs::read_to_string(dir.path().join("dotfiles/loom.json")).unwrap().contains("access_token"));
+        assert_eq!(SettingsFile::load(&link).unwrap().login().unwrap(), Some(login()));
+    }
+
+    #[test]
+    fn an_unwritable_place_is_found_before_anything_is_sent_and_said_once() {
+        // sysfs takes no new file, even from root (a 0555 directory would not stop root).
+        let settings = SettingsFile::load(Path::new("/sys/dev-automation.config.json")).unwrap();
+        let error = settings.check_writable().unwrap_err();
+        let SettingsError::Unwritable { reason, .. } = &error else { panic!("{error:?}") };
+        let reason = reason.to_string();
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert_eq!(text.matches(&reason).count(), 1, "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(SettingsFile::load(&dir.path().join(DEFAULT_FILE)).unwrap().check_writable().is_ok());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe leaves nothing behind");
     }
 }

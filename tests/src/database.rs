@@ -115,3 +115,23 @@ pub fn run_sql(url: &str, statement: &str) {
     .join()
     .expect("the statement ran");
 }
+
+/// The first column of the first row `query` returns on the database at `url`, as text.
+pub fn query_one(url: &str, query: &str) -> String {
+    let (url, query) = (url.to_owned(), query.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let result: Result<String, sqlx::Error> = if url.starts_with("sqlite:") {
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("the SQLite database opens");
+                sqlx::query_scalar(&query).fetch_one(&pool).await
+            } else {
+                let pool = sqlx::PgPool::connect(&url).await.expect("the PostgreSQL server answers");
+                sqlx::query_scalar(&query).fetch_one(&pool).await
+            };
+            result.unwrap_or_else(|error| panic!("{query}: {error}"))
+        })
+    })
+    .join()
+    .expect("the query ran")
+}

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-pub use database::{Backend, POSTGRES_URL_VAR, PostgresDatabase, TestDatabase, in_ci, postgres_server};
+pub use database::{Backend, POSTGRES_URL_VAR, PostgresDatabase, TestDatabase, in_ci, postgres_server, query_one};
 use tempfile::TempDir;
 
 mod database;

@@ -76,6 +76,40 @@ async fn an_account_is_throttled_after_its_failures_until_the_window_passes() {
 }
 
 #[tokio::test]
+async fn a_burst_of_right_logins_to_one_account_is_told_to_retry_in_a_second_and_locks_nothing() {
+    // A fleet of CI jobs sharing an account, all logging in at the same instant.
+    let host = host(&["--login-max-failures", "5"]);
+    register(&host, "ci@example.com", PASSWORD).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let url = host.url("/token");
+        burst.spawn(async move {
+            let response = client().post(url).form(&[("username", "ci@example.com"), ("password", PASSWORD)]);
+            let response = response.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), retry_after, response.json::<Value>().await.unwrap())
+        });
+    }
+    let (mut succeeded, mut crowded) = (0, 0);
+    while let Some(outcome) = burst.join_next().await {
+        let (status, retry_after, body) = outcome.unwrap();
+        match status {
+            StatusCode::OK => succeeded += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                crowded += 1;
+                assert_eq!(body["detail"], "Too many logins to this account at once; try again in 1 second");
+                assert_eq!(retry_after.as_deref(), Some("1"));
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(succeeded >= 1 && crowded >= 1, "{succeeded} succeeded, {crowded} were crowded out");
+    // No login failed, so nothing is locked: the next one succeeds at once.
+    let (status, body, _, _) = attempt(&host, "ci@example.com", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn an_address_is_throttled_across_accounts_and_only_trusted_proxies_name_it() {
     let host = host(&["--login-max-failures-per-address", "4", "--trusted-proxy", "127.0.0.1"]);
     register(&host, "ada@example.com", PASSWORD).await;

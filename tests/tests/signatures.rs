@@ -158,3 +158,78 @@ async fn a_swap_publishes_only_a_component_signed_by_a_trusted_key() {
     }
     loom_e2e::register(&host, "ada@example.com", "correct horse battery staple").await;
 }
+
+/// `host-server ARGS` as an administrator runs it from `cwd` (not the repository, where the
+/// default component path means nothing) on `host`'s data, with `env` set.
+fn admin_from(cwd: &Path, host: &TestHost, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let mut command = std::process::Command::new(binary("host-server"));
+    command.current_dir(cwd).arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&host.database_url);
+    command.args(args).envs(env.iter().copied());
+    for variable in ["LOOM_AUTH_TRUSTED_SIGNERS", "LOOM_AUTH_ALLOW_UNSIGNED", "LOOM_AUTH_COMPONENT", "DATABASE_URL"] {
+        if !env.iter().any(|(name, _)| *name == variable) {
+            command.env_remove(variable);
+        }
+    }
+    run(command, None)
+}
+
+#[test]
+fn admin_commands_run_only_components_the_host_would_serve() {
+    let host = TestHost::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = unsigned_copy(dir.path());
+    let unsigned = unsigned.to_str().unwrap();
+    let signers = dev_signers();
+    let signers = signers.to_str().unwrap();
+    let keys = || admin_from(dir.path(), &host, &["keys", "list"], &[]).stdout;
+    let before = keys();
+
+    // Neither --trusted-signers nor --allow-unsigned: nothing runs, and it says why.
+    let outcome = admin_from(dir.path(), &host, &["keys", "rotate", "--component", unsigned], &[]);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert!(outcome.stderr.contains("only signed components run") && outcome.stderr.contains("--trusted-signers"));
+    // Trusted signers, an unsigned component: refused at the signature step, as a host would.
+    let args = ["keys", "rotate", "--component", unsigned, "--trusted-signers", signers];
+    assert_refused_at_signature(&admin_from(dir.path(), &host, &args, &[]), "it is not signed");
+    assert_eq!(keys(), before, "no key was made");
+
+    // From another directory the default component path names nothing: say which setting to give.
+    let outcome = admin_from(dir.path(), &host, &["keys", "rotate", "--trusted-signers", signers], &[]);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert!(outcome.stderr.contains("--component") && outcome.stderr.contains("LOOM_AUTH_COMPONENT"), "{outcome:?}");
+
+    // The signed component, named by the environment: the key is rotated.
+    let component = loom_e2e::component();
+    let env = [("LOOM_AUTH_COMPONENT", component.to_str().unwrap()), ("LOOM_AUTH_TRUSTED_SIGNERS", signers)];
+    let outcome = admin_from(dir.path(), &host, &["keys", "rotate"], &env);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert_eq!(keys().lines().count(), before.lines().count() + 1);
+}
+
+#[test]
+fn switches_from_the_environment_read_as_people_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-component.wasm");
+    let start_with = |value: &str| {
+        let mut command = std::process::Command::new(binary("host-server"));
+        command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(dir.path().join("data"));
+        command.arg("--component").arg(&missing);
+        command.env_remove("LOOM_AUTH_TRUSTED_SIGNERS").env("LOOM_AUTH_ALLOW_UNSIGNED", value);
+        run(command, None)
+    };
+    // On: the host goes on past the signature policy (and stops at the missing component).
+    for on in ["1", "true", "TRUE", "yes", "on"] {
+        let outcome = start_with(on);
+        assert_eq!(outcome.code, Some(1), "{on}: {outcome:?}");
+        assert!(outcome.stderr.contains("there is no auth component"), "{on}: {}", outcome.stderr);
+    }
+    // Off: as if unset, so the host asks for a signature policy (a usage error).
+    for off in ["0", "false", "no", "off"] {
+        let outcome = start_with(off);
+        assert_eq!(outcome.code, Some(2), "{off}: {outcome:?}");
+        assert!(outcome.stderr.contains("only signed components run"), "{off}: {}", outcome.stderr);
+    }
+    let outcome = start_with("maybe");
+    assert_eq!(outcome.code, Some(2), "{outcome:?}");
+    assert!(outcome.stderr.contains("LOOM_AUTH_ALLOW_UNSIGNED") || outcome.stderr.contains("maybe"), "{outcome:?}");
+}

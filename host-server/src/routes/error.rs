@@ -21,6 +21,9 @@ pub enum ApiError {
     BadCredentials,
     #[error(r#"grant_type must be "password""#)]
     UnsupportedGrantType,
+    /// HTTP Basic client authentication that cannot be accepted (RFC 6749 §5.2 `invalid_client`).
+    #[error("Client authentication failed: {0}")]
+    InvalidClient(String),
     #[error("Not authenticated")]
     NotAuthenticated,
     #[error("Could not validate credentials")]
@@ -55,7 +58,9 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken | Self::UsernameTaken => StatusCode::BAD_REQUEST,
-            Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken | Self::InvalidClient(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -72,6 +77,7 @@ impl ApiError {
         match self {
             Self::BadCredentials | Self::NotAuthenticated => Some("Bearer"),
             Self::InvalidToken => Some(r#"Bearer error="invalid_token""#),
+            Self::InvalidClient(_) => Some(r#"Basic realm="loom-auth""#),
             _ => None,
         }
     }
@@ -90,6 +96,7 @@ impl ApiError {
         match self {
             Self::BadCredentials => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidClient(_) => "invalid_client",
             Self::Unavailable(_)
             | Self::Busy
             | Self::TimedOut
@@ -132,6 +139,15 @@ impl ApiError {
 impl ApiError {
     pub fn too_many_logins(retry_after: u64) -> Self {
         Self::Throttled { detail: format!("Too many failed logins; try again in {retry_after} seconds"), retry_after }
+    }
+
+    /// Refused while attempts in flight fill the allowance (a burst of logins at one instant).
+    pub fn too_many_logins_at_once(on: crate::store::Crowd) -> Self {
+        let whose = match on {
+            crate::store::Crowd::Account => "to this account",
+            crate::store::Crowd::Address => "from this address",
+        };
+        Self::Throttled { detail: format!("Too many logins {whose} at once; try again in 1 second"), retry_after: 1 }
     }
 
     pub fn too_many_signups(retry_after: u64) -> Self {
@@ -195,15 +211,17 @@ impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         match error {
             RuntimeError::Token(_) => Self::InvalidToken,
-            RuntimeError::Password(PasswordError::PasswordTooLong) => Self::Validation(too_long_password()),
+            RuntimeError::Password(PasswordError::PasswordTooLong) => crate::password::Refusal::TooLong.into(),
             RuntimeError::Busy => Self::Busy,
             other => Self::Unavailable(other),
         }
     }
 }
 
-pub fn too_long_password() -> String {
-    format!("password must be at most {} bytes", crate::routes::MAX_PASSWORD_BYTES)
+impl From<crate::password::Refusal> for ApiError {
+    fn from(refusal: crate::password::Refusal) -> Self {
+        Self::Validation(refusal.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Extractors: JSON and form bodies whose rejections speak `{"detail"}`, and the
 //! authenticated user, so a handler that takes [`CurrentUser`] cannot forget the check.
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::JsonRejection;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -32,18 +32,47 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// `Form<T>` (URL-encoded), with the same rejections as [`ApiJson`].
+/// A URL-encoded form body, read as OAuth 2.0 reads its requests (RFC 6749 §3.1–3.2): the
+/// media type in any case (RFC 9110 §8.3.1), a parameter sent without a value as if it were
+/// omitted, and a parameter sent twice refused. Rejections as [`ApiJson`]'s.
 pub struct ApiForm<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiForm<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(value)) => Ok(Self(value)),
-            Err(rejection) => Err(body_error(rejection.status(), || form_detail(&rejection))),
+        if !is_form(req.headers()) {
+            return Err(ApiError::Validation(
+                "Expected a form body (Content-Type: application/x-www-form-urlencoded)".into(),
+            ));
         }
+        let body = match axum::body::Bytes::from_request(req, state).await {
+            Ok(body) => body,
+            Err(rejection) => return Err(body_error(rejection.status(), || rejection.body_text())),
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut given = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(&body) {
+            if !seen.insert(name.clone()) {
+                return Err(ApiError::Validation(format!("Invalid form: {name} is given more than once")));
+            }
+            if !value.is_empty() {
+                given.append_pair(&name, &value);
+            }
+        }
+        serde_urlencoded::from_str(&given.finish())
+            .map(Self)
+            .map_err(|e| ApiError::Validation(format!("Invalid form: {e}")))
     }
+}
+
+/// Whether the request says its body is a URL-encoded form, in any case, with any parameters.
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
 fn body_error(status: StatusCode, detail: impl FnOnce() -> String) -> ApiError {
@@ -55,17 +84,6 @@ fn json_detail(rejection: &JsonRejection) -> String {
         JsonRejection::MissingJsonContentType(_) => "Expected a JSON body (Content-Type: application/json)".into(),
         JsonRejection::JsonSyntaxError(_) => "Request body is not valid JSON".into(),
         JsonRejection::JsonDataError(_) => "Request body must be a JSON object".into(),
-        other => other.body_text(),
-    }
-}
-
-fn form_detail(rejection: &FormRejection) -> String {
-    match rejection {
-        FormRejection::InvalidFormContentType(_) => {
-            "Expected a form body (Content-Type: application/x-www-form-urlencoded)".into()
-        }
-        FormRejection::FailedToDeserializeForm(e) => format!("Invalid form: {}", e.body_text()),
-        FormRejection::FailedToDeserializeFormBody(e) => format!("Invalid form: {}", e.body_text()),
         other => other.body_text(),
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP API, one module per endpoint family, and the router that joins them.
 
+mod client_auth;
 mod discovery;
 pub mod docs;
 mod error;
@@ -22,11 +23,6 @@ pub use extract::{ClientAddr, CurrentUser};
 
 use crate::state::AppState;
 use crate::store::User;
-
-/// Shortest password accepted at registration, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password accepted anywhere, in bytes; checked before any hashing.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// An account as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -7,20 +7,21 @@ use std::net::IpAddr;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::client_auth::{basic_client, client_id};
 use super::docs::OAuthErrorBody;
-use super::error::{OAuthError, too_long_password};
+use super::error::OAuthError;
 use super::extract::ApiForm;
-use super::{ApiError, ClientAddr, MAX_PASSWORD_BYTES};
+use super::{ApiError, ClientAddr};
 use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
 use crate::state::AppState;
-use crate::store::{Admission, Login, User, email_key};
+use crate::store::{Login, User, email_key};
 use crate::telemetry::audit::{self, Event};
-use crate::tokens::unix_now;
+use crate::throttle::Gate;
 
 /// The OAuth2 password grant (RFC 6749 §4.3.2), as a form.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -35,13 +36,11 @@ pub struct PasswordGrant {
     #[schema(example = "password")]
     grant_type: Option<String>,
     /// The client asking (RFC 6749 §2.2), written into the token's `client_id` claim;
-    /// `loom` when not given. Up to 128 printable ASCII characters.
+    /// `loom` when not given. Up to 128 printable ASCII characters. A client may instead
+    /// authenticate with HTTP Basic and an empty secret (RFC 6749 §2.3.1).
     #[schema(example = "loom-cli", max_length = 128)]
     client_id: Option<String>,
 }
-
-/// The `client_id` a token names when the form gives none.
-const DEFAULT_CLIENT: &str = "loom";
 
 /// An access token (RFC 6749 §5.1).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -79,59 +78,64 @@ pub struct TokenOut {
 pub async fn issue(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     grant: Result<ApiForm<PasswordGrant>, ApiError>,
 ) -> Result<Response, OAuthError> {
+    let basic = basic_client(&headers).map_err(OAuthError)?;
     let ApiForm(grant) = grant.map_err(OAuthError)?;
-    password_grant(&state, client, grant).await.map_err(OAuthError)
+    password_grant(&state, client, grant, basic).await.map_err(OAuthError)
 }
 
-async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) -> Result<Response, ApiError> {
+async fn password_grant(
+    state: &AppState,
+    client: IpAddr,
+    grant: PasswordGrant,
+    basic: Option<String>,
+) -> Result<Response, ApiError> {
     if grant.grant_type.as_deref().is_some_and(|g| g != "password") {
         return Err(ApiError::UnsupportedGrantType);
     }
-    if grant.password.expose_secret().len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::Validation(too_long_password()));
-    }
-    let client_id = match grant.client_id.as_deref() {
-        None | Some("") => DEFAULT_CLIENT,
-        Some(id) if id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => id,
-        Some(_) => return Err(ApiError::Validation("client_id must be at most 128 printable ASCII characters".into())),
-    };
-    // `username` is an email address or a username. Attempts count against the
-    // account (under its email key, whichever name was used) or, when none
-    // matches, against the name; before any hashing, so a throttled attempt
-    // costs no argon2 run and says nothing about the account.
-    let login = Login::parse(&grant.username);
+    let spellings = crate::password::spellings(&grant.password)?;
+    let client_id = client_id(grant.client_id.as_deref(), basic.as_deref())?;
+    // `username` is an email address or a username (pasted ones come with spaces around
+    // them, which neither has). Attempts count against the account (under its email key,
+    // whichever name was used) or, when none matches, against the name; before any
+    // hashing, so a throttled attempt costs no argon2 run and says nothing about the account.
+    let login = Login::parse(grant.username.trim());
     let user = state.store.user_by_login(&login).await?;
     let account = user.as_ref().map_or_else(|| login.key(), |user| email_key(&user.email));
-    let policy = &state.throttle;
-    let admission = state
-        .store
-        .admit_login(&account, &client.to_string(), unix_now(), policy.login_per_account, policy.login_per_address)
-        .await?;
-    if let Admission::Throttled { retry_after } = admission {
-        audit::record(Event::LoginThrottled { client });
-        return Err(ApiError::too_many_logins(retry_after));
-    }
-    let password = grant.password;
-    let (check, checked_hash) = check_password(state, user.as_ref(), &password).await?;
+    let attempt = match state.throttle.admit_login(&state.store, account, client).await? {
+        Gate::Open(attempt) => attempt,
+        Gate::Throttled { retry_after } => {
+            audit::record(Event::LoginThrottled { client });
+            return Err(ApiError::too_many_logins(retry_after));
+        }
+        Gate::Crowded { on } => {
+            audit::record(Event::LoginThrottled { client });
+            return Err(ApiError::too_many_logins_at_once(on));
+        }
+    };
+    let (check, checked_hash) = check_password(state, user.as_ref(), &spellings).await?;
     let user = match user {
         Some(user) if check.matches && user.is_active => user,
         other => {
+            attempt.failed().await?;
             audit::record(Event::LoginFailed { user_id: other.map(|user| user.id), client });
             return Err(ApiError::BadCredentials);
         }
     };
-    state.store.clear_login_failures(&account).await?;
+    attempt.succeeded().await?;
     if check.needs_rehash {
-        upgrade_hash(state, user.id, &checked_hash, password).await;
+        let normalized = spellings.into_iter().next().expect("a password has a spelling");
+        upgrade_hash(state, user.id, &checked_hash, normalized).await;
     }
     // The password was right: a failure from here on is the service's, not the user's.
-    let issued =
-        state.runtime.issue_token(&state.token_settings(), &user.id.to_string(), client_id).await.map_err(|error| {
+    let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string(), &client_id).await.map_err(
+        |error| {
             tracing::error!(user_id = user.id, %error, "the auth component could not issue a token");
             ApiError::Unavailable(error)
-        })?;
+        },
+    )?;
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     let body = TokenOut {
         access_token: issued.token,
@@ -145,36 +149,44 @@ async fn password_grant(state: &AppState, client: IpAddr, grant: PasswordGrant) 
     Ok(response)
 }
 
-/// Checks `password` against `user`'s stored hash, and returns the check with
-/// the hash it was made against.
+/// Checks a password, in each of its `spellings` until one matches, against `user`'s
+/// stored hash, and returns the check with the hash it was made against. A match in a
+/// spelling other than the normalised one asks for a re-hash (of the normalised one).
 ///
-/// Every way a login can fail costs one argon2 run, so the answer's timing does
-/// not tell them apart: an unknown user is checked against a dummy hash, and so
-/// is a user whose stored hash is corrupt (logged for the operator, answered as
-/// a wrong password).
+/// Every way a login can fail costs one argon2 run per spelling, so the answer's timing
+/// does not tell them apart: an unknown user is checked against a dummy hash, and so is
+/// a user whose stored hash is corrupt (logged for the operator, answered as a wrong
+/// password).
 async fn check_password(
     state: &AppState,
     user: Option<&User>,
-    password: &SecretString,
+    spellings: &[SecretString],
 ) -> Result<(PasswordCheck, String), ApiError> {
-    let Some(user) = user else {
-        let check = state.runtime.verify_password(password.clone(), state.dummy_hash().await?).await?;
-        return Ok((check, String::new()));
+    let stored = match user {
+        Some(user) => user.hashed_password.clone(),
+        None => state.dummy_hash().await?,
     };
-    let stored = user.hashed_password.clone();
-    match state.runtime.verify_password(password.clone(), stored.clone()).await {
-        Ok(check) => Ok((check, stored)),
-        Err(RuntimeError::Password(PasswordError::MalformedHash)) => {
-            tracing::error!(
-                user_id = user.id,
-                "the stored password hash is not a valid PHC string: this account cannot log in until its \
-                 password is reset"
-            );
-            state.runtime.verify_password(password.clone(), state.dummy_hash().await?).await?;
-            Ok((PasswordCheck { matches: false, needs_rehash: false }, stored))
+    let mut target = stored.clone();
+    for (index, password) in spellings.iter().enumerate() {
+        match state.runtime.verify_password(password.clone(), target.clone()).await {
+            Ok(check) if check.matches && user.is_some() => {
+                let needs_rehash = check.needs_rehash || index > 0;
+                return Ok((PasswordCheck { matches: true, needs_rehash }, stored));
+            }
+            Ok(_) => {}
+            Err(RuntimeError::Password(PasswordError::MalformedHash)) if user.is_some() => {
+                tracing::error!(
+                    user_id = user.map(|u| u.id),
+                    "the stored password hash is not a valid PHC string: this account cannot log in until its \
+                     password is reset"
+                );
+                target = state.dummy_hash().await?;
+                state.runtime.verify_password(password.clone(), target.clone()).await?;
+            }
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => Err(other.into()),
     }
+    Ok((PasswordCheck { matches: false, needs_rehash: false }, stored))
 }
 
 /// Stores a fresh hash made with the active component's (stronger) parameters,

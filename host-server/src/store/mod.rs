@@ -35,7 +35,7 @@ use readers::Readers;
 pub use sessions::Session;
 use sqlx::error::DatabaseError;
 use sqlx::{PgPool, SqlitePool};
-pub use throttle::{Admission, Allowance};
+pub use throttle::{Admission, Allowance, Crowd, LoginAttempt, UNSETTLED_COUNTS_AFTER_SECONDS};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -189,9 +189,17 @@ mod tests {
         let (_dir, store) = store().await;
         let account = Allowance { max: 2, window_seconds: 100 };
         let address = Allowance { max: 3, window_seconds: 100 };
+        let ids = std::sync::atomic::AtomicI64::new(0);
+        // Each attempt is admitted, then fails (settled), as a wrong password does.
         let admit = |who: &'static str, from: &'static str, at: i64| {
             let store = store.clone();
-            async move { store.admit_login(who, from, at, account, address).await.unwrap() }
+            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                let attempt = LoginAttempt { id, account: who.into(), address: from.into() };
+                let admission = store.admit_login(&attempt, at, account, address).await.unwrap();
+                store.settle_login_attempt(id).await.unwrap();
+                admission
+            }
         };
         assert_eq!(admit("ada", "10.0.0.1", 1000).await, Admission::Admitted);
         assert_eq!(admit("ada", "10.0.0.2", 1010).await, Admission::Admitted);
@@ -207,6 +215,41 @@ mod tests {
         store.clear_login_failures("ada").await.unwrap();
         assert_eq!(admit("ada", "10.0.0.9", 1101).await, Admission::Admitted);
         assert_eq!(store.purge_throttles(1300, 100, 3600).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn attempts_in_flight_fill_the_allowance_but_are_not_failures() {
+        let (_dir, store) = store().await;
+        let account = Allowance { max: 2, window_seconds: 100 };
+        let address = Allowance { max: 50, window_seconds: 100 };
+        let attempt = |id: i64, from: &str| LoginAttempt { id, account: "ada".into(), address: from.into() };
+        for id in 1..=2 {
+            assert_eq!(
+                store.admit_login(&attempt(id, "10.0.0.1"), 1000, account, address).await.unwrap(),
+                Admission::Admitted
+            );
+        }
+        // Two still running: a third is told to come back in a moment, not after the window.
+        let crowded = Admission::Crowded { on: Crowd::Account };
+        assert_eq!(store.admit_login(&attempt(3, "10.0.0.1"), 1001, account, address).await.unwrap(), crowded);
+        // One of them fails: still crowded (one failure, one in flight).
+        store.settle_login_attempt(1).await.unwrap();
+        assert_eq!(store.admit_login(&attempt(4, "10.0.0.1"), 1002, account, address).await.unwrap(), crowded);
+        // Both failed: now it is the failures that refuse, until the window allows.
+        store.settle_login_attempt(2).await.unwrap();
+        let refused = store.admit_login(&attempt(5, "10.0.0.1"), 1003, account, address).await.unwrap();
+        assert_eq!(refused, Admission::Throttled { retry_after: 97 });
+        // An attempt never settled (its host stopped) counts as a failure after a while.
+        store.clear_login_failures("ada").await.unwrap();
+        for id in 6..=7 {
+            assert_eq!(
+                store.admit_login(&attempt(id, "10.0.0.2"), 2000, account, address).await.unwrap(),
+                Admission::Admitted
+            );
+        }
+        let later = 2000 + UNSETTLED_COUNTS_AFTER_SECONDS;
+        let refused = store.admit_login(&attempt(8, "10.0.0.2"), later, account, address).await.unwrap();
+        assert!(matches!(refused, Admission::Throttled { .. }), "{refused:?}");
     }
 
     #[tokio::test]

@@ -39,26 +39,51 @@ pub struct Allowance {
 pub enum Admission {
     /// Go ahead; the attempt is counted.
     Admitted,
-    /// Refused and not counted; the allowance frees up in this many seconds.
+    /// Refused and not counted: the allowance is spent, and frees up in this many seconds.
     Throttled { retry_after: u64 },
+    /// Refused and not counted: the allowance is taken by attempts still running (a burst of
+    /// logins at the same instant), which end within seconds, successful or not.
+    Crowded { on: Crowd },
 }
 
+/// Which allowance attempts in flight fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crowd {
+    Account,
+    Address,
+}
+
+/// A login attempt, as counted: an id of its own (random), the account it names, the
+/// client's address.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    pub id: i64,
+    pub account: String,
+    pub address: String,
+}
+
+/// An attempt admitted but not settled for this long counts as a failure: its host stopped
+/// before it could say how it ended (a cancelled request settles at once).
+pub const UNSETTLED_COUNTS_AFTER_SECONDS: i64 = 60;
+
 impl UserStore {
-    /// Counts a login attempt on `account` from `address` at `now` (Unix
-    /// seconds) if both are within their allowance.
+    /// Counts `attempt` at `now` (Unix seconds), in flight, if its account and address are
+    /// both within their allowance. Attempts in flight count as attempts (parallel guesses
+    /// cannot slip past together); a refusal says whether settled failures or attempts in
+    /// flight filled the allowance.
     pub async fn admit_login(
         &self,
-        account: &str,
-        address: &str,
+        attempt: &LoginAttempt,
         now: i64,
         per_account: Allowance,
         per_address: Allowance,
     ) -> Result<Admission, StoreError> {
+        let (account, address) = (attempt.account.as_str(), attempt.address.as_str());
         let inserted = insert_if_allowed!(
             self,
             "login_attempts",
             sqlx::query(
-                "INSERT INTO login_attempts (account, address, at) SELECT $1, $2, $3
+                "INSERT INTO login_attempts (account, address, at, attempt, settled) SELECT $1, $2, $3, $8, FALSE
                  WHERE (SELECT COUNT(*) FROM login_attempts WHERE account = $1 AND at > $3 - $4) < $5
                    AND (SELECT COUNT(*) FROM login_attempts WHERE address = $2 AND at > $3 - $6) < $7",
             )
@@ -69,13 +94,68 @@ impl UserStore {
             .bind(i64::from(per_account.max))
             .bind(per_address.window_seconds)
             .bind(i64::from(per_address.max))
+            .bind(attempt.id)
         );
         if inserted == 1 {
             return Ok(Admission::Admitted);
         }
+        let account_failures = self.failures("account", account, now, per_account).await?;
+        let address_failures = self.failures("address", address, now, per_address).await?;
+        if account_failures < i64::from(per_account.max) && address_failures < i64::from(per_address.max) {
+            let account_full = self.attempts("account", account, now, per_account).await? >= i64::from(per_account.max);
+            return Ok(Admission::Crowded { on: if account_full { Crowd::Account } else { Crowd::Address } });
+        }
         let by_account = self.frees_in("login_attempts", "account", account, now, per_account).await?;
         let by_address = self.frees_in("login_attempts", "address", address, now, per_address).await?;
         Ok(Admission::Throttled { retry_after: by_account.max(by_address).max(1) })
+    }
+
+    /// Records that the admitted attempt `id` failed: it now counts as a failure for the window.
+    pub async fn settle_login_attempt(&self, id: i64) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("UPDATE login_attempts SET settled = TRUE WHERE attempt = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Login attempts on `key` (in `column`) within the window.
+    async fn attempts(
+        &self,
+        column: &'static str,
+        key: &str,
+        now: i64,
+        allowance: Allowance,
+    ) -> Result<i64, StoreError> {
+        let query = format!("SELECT COUNT(*) FROM login_attempts WHERE {column} = $1 AND at > $2 - $3");
+        Ok(with_pool!(self, pool => sqlx::query_scalar(&query)
+            .bind(key)
+            .bind(now)
+            .bind(allowance.window_seconds)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Failed login attempts on `key` (in `column`) within the window: settled ones, and
+    /// unsettled ones older than [`UNSETTLED_COUNTS_AFTER_SECONDS`].
+    async fn failures(
+        &self,
+        column: &'static str,
+        key: &str,
+        now: i64,
+        allowance: Allowance,
+    ) -> Result<i64, StoreError> {
+        let query = format!(
+            "SELECT COUNT(*) FROM login_attempts WHERE {column} = $1 AND at > $2 - $3 AND (settled OR at <= $2 - $4)"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_scalar(&query)
+            .bind(key)
+            .bind(now)
+            .bind(allowance.window_seconds)
+            .bind(UNSETTLED_COUNTS_AFTER_SECONDS)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Forgets `account`'s failed logins (after a successful one).

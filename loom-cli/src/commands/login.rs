@@ -7,10 +7,9 @@ use loom_cli::api::ApiClient;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::ExposeSecret;
 
-use super::{TOKEN_ENV, ask_email, ask_password, say, token_from_env, warn};
+use super::{TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
 use crate::cli::LoginArgs;
 use crate::failure::Failure;
-use crate::prompt;
 
 /// Whether git tracks `path` (`git ls-files --error-unmatch` in its directory);
 /// false when there is no git or no repository.
@@ -31,16 +30,11 @@ fn tracked_by_git(path: &Path) -> bool {
 }
 
 pub async fn run(settings: &mut SettingsFile, server: &str, insecure: bool, args: LoginArgs) -> Result<(), Failure> {
-    let email = match args.username {
-        Some(email) => email,
-        None => ask_email("--username", args.password_stdin)?,
-    };
-    let password = if args.password_stdin {
-        prompt::password_from_stdin().map_err(Failure::failed)?
-    } else {
-        ask_password("Password: ")?
-    };
     let client = ApiClient::new(server, None, insecure)?;
+    // Whether the login can be kept is found out before a password is asked for or sent.
+    settings.check_writable()?;
+    let email = email_or_ask(args.username, "--username", args.password_stdin)?;
+    let password = read_password(args.password_stdin, "Password: ")?;
     let grant = client.login(&email, &password).await?;
     let expires_at = SystemTime::now() + Duration::from_secs(grant.expires_in);
     let login = StoredLogin {

@@ -18,7 +18,7 @@ pub async fn run(
         Some(login) => {
             // Revoke first; forget the token locally whatever the server says.
             let revoked =
-                match ApiClient::new(&login.server, Some(SecretString::from(login.access_token.clone())), insecure) {
+                match ApiClient::new(&login.server, Some(SecretString::from(login.access_token.trim())), insecure) {
                     Ok(client) => client.logout(args.all).await,
                     Err(error) => Err(error),
                 };

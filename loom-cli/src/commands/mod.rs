@@ -52,9 +52,24 @@ fn resolve_server(given: Option<&str>, stored: Option<&StoredLogin>) -> Result<S
     normalize_server(server).map_err(|e| Failure::Usage(format!("{e}")))
 }
 
-/// `LOOM_TOKEN`, when set to something.
+/// `LOOM_TOKEN`, when set to something, without the whitespace around it (secret stores and
+/// `$(cat file)` add line breaks; a token never contains whitespace, RFC 7519 §7.1).
 fn token_from_env() -> Option<String> {
-    std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty())
+    std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// What is wrong with `token` as a bearer credential (RFC 6750 §2.1's `b64token`: letters,
+/// digits, `-._~+/`, then `=`s), if anything.
+fn token_problem(token: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    let body = token.trim_end_matches('=');
+    let (at, bad) = body.char_indices().find(|(_, c)| !allowed(*c))?;
+    let what = match bad {
+        c if c.is_whitespace() => "whitespace".to_owned(),
+        c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
+        c => format!("{c:?}"),
+    };
+    Some(format!("it contains {what} at character {}, which no token has", body[..at].chars().count() + 1))
 }
 
 /// Where the token a command sends comes from, which decides what the user
@@ -71,13 +86,22 @@ impl TokenSource {
         server: &str,
         stored: Option<&StoredLogin>,
     ) -> Result<(SecretString, Self), Failure> {
-        match (token_from_env(), stored) {
-            (Some(token), _) => Ok((SecretString::from(token), Self::Env)),
+        let (token, source) = match (token_from_env(), stored) {
+            (Some(token), _) => (token, Self::Env),
             (None, Some(login)) if login.server == server => {
-                Ok((SecretString::from(login.access_token.clone()), Self::Saved(settings.path().to_owned())))
+                (login.access_token.trim().to_owned(), Self::Saved(settings.path().to_owned()))
             }
-            (None, _) => Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into())),
+            (None, _) => return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into())),
+        };
+        if let Some(problem) = token_problem(&token) {
+            return Err(Failure::LoginRequired(match source {
+                Self::Env => format!("{TOKEN_ENV} does not hold a usable token: {problem}. Set it to the token alone."),
+                Self::Saved(ref path) => {
+                    format!("The login saved in {} holds no usable token: {problem}. Run 'loom login'.", path.display())
+                }
+            }));
         }
+        Ok((SecretString::from(token), source))
     }
 
     /// The token's expiry, when it has certainly passed: the user must log in again (exit 4).
@@ -120,26 +144,42 @@ impl TokenSource {
     }
 }
 
-/// Asks for the email on the terminal; `flag` is the option that spares the question.
-fn ask_email(flag: &str, password_from_stdin: bool) -> Result<String, Failure> {
-    let answer = prompt::line("Email: ").map_err(|e| Failure::failed(format!("cannot read the email: {e}")))?;
-    match answer {
-        Some(email) if !email.is_empty() => Ok(email),
-        Some(_) => Err(Failure::failed("no email given")),
-        None if password_from_stdin => {
-            Err(Failure::Usage(format!("--password-stdin needs {flag} when there is no terminal to ask for the email")))
-        }
-        None => {
-            Err(Failure::Usage(format!("there is no terminal to ask for the email; use {flag} and --password-stdin")))
-        }
+/// The account name to use: `given` (from `flag`) without surrounding whitespace, else asked
+/// for on the terminal (where the answer is trimmed alike).
+fn email_or_ask(given: Option<String>, flag: &str, password_from_stdin: bool) -> Result<String, Failure> {
+    let answer = match given {
+        Some(given) => given.trim().to_owned(),
+        None => match prompt::line("Email: ").map_err(|e| Failure::failed(format!("cannot read the email: {e}")))? {
+            Some(answer) => answer,
+            None if password_from_stdin => {
+                return Err(Failure::Usage(format!(
+                    "--password-stdin needs {flag} when there is no terminal to ask for the email"
+                )));
+            }
+            None => {
+                return Err(Failure::Usage(format!(
+                    "there is no terminal to ask for the email; use {flag} and --password-stdin"
+                )));
+            }
+        },
+    };
+    if answer.is_empty() {
+        return Err(Failure::Usage(format!("no email given ({flag} is empty)")));
     }
+    Ok(answer)
 }
 
-/// Asks for a password on the terminal without echoing it.
-fn ask_password(question: &str) -> Result<SecretString, Failure> {
-    prompt::password(question)
-        .map_err(|e| Failure::failed(format!("cannot read the password: {e}")))?
-        .ok_or_else(|| Failure::Usage("there is no terminal to ask for the password; use --password-stdin".into()))
+/// The password from standard input (`from_stdin`), else asked for on the terminal without
+/// echoing it; in its one Unicode spelling ([`loom_cli::password::normalize`]).
+fn read_password(from_stdin: bool, question: &str) -> Result<SecretString, Failure> {
+    let password = if from_stdin {
+        prompt::password_from_stdin().map_err(Failure::failed)?
+    } else {
+        prompt::password(question).map_err(|e| Failure::failed(format!("cannot read the password: {e}")))?.ok_or_else(
+            || Failure::Usage("there is no terminal to ask for the password; use --password-stdin".into()),
+        )?
+    };
+    Ok(loom_cli::password::normalize(&password))
 }
 
 /// Prints a result line; a closed stdout (`loom whoami | head -0`) is not an error.
