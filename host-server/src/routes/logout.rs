@@ -49,7 +49,8 @@ pub async fn logout(
     CurrentUser(user, claims): CurrentUser,
     scope: Result<Query<LogoutScope>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let global = match scope.map(|Query(q)| q.scope) {
+    // A parameter without a value is as if omitted, as at the token endpoint (RFC 6749 §3.2).
+    let global = match scope.map(|Query(q)| q.scope.filter(|s| !s.is_empty())) {
         Ok(None) => false,
         Ok(Some(scope)) if scope == "global" => true,
         _ => return Err(ApiError::Validation(r#"scope must be "global" when given"#.into())),

@@ -35,6 +35,11 @@ async fn logout_revokes_that_token_only() {
     assert_eq!(logout(&host, &first, "").await.status(), StatusCode::UNAUTHORIZED);
     let anonymous = client().post(host.url("/logout")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // `scope` without a value is as if not sent: this token only.
+    let third = login(&host, "ada@example.com", PASSWORD).await;
+    assert_eq!(logout(&host, &second, "?scope=").await.status(), StatusCode::NO_CONTENT);
+    assert!(refused(&host, &second).await);
+    assert!(!refused(&host, &third).await, "not a global logout");
 }
 
 #[tokio::test]
