@@ -50,7 +50,7 @@ fn settings(alg: NativeAlgorithm) -> KeyedSettings {
     let kid = Some(alg.name().to_owned());
     KeyedSettings {
         settings: token_settings(),
-        signing: SigningKey { kid: kid.clone(), alg: host_algorithm(alg), private: KEY.to_vec() },
+        signing: Some(SigningKey { kid: kid.clone(), alg: host_algorithm(alg), private: KEY.to_vec() }),
         verifying: vec![VerificationKey { kid, alg: host_algorithm(alg), material: verification_material(alg) }],
     }
 }

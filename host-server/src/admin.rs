@@ -7,6 +7,9 @@ use anyhow::{Context, bail};
 use crate::config::{Command, Config, KeyAlgorithm, KeysCommand, UsersCommand};
 use crate::store::{KeyChange, KeyState, UserStore};
 
+/// How long an admin command waits for a database that does not answer.
+const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let outcome = match command {
@@ -26,9 +29,12 @@ async fn open_store(config: &Config) -> anyhow::Result<UserStore> {
         );
     }
     let url = config.database_url();
-    UserStore::open(&url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", crate::store::redact_url(&url)))
+    let database = crate::store::describe_database(&url);
+    // A host waits for its database as long as it takes; a command a person runs gives up.
+    match tokio::time::timeout(DATABASE_PATIENCE, UserStore::open(&url, config.database_max_connections)).await {
+        Ok(opened) => opened.with_context(|| format!("cannot open the {database}")),
+        Err(_) => bail!("the {database} did not answer within {} seconds", DATABASE_PATIENCE.as_secs()),
+    }
 }
 
 async fn run_users(store: &UserStore, users: &UsersCommand) -> anyhow::Result<()> {

@@ -74,23 +74,27 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_MASTER_KEY_FILE", value_name = "PATH", global = true)]
     pub master_key_file: Option<PathBuf>,
 
-    /// The `iss` claim written into tokens and required from them.
-    #[arg(long, env = "LOOM_AUTH_ISSUER", default_value = "loom-auth", value_name = "NAME")]
-    pub issuer: String,
+    /// The `iss` claim written into tokens and required from them, and the `issuer` of the
+    /// discovery document, which must then be an https:// URL (http:// on this machine)
+    /// [default: the public URL, else loom-auth]
+    #[arg(long, env = "LOOM_AUTH_ISSUER", value_name = "NAME")]
+    pub issuer: Option<String>,
 
     /// The `aud` claim written into tokens and required from them: the services that accept
     /// Loom tokens check for it.
     #[arg(long, env = "LOOM_AUTH_AUDIENCE", default_value = "loom", value_name = "NAME")]
     pub audience: String,
 
-    /// The URL clients reach this service at (behind a proxy, the proxy's), for the discovery
-    /// document at /.well-known/oauth-authorization-server [default: http:// and the request's Host]
+    /// The URL clients reach this service at (behind a proxy, the proxy's; the same on every
+    /// host): https://, or http:// on this machine. It is the tokens' issuer (unless --issuer
+    /// says otherwise) and names the endpoints of the discovery document at
+    /// /.well-known/oauth-authorization-server, which is off without it.
     #[arg(long, env = "LOOM_AUTH_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<url::Url>,
 
     /// Clock skew tolerated when checking a token's times, in seconds (at most 60).
     #[arg(long, env = "LOOM_AUTH_LEEWAY", default_value_t = 5, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u32).range(0..=60))]
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::tokens::MAX_LEEWAY_SECONDS)))]
     pub leeway: u32,
 
     /// Longest one password hash or check may run in the component, in milliseconds.
@@ -305,13 +309,11 @@ pub enum UsersCommand {
     },
 }
 
-/// An http(s) URL with a host and nothing after the path.
+/// An https URL (http only for this machine) with a host and nothing after the path: what
+/// RFC 8414 §2 asks of an issuer.
 fn parse_public_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.query().is_some() {
-        return Err(format!("{text:?} must be an http:// or https:// URL with a host, e.g. https://auth.example.com"));
-    }
-    Ok(url)
+    crate::tokens::issuer_url_problem(&url).map_or(Ok(url), |problem| Err(format!("{text:?} {problem}")))
 }
 
 /// A CIDR range, or a single address as a range of one.

@@ -39,6 +39,12 @@ pub enum KeyError {
     Read { kind: SecretKind, path: PathBuf, source: std::io::Error },
     #[error("the {kind} {path} holds {len} bytes; at least {SECRET_BYTES} are needed")]
     TooShort { kind: SecretKind, path: PathBuf, len: usize },
+    #[error(
+        "the {kind} {path} holds {len} bytes, and only {SECRET_BYTES} would be used: make it exactly {SECRET_BYTES} \
+         random bytes (`head -c {SECRET_BYTES} /dev/urandom`); if it held more before, keys were sealed under its \
+         first {SECRET_BYTES} bytes: keep those (`head -c {SECRET_BYTES}`)"
+    )]
+    TooLong { kind: SecretKind, path: PathBuf, len: usize },
     #[error("cannot save a new {kind} to {path}")]
     Write { kind: SecretKind, path: PathBuf, source: std::io::Error },
     #[error("cannot generate a {kind}: {reason}")]
@@ -68,9 +74,15 @@ pub fn load_existing(path: &Path, kind: SecretKind) -> Result<Option<SecretSlice
     }
 }
 
+/// A secret of the right length: at least [`SECRET_BYTES`]; for the keys used as cipher and
+/// MAC keys of exactly that size (the master and cache keys), exactly, since a longer file
+/// would be silently cut.
 fn check_length(path: &Path, kind: SecretKind, bytes: Vec<u8>) -> Result<SecretSlice<u8>, KeyError> {
     if bytes.len() < SECRET_BYTES {
         return Err(KeyError::TooShort { kind, path: path.to_owned(), len: bytes.len() });
+    }
+    if bytes.len() > SECRET_BYTES && kind != SecretKind::Signing {
+        return Err(KeyError::TooLong { kind, path: path.to_owned(), len: bytes.len() });
     }
     Ok(SecretSlice::from(bytes))
 }
@@ -130,5 +142,19 @@ mod tests {
         std::fs::write(&path, b"too short").unwrap();
         assert!(matches!(load_or_create(&path, SecretKind::Signing), Err(KeyError::TooShort { len: 9, .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"too short");
+    }
+
+    #[test]
+    fn a_master_key_longer_than_it_can_use_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master-key");
+        std::fs::write(&path, [7u8; 48]).unwrap();
+        for kind in [SecretKind::Master, SecretKind::Cache] {
+            let refused = load_or_create(&path, kind).unwrap_err();
+            assert!(matches!(refused, KeyError::TooLong { len: 48, .. }), "{refused}");
+            assert!(refused.to_string().contains("head -c 32"), "{refused}");
+        }
+        // A pre-0.2 token secret is an HS256 key, which uses every byte.
+        assert_eq!(load_or_create(&path, SecretKind::Signing).unwrap().expose_secret().len(), 48);
     }
 }

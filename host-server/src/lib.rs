@@ -12,6 +12,7 @@
 //! - [`admin`]: `host-server users …`, account administration without serving.
 //! - [`email`]: one spelling and one unique key per email address.
 //! - [`password`]: the one spelling of a password, and what a new one must be.
+//! - [`credentials`]: password checks whose time tells nothing about the account.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
 //! - [`platform`]: what differs between operating systems.
 //! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
@@ -19,6 +20,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod credentials;
 pub mod durable;
 pub mod email;
 pub mod keyring;

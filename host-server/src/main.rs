@@ -11,7 +11,10 @@ use host_server::startup::Server;
 async fn main() -> ExitCode {
     let config = Config::parse();
     let outcome = match &config.command {
-        Some(command) => host_server::admin::run(&config, command).await,
+        Some(command) => {
+            host_server::telemetry::init_at(config.log_format, "warn");
+            host_server::admin::run(&config, command).await
+        }
         None => {
             config.check();
             host_server::telemetry::init(config.log_format);

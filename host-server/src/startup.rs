@@ -50,15 +50,19 @@ impl Server {
             }
             None => None,
         };
+        let listener =
+            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+        let public_url = public_url(config);
+        let issuer = issuer(config, public_url.as_deref());
         let store = UserStore::open(&config.database_url(), config.database_max_connections)
             .await
-            .context("cannot open the database")?;
+            .with_context(|| format!("cannot open the {}", crate::store::describe_database(&config.database_url())))?;
         let runtime = start_runtime(config).await?;
         let keys = open_keys(config, &store, &runtime).await?;
         keys.spawn_refresh(Arc::clone(&runtime));
         let tokens = Arc::new(TokenConfig {
             keys,
-            issuer: config.issuer.clone(),
+            issuer,
             audience: config.audience.clone(),
             ttl_seconds: config.token_ttl,
             leeway_seconds: config.leeway,
@@ -87,13 +91,12 @@ impl Server {
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
         let throttle = ThrottlePolicy::from_config(config);
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
-        let public_url = config.public_url.as_ref().map(|url| url.as_str().trim_end_matches('/').to_owned());
         let state = AppState::new(store.clone(), runtime, tokens, throttle, public_url);
-        // Make the timing-equaliser hash now, off the request path.
+        // Make the decoy hash and measure the cost of a check now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
-            if let Err(error) = warm.dummy_hash().await {
-                tracing::warn!(%error, "could not pre-compute the dummy password hash");
+            if let Err(error) = warm.credentials.warm(&warm.runtime).await {
+                tracing::warn!(%error, "could not measure the cost of a password check yet");
             }
         });
         let mut app = routes::router(state);
@@ -104,8 +107,6 @@ impl Server {
             .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
             .layer(TraceLayer::new_for_http())
             .layer(CatchPanicLayer::custom(|_| panic_response()));
-        let listener =
-            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
         Ok(Self { listener, app, timeouts: config.timeouts(), store, _watch: watch })
     }
 
@@ -121,6 +122,30 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The URL clients reach this host at: `--public-url`; `None` without it (only the operator
+/// knows it: a host behind a proxy or a load balancer cannot tell), and the discovery document
+/// is then off.
+fn public_url(config: &Config) -> Option<String> {
+    let url = config.public_url.as_ref().map(|url| url.as_str().trim_end_matches('/').to_owned());
+    if url.is_none() {
+        tracing::info!(
+            "no --public-url: the discovery document (/.well-known/oauth-authorization-server) is off, and tokens \
+             name the issuer {}",
+            config.issuer.as_deref().unwrap_or(crate::tokens::LEGACY_ISSUER)
+        );
+    }
+    url
+}
+
+/// The `iss` of tokens: `--issuer`, else the public URL, else the legacy name.
+fn issuer(config: &Config, public_url: Option<&str>) -> String {
+    config
+        .issuer
+        .clone()
+        .or_else(|| public_url.map(str::to_owned))
+        .unwrap_or_else(|| crate::tokens::LEGACY_ISSUER.into())
 }
 
 /// The component, loaded as the settings say (signature trust, limits, cache), having passed
@@ -145,7 +170,8 @@ pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
     let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
     let options =
         RuntimeOptions { limits: config.limits(), cache: Some(cache), trust, max_hash_queue: config.max_hash_queue() };
-    let bootstrap = crate::tokens::bootstrap_settings(&config.issuer, &config.audience)
+    let issuer = config.issuer.as_deref().unwrap_or(crate::tokens::LEGACY_ISSUER);
+    let bootstrap = crate::tokens::bootstrap_settings(issuer, &config.audience)
         .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Runtime::start(&config.component, options, &bootstrap).await.with_context(|| {
         format!(
@@ -165,17 +191,29 @@ pub async fn open_keys(config: &Config, store: &UserStore, runtime: &Runtime) ->
     keyring::ensure(store, &sealer, runtime, legacy, crate::tokens::unix_now())
         .await
         .context("cannot set up the signing keys")?;
-    Keys::load(store.clone(), sealer).await.context("cannot read the signing keys")
+    Keys::load(store.clone(), sealer, runtime).await.context("cannot read the signing keys")
 }
 
 /// Creates the data directory (owner-only, as it holds the secret and the
 /// password hashes) unless it exists.
 fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot create the data directory {}", dir.display())),
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the data directory lets other users in: its secrets and database are owner-only, but `chmod 700` it \
+             to keep even their names private"
+        );
     }
+    Ok(())
 }
 
 fn panic_response() -> Response {

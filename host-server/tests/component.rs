@@ -49,7 +49,7 @@ fn settings(now: i64) -> KeyedSettings {
             ttl_seconds: 60,
             leeway_seconds: 5,
         },
-        signing: SigningKey { kid: Some("ed-1".into()), alg: Algorithm::Eddsa, private: SEED.to_vec() },
+        signing: Some(SigningKey { kid: Some("ed-1".into()), alg: Algorithm::Eddsa, private: SEED.to_vec() }),
         verifying: vec![VerificationKey { kid: Some("ed-1".into()), alg: Algorithm::Eddsa, material: public_half() }],
     }
 }

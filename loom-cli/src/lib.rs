@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod durable;
+pub mod known;
 pub mod password;
 pub mod route;
 pub mod session;

@@ -271,6 +271,17 @@ impl TestHost {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits (at most 10 seconds) until the host's log holds `needle`: a line the host has
+    /// written may not have been read from its pipe yet. Fails the test with the log otherwise.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.logs().contains(needle) {
+            assert!(std::time::Instant::now() < deadline, "the log never said {needle:?}:\n{}", self.logs());
+            // Polling the log reader's buffer: the line is on its way through the pipe.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Where the host serves its metrics (`--metrics-bind`), as its log says.
     pub fn metrics_url(&self) -> String {
         let logs = self.logs();
@@ -372,14 +383,36 @@ impl Project {
         self.dir.path().join("dev-automation.config.json")
     }
 
-    /// `loom ARGS` run in the project directory, with no `LOOM_*` variables from the caller.
+    /// `loom ARGS` run in the project directory, with no `LOOM_*` variables from the caller and
+    /// a user configuration of the project's own (`user-config/`: which servers this user has
+    /// logged in to), so tests never share or touch the real one.
     pub fn loom(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary("loom"));
         command.current_dir(self.dir.path()).args(args).env_remove("RUST_BACKTRACE");
         for var in ["LOOM_SERVER", "LOOM_CONFIG", "LOOM_TOKEN"] {
             command.env_remove(var);
         }
+        command.env("XDG_CONFIG_HOME", self.user_config()).env("HOME", self.dir.path());
         command
+    }
+
+    /// The user configuration directory `loom` runs with (`$XDG_CONFIG_HOME`).
+    pub fn user_config(&self) -> PathBuf {
+        self.dir.path().join("user-config")
+    }
+
+    /// Records `server` as one this user has logged in to from this machine, as `loom login` does.
+    pub fn know_server(&self, server: &str) {
+        let dir = self.user_config().join("loom");
+        std::fs::create_dir_all(&dir).expect("the user configuration directory");
+        let path = dir.join("known-servers.json");
+        let mut servers: Vec<String> = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|v| serde_json::from_value(v["servers"].clone()).ok())
+            .unwrap_or_default();
+        servers.push(server.to_owned());
+        std::fs::write(&path, serde_json::json!({ "servers": servers }).to_string()).expect("known servers written");
     }
 }
 
@@ -395,6 +428,34 @@ pub struct Outcome {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Runs `command`, which must finish within `limit` (it is killed and the test fails
+/// otherwise: a host that wrongly starts would serve forever), and collects its output.
+pub fn run_within(command: Command, limit: Duration) -> Outcome {
+    let (done, finished) = mpsc::channel();
+    let program = format!("{command:?}");
+    let mut command = command;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("the command starts");
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(output) => {
+            let output = output.expect("the command finishes");
+            Outcome {
+                code: output.status.code(),
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("{program} did not finish within {limit:?}");
+        }
+    }
 }
 
 /// Runs `command` to completion, feeding `stdin` (or nothing), and collects its output.

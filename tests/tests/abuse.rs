@@ -162,6 +162,21 @@ async fn registrations_are_throttled_per_address() {
 }
 
 #[tokio::test]
+async fn asking_whether_an_address_is_registered_counts_against_the_allowance() {
+    let host = host(&["--signups-per-address", "3"]);
+    register(&host, "dave@example.com", PASSWORD).await;
+    let again =
+        || client().post(host.url("/users/")).json(&json!({ "email": "dave@example.com", "password": PASSWORD }));
+    for _ in 0..2 {
+        assert_eq!(again().send().await.unwrap().status(), StatusCode::BAD_REQUEST, "already registered");
+    }
+    // The allowance is spent by those questions: the answer stops telling.
+    for _ in 0..5 {
+        assert_eq!(again().send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
 async fn a_full_hashing_queue_answers_503_at_once_and_cheap_requests_go_on() {
     let host = host(&["--max-hash-queue", "1", "--signups-per-address", "1000"]);
     let signups: Vec<_> = (0..16)

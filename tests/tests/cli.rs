@@ -53,7 +53,8 @@ async fn interactive_login_hides_the_password_and_keeps_every_other_setting() {
     let mut session = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
     session.exp_string("Email: ").unwrap();
     session.send_line(EMAIL).unwrap();
-    session.exp_string("Password: ").unwrap();
+    // The password prompt names the server it goes to.
+    session.exp_string(&format!("Password for {EMAIL} at {}: ", host.base_url)).unwrap();
     session.send_line(PASSWORD).unwrap();
     let rest = session.exp_eof().unwrap();
     assert!(rest.contains(&format!("Logged in to {} as {EMAIL}", host.base_url)), "{rest:?}");
@@ -140,6 +141,7 @@ fn logout_forgets_the_token_even_when_the_server_is_gone() {
         r#"{{"project_name": "demo", "auth": {{"server": "{server}", "email": "ada@example.com", "access_token": "a.b.c", "token_type": "bearer", "expires_at": "2099-01-01T00:00:00Z"}}}}"#
     );
     std::fs::write(project.settings(), login).unwrap();
+    project.know_server(&server);
     let outcome = run(project.loom(&["logout"]), None);
     assert_eq!(outcome.code, Some(0), "{outcome:?}");
     assert_eq!(one_line(&outcome.stdout), format!("Logged out of {server} on this machine"));
@@ -156,7 +158,7 @@ async fn loom_token_overrides_the_saved_login() {
     let project = Project::new();
     assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
 
-    let mut whoami = project.loom(&["whoami"]);
+    let mut whoami = project.loom(&["whoami", "--server", &host.base_url]);
     whoami.env("LOOM_TOKEN", &ci_token);
     let outcome = run(whoami, None);
     assert_eq!(outcome.code, Some(0), "{outcome:?}");
@@ -278,7 +280,7 @@ async fn a_refused_loom_token_is_named_as_the_culprit() {
     // A valid saved login must not be blamed for the variable's bad token.
     assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
     let mut whoami = project.loom(&["whoami"]);
-    whoami.env("LOOM_TOKEN", "garbage");
+    whoami.env("LOOM_TOKEN", "garbage").env("LOOM_SERVER", &host.base_url);
     let outcome = run(whoami, None);
     assert_eq!(outcome.code, Some(4), "{outcome:?}");
     let line = one_line(&outcome.stderr);

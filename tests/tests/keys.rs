@@ -59,7 +59,9 @@ async fn within(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool
 
 #[tokio::test]
 async fn an_eddsa_token_verifies_with_the_published_keys_alone() {
-    let host = TestHost::spawn();
+    const PUBLIC: &str = "https://auth.example.com";
+    let host =
+        TestHost::spawn_with(HostOptions { args: vec!["--public-url".into(), PUBLIC.into()], ..Default::default() });
     register(&host, EMAIL, PASSWORD).await;
     let token = login(&host, EMAIL, PASSWORD).await;
 
@@ -80,7 +82,7 @@ async fn an_eddsa_token_verifies_with_the_published_keys_alone() {
     let jwk = set.find(head.kid.as_deref().unwrap()).expect("the token's kid is published");
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&["loom"]);
-    validation.set_issuer(&["loom-auth"]);
+    validation.set_issuer(&[PUBLIC]);
     validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
     let claims = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("the token verifies with the published key")
@@ -88,13 +90,24 @@ async fn an_eddsa_token_verifies_with_the_published_keys_alone() {
     assert_eq!(claims["client_id"], "loom");
     assert!(claims["jti"].is_string() && claims["sub"].is_string(), "{claims}");
 
-    let metadata: Value =
-        client().get(host.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(metadata["issuer"], "loom-auth");
-    assert_eq!(metadata["token_endpoint"], host.url("/token"));
-    assert_eq!(metadata["jwks_uri"], host.url("/.well-known/jwks.json"));
+    // The discovery document names the issuer the token does: the host's URL (RFC 8414 §2), and
+    // never a host the request chose.
+    let response = client()
+        .get(host.url("/.well-known/oauth-authorization-server"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let metadata: Value = response.json().await.unwrap();
+    assert_eq!(metadata["issuer"], PUBLIC);
+    assert_eq!(metadata["issuer"], claims["iss"]);
+    assert!(!metadata.to_string().contains("evil.example"), "{metadata}");
+    assert!(metadata.get("token_endpoint_auth_signing_alg_values_supported").is_none(), "{metadata}");
+    assert_eq!(metadata["token_endpoint"], format!("{PUBLIC}/token"));
+    assert_eq!(metadata["jwks_uri"], format!("{PUBLIC}/.well-known/jwks.json"));
     assert_eq!(metadata["grant_types_supported"], json!(["password"]));
-    assert_eq!(metadata["logout_endpoint"], host.url("/logout"));
+    assert_eq!(metadata["logout_endpoint"], format!("{PUBLIC}/logout"));
 }
 
 #[tokio::test]
@@ -243,4 +256,57 @@ async fn tokens_are_checked_with_the_hosts_keys_only() {
     );
     assert_eq!(me(&elsewhere, &token).await, StatusCode::UNAUTHORIZED, "wrong audience");
     assert_eq!(me(&host, &token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rows_written_straight_into_the_keys_table_verify_nothing_and_stop_no_retirement() {
+    let host = TestHost::spawn();
+    let id = register(&host, EMAIL, PASSWORD).await["id"].as_i64().unwrap().to_string();
+    let first = login(&host, EMAIL, PASSWORD).await;
+    let first_kid = header(&first).kid.unwrap();
+    let (ok, said) = admin(&host, &["keys", "rotate"]);
+    assert!(ok, "{said}");
+    within(Duration::from_secs(10), "the second key signs", async || jwks(&host).await.keys.len() == 2).await;
+    let second_kid = header(&login(&host, EMAIL, PASSWORD).await).kid.unwrap();
+    let (ok, said) = admin(&host, &["keys", "rotate"]);
+    assert!(ok, "{said}");
+
+    // Someone with write access to the database, and not the master key, plants a key of their
+    // own, and swaps the public half of a genuine verifying key for theirs.
+    let seed = [66u8; 32];
+    let jwk = |kid: &str| auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, &seed, kid).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    host.sql(&format!(
+        "INSERT INTO signing_keys (kid, algorithm, state, sealed_private, public_jwk, legacy, created_at) \
+         VALUES ('planted', 'EdDSA', 'verifying', X'00', '{}', FALSE, {now})",
+        jwk("planted")
+    ));
+    host.sql(&format!("UPDATE signing_keys SET public_jwk = '{}' WHERE kid = '{second_kid}'", jwk(&second_kid)));
+    let forge = |kid: &str| {
+        let settings = auth_guest::tokens::TokenSettings {
+            issuer: "loom-auth",
+            audience: "loom",
+            now,
+            ttl_seconds: 600,
+            leeway_seconds: 0,
+        };
+        let key =
+            auth_guest::tokens::SigningKey { kid: Some(kid), alg: auth_guest::keys::Algorithm::EdDsa, private: &seed };
+        auth_guest::tokens::issue(&settings, &key, &id, "loom", &[]).unwrap().0
+    };
+    // ...then the operator retires the first key: that takes effect whatever is wrong elsewhere.
+    let (ok, said) = admin(&host, &["keys", "retire", &first_kid]);
+    assert!(ok, "{said}");
+    within(Duration::from_secs(10), "the retirement takes effect", async || {
+        me(&host, &first).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    for kid in ["planted", second_kid.as_str()] {
+        assert_eq!(me(&host, &forge(kid)).await, StatusCode::UNAUTHORIZED, "a token signed for {kid} by the writer");
+    }
+    let published = jwks(&host).await;
+    assert!(published.find("planted").is_none() && published.find(&second_kid).is_none(), "{published:?}");
+    assert_eq!(published.keys.len(), 1, "only the active key is published");
+    assert_eq!(me(&host, &login(&host, EMAIL, PASSWORD).await).await, StatusCode::OK, "logins go on");
+    host.wait_for_log("signing key planted");
 }

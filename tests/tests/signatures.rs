@@ -145,7 +145,7 @@ async fn a_swap_publishes_only_a_component_signed_by_a_trusted_key() {
     let outcome = (&refused["last_reload"]["result"], &refused["last_reload"]["step"]);
     assert_eq!(outcome, (&"rejected".into(), &"signature".into()), "{refused}");
     assert_eq!(refused["component"]["sha256"], original.as_str(), "the old component keeps serving");
-    assert!(host.logs().contains("refused the candidate auth component at the signature step: it is not signed"));
+    host.wait_for_log("refused the candidate auth component at the signature step: it is not signed");
 
     // Signed with the release key, whose public half is trusted: published. The
     // signature lands after the component, which the host notices too.

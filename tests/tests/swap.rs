@@ -140,7 +140,7 @@ async fn swaps_under_load_drop_no_request() {
     // The token issued before the swaps still works.
     let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), 200);
-    assert!(host.logs().contains("refused the candidate auth component at the self-test step"), "{}", host.logs());
+    host.wait_for_log("refused the candidate auth component at the self-test step");
 }
 
 #[tokio::test]
@@ -199,19 +199,54 @@ async fn a_rejected_swap_shows_its_step_on_healthz_and_its_reason_only_in_the_lo
     assert_eq!((&last_reload["result"], &last_reload["step"]), (&"rejected".into(), &"version".into()));
     let text = health.to_string();
     assert!(!text.contains(&dir.path().display().to_string()) && !text.contains("loom:auth@0.3"), "{text}");
-    assert!(host.logs().contains("at the version step: it exports loom:auth@0.3.0"), "{}", host.logs());
+    host.wait_for_log("at the version step: it exports loom:auth@0.3.0");
 }
 
 #[test]
 fn a_host_refuses_to_start_on_a_bad_component() {
-    for (fixture, step) in [("fixtures/not-a-component.wasm", "compile"), ("fixtures/wit-next.wasm", "version")] {
+    for (fixture, step, why) in [
+        ("fixtures/not-a-component.wasm", "compile", ""),
+        ("fixtures/wit-next.wasm", "version", "loom:auth@0.3.0"),
+        // Checks signatures but nothing else: each of these would be a way in.
+        ("fixtures/lax.wasm", "self-test", "an expired token is accepted"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut command = std::process::Command::new(binary("host-server"));
         command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
         command.arg("--component").arg(built_component(fixture));
         command.arg("--trusted-signers").arg(loom_e2e::dev_signers());
-        let outcome = run(command, None);
+        let outcome = loom_e2e::run_within(command, Duration::from_secs(60));
         assert_eq!(outcome.code, Some(1), "{fixture}: {outcome:?}");
         assert!(outcome.stderr.contains(&format!("refused at the {step} step")), "{fixture}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains(why), "{fixture}: {}", outcome.stderr);
     }
+}
+
+#[tokio::test]
+async fn after_a_swap_to_a_dearer_component_login_time_does_not_tell_whether_an_account_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let unthrottled = HostOptions { args: vec!["--login-max-failures".into(), "1000".into()], ..Default::default() };
+    let (host, served) = host_with_swappable_component(dir.path(), unthrottled);
+    register(&host, EMAIL, PASSWORD).await;
+    // The account keeps the cheaper hash it was made with until it logs in again.
+    let hardened = built_component("auth-guest-hardened.wasm");
+    install(&hardened, &served);
+    let sha = sha256(&hardened);
+    wait_for(&host, "the swap", |h| h["component"]["sha256"] == sha.as_str()).await;
+    let attempt = async |email: &str| {
+        let started = Instant::now();
+        let form = [("username", email), ("password", "not the password")];
+        let response = client().post(host.url("/token")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        started.elapsed()
+    };
+    attempt("nobody@example.com").await; // the first check after a swap measures the new component
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    for _ in 0..7 {
+        known = known.min(attempt(EMAIL).await);
+        unknown = unknown.min(attempt("nobody@example.com").await);
+    }
+    // Unpadded, an unknown account took ~1.7 times as long as an existing one (its decoy is dearer).
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!((0.85..1.18).contains(&ratio), "unknown/known login time ratio {ratio:.2} ({unknown:?} / {known:?})");
 }

@@ -45,17 +45,20 @@ pub enum KeyringError {
 /// The keys in memory: the one that signs, those that verify, and what `/.well-known/jwks.json`
 /// publishes.
 pub struct KeyRing {
-    pub signing: SigningKey,
+    /// `None` when no usable key may sign (see [`KeyRing::from_stored`]).
+    pub signing: Option<SigningKey>,
     pub verifying: Vec<VerificationKey>,
     /// The public JWKs of the asymmetric keys that verify.
     pub jwks: Vec<Value>,
-    /// Which keys, in which states: a change to it is a change to the ring.
+    /// Which keys, in which states, with which content: a change to it is a change to the ring.
     fingerprint: String,
 }
 
 impl Drop for KeyRing {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.signing.private);
+        if let Some(signing) = &mut self.signing {
+            zeroize::Zeroize::zeroize(&mut signing.private);
+        }
         for key in &mut self.verifying {
             zeroize::Zeroize::zeroize(&mut key.material);
         }
@@ -78,44 +81,107 @@ pub fn algorithm_name(alg: Algorithm) -> &'static str {
     }
 }
 
+/// Every row's id, state and content: a key whose row changes in place is read again.
 fn fingerprint(keys: &[StoredKey]) -> String {
-    keys.iter().map(|key| format!("{}:{};", key.kid, key.state.as_str())).collect()
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for key in keys {
+        for part in [key.kid.as_bytes(), key.state.as_str().as_bytes(), &key.sealed_private] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
+        }
+        digest.update(key.public_jwk.as_deref().unwrap_or_default().as_bytes());
+    }
+    digest.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Derives an asymmetric key's public JWK from its private half: the component, on a host.
+pub trait PublicJwk {
+    fn public_jwk(
+        &self,
+        alg: Algorithm,
+        private: &[u8],
+        kid: &str,
+    ) -> impl std::future::Future<Output = Result<String, RuntimeError>> + Send;
+}
+
+impl PublicJwk for Runtime {
+    async fn public_jwk(&self, alg: Algorithm, private: &[u8], kid: &str) -> Result<String, RuntimeError> {
+        Runtime::public_jwk(self, alg, private, kid).await
+    }
+}
+
+/// A ring, and the keys left out of it because they cannot be used.
+pub struct Loaded {
+    pub ring: KeyRing,
+    pub unusable: Vec<KeyringError>,
 }
 
 impl KeyRing {
-    /// The ring the stored `keys` make: private halves opened only where they are needed
-    /// (the active key; HS256 keys, whose secret is what verifies).
-    pub fn from_stored(keys: &[StoredKey], sealer: &Sealer) -> Result<Self, KeyringError> {
+    /// The ring the stored `keys` make. Every key that verifies is authenticated: its private
+    /// half must open under the master key, and an asymmetric key's public half is derived from
+    /// it (never taken from the row), so write access to the database alone adds no key that
+    /// verifies. A key that cannot be used is left out, and the rest still apply (a retirement
+    /// takes effect whatever else is wrong): fail secure. When the active key is unusable, the
+    /// key that signed so far (`previous`) goes on signing if it still verifies; else nothing signs.
+    pub async fn from_stored(
+        keys: &[StoredKey],
+        sealer: &Sealer,
+        derive: &impl PublicJwk,
+        previous: Option<&SigningKey>,
+    ) -> Loaded {
         let mut signing = None;
-        let (mut verifying, mut jwks) = (Vec::new(), Vec::new());
+        let (mut verifying, mut jwks, mut unusable) = (Vec::new(), Vec::new(), Vec::new());
         for key in keys.iter().filter(|key| key.state != KeyState::Retired) {
-            let alg = algorithm(&key.algorithm, &key.kid)?;
-            let kid = (!key.legacy).then(|| key.kid.clone());
-            let open = || {
-                sealer
-                    .open(&key.kid, &key.algorithm, &key.sealed_private)
-                    .map_err(|source| KeyringError::Seal { kid: key.kid.clone(), source })
-            };
-            if key.state == KeyState::Active {
-                signing = Some(SigningKey { kid: kid.clone(), alg, private: open()?.to_vec() });
-            }
-            let material = match alg {
-                Algorithm::Hs256 => open()?.to_vec(),
-                Algorithm::Eddsa => {
-                    let unusable =
-                        |reason: &str| KeyringError::Unusable { kid: key.kid.clone(), reason: reason.into() };
-                    let jwk: Value = serde_json::from_str(key.public_jwk.as_deref().ok_or_else(|| unusable("no JWK"))?)
-                        .map_err(|_| unusable("its JWK is not JSON"))?;
-                    let x = jwk["x"].as_str().ok_or_else(|| unusable("its JWK has no x"))?;
-                    let public = URL_SAFE_NO_PAD.decode(x).map_err(|_| unusable("its JWK's x is not base64url"))?;
-                    jwks.push(jwk);
-                    public
+            match Self::open_one(key, sealer, derive).await {
+                Ok((verification, jwk, private)) => {
+                    if key.state == KeyState::Active {
+                        signing = Some(SigningKey {
+                            kid: verification.kid.clone(),
+                            alg: verification.alg,
+                            private: private.to_vec(),
+                        });
+                    }
+                    jwks.extend(jwk);
+                    verifying.push(verification);
                 }
-            };
-            verifying.push(VerificationKey { kid, alg, material });
+                Err(error) => unusable.push(error),
+            }
         }
-        let signing = signing.ok_or(KeyringError::NoActiveKey)?;
-        Ok(Self { signing, verifying, jwks, fingerprint: fingerprint(keys) })
+        if signing.is_none() {
+            signing = previous.filter(|key| verifying.iter().any(|v| v.kid == key.kid)).cloned();
+        }
+        Loaded { ring: Self { signing, verifying, jwks, fingerprint: fingerprint(keys) }, unusable }
+    }
+
+    /// One stored key, authenticated: what verifies with it, its public JWK (asymmetric keys),
+    /// and its private half.
+    async fn open_one(
+        key: &StoredKey,
+        sealer: &Sealer,
+        derive: &impl PublicJwk,
+    ) -> Result<(VerificationKey, Option<Value>, zeroize::Zeroizing<Vec<u8>>), KeyringError> {
+        let alg = algorithm(&key.algorithm, &key.kid)?;
+        let kid = (!key.legacy).then(|| key.kid.clone());
+        let private = sealer
+            .open(&key.kid, &key.algorithm, &key.sealed_private)
+            .map_err(|source| KeyringError::Seal { kid: key.kid.clone(), source })?;
+        let unusable = |reason: &str| KeyringError::Unusable { kid: key.kid.clone(), reason: reason.into() };
+        let (material, jwk) = match alg {
+            Algorithm::Hs256 => (private.to_vec(), None),
+            Algorithm::Eddsa => {
+                let derived = derive.public_jwk(alg, &private, &key.kid).await?;
+                let derived: Value = serde_json::from_str(&derived).map_err(|_| unusable("its JWK is not JSON"))?;
+                let stored: Option<Value> = key.public_jwk.as_deref().and_then(|jwk| serde_json::from_str(jwk).ok());
+                if stored.as_ref() != Some(&derived) {
+                    return Err(unusable("its stored public key is not the one its sealed private half makes"));
+                }
+                let x = derived["x"].as_str().ok_or_else(|| unusable("its JWK has no x"))?;
+                let public = URL_SAFE_NO_PAD.decode(x).map_err(|_| unusable("its JWK's x is not base64url"))?;
+                (public, Some(derived))
+            }
+        };
+        Ok((VerificationKey { kid, alg, material }, jwk, private))
     }
 }
 
@@ -198,10 +264,15 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Reads the keys from the store.
-    pub async fn load(store: UserStore, sealer: Sealer) -> Result<Arc<Self>, KeyringError> {
-        let ring = KeyRing::from_stored(&store.signing_keys().await?, &sealer)?;
-        Ok(Arc::new(Self { store, sealer, ring: arc_swap::ArcSwap::from_pointee(ring), nudge: Notify::new() }))
+    /// Reads the keys from the store; a host starts only with a key to sign with.
+    pub async fn load(store: UserStore, sealer: Sealer, runtime: &Runtime) -> Result<Arc<Self>, KeyringError> {
+        let loaded = KeyRing::from_stored(&store.signing_keys().await?, &sealer, runtime, None).await;
+        report(&loaded.unusable);
+        if loaded.ring.signing.is_none() {
+            return Err(loaded.unusable.into_iter().next().unwrap_or(KeyringError::NoActiveKey));
+        }
+        let ring = arc_swap::ArcSwap::from_pointee(loaded.ring);
+        Ok(Arc::new(Self { store, sealer, ring, nudge: Notify::new() }))
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {
@@ -212,18 +283,24 @@ impl Keys {
         &self.sealer
     }
 
-    /// Reads the keys again; whether they changed. A key that cannot be opened keeps the
-    /// ring as it was (and says so).
-    pub async fn refresh(&self) -> Result<bool, KeyringError> {
+    /// Reads the keys again; whether they changed. Keys that cannot be used are left out and
+    /// logged; the others take effect.
+    pub async fn refresh(&self, runtime: &Runtime) -> Result<bool, KeyringError> {
         let stored = self.store.signing_keys().await?;
-        if fingerprint(&stored) == self.ring.load().fingerprint {
+        let current = self.ring.load();
+        if fingerprint(&stored) == current.fingerprint {
             return Ok(false);
         }
-        let ring = KeyRing::from_stored(&stored, &self.sealer)?;
+        let loaded = KeyRing::from_stored(&stored, &self.sealer, runtime, current.signing.as_ref()).await;
+        report(&loaded.unusable);
+        let ring = loaded.ring;
         crate::telemetry::audit::record(crate::telemetry::audit::Event::KeysChanged {
-            signing: ring.signing.kid.as_deref().unwrap_or(LEGACY_KID),
+            signing: ring.signing.as_ref().map_or("(none)", |key| key.kid.as_deref().unwrap_or(LEGACY_KID)),
             verifying: ring.verifying.len(),
         });
+        if ring.signing.is_none() {
+            tracing::error!("no usable signing key: logins fail until the active key can be used again");
+        }
         self.ring.store(Arc::new(ring));
         Ok(true)
     }
@@ -239,13 +316,20 @@ impl Keys {
                     () = tokio::time::sleep(REFRESH_EVERY) => {}
                     () = strong.nudge.notified() => {}
                 }
-                match strong.refresh().await {
+                match strong.refresh(&runtime).await {
                     Ok(true) => runtime.forget_verified_tokens(),
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "could not read the signing keys; keeping the ones in memory"),
                 }
             }
         });
+    }
+}
+
+/// Logs each key left out of the ring, for the operator.
+fn report(unusable: &[KeyringError]) {
+    for error in unusable {
+        tracing::error!(%error, "a signing key in the database cannot be used; it verifies no token");
     }
 }
 
@@ -257,6 +341,17 @@ mod tests {
 
     fn sealer() -> Sealer {
         Sealer::new(&SecretSlice::from(vec![1u8; 32]))
+    }
+
+    /// The guest's own key logic, natively, in place of the component.
+    struct Native;
+
+    impl PublicJwk for Native {
+        async fn public_jwk(&self, alg: Algorithm, private: &[u8], kid: &str) -> Result<String, RuntimeError> {
+            assert_eq!(alg, Algorithm::Eddsa);
+            auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, private, kid)
+                .map_err(|e| RuntimeError::Trap(e.to_string()))
+        }
     }
 
     fn stored(kid: &str, algorithm: &str, state: KeyState, private: &[u8], public_jwk: Option<String>) -> StoredKey {
@@ -272,47 +367,85 @@ mod tests {
     }
 
     fn eddsa(kid: &str, state: KeyState) -> StoredKey {
-        let jwk = auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, &SEED, kid).unwrap();
-        stored(kid, "EdDSA", state, &SEED, Some(jwk))
+        eddsa_with_seed(kid, state, SEED)
     }
 
-    #[test]
-    fn verification_gets_the_public_half_of_an_eddsa_key_never_its_private_one() {
-        let ring = KeyRing::from_stored(&[eddsa("k1", KeyState::Active)], &sealer()).unwrap();
+    fn eddsa_with_seed(kid: &str, state: KeyState, seed: [u8; 32]) -> StoredKey {
+        let jwk = auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, &seed, kid).unwrap();
+        stored(kid, "EdDSA", state, &seed, Some(jwk))
+    }
+
+    async fn ring(keys: &[StoredKey]) -> Loaded {
+        KeyRing::from_stored(keys, &sealer(), &Native, None).await
+    }
+
+    #[tokio::test]
+    async fn verification_gets_the_public_half_of_an_eddsa_key_never_its_private_one() {
+        let ring = ring(&[eddsa("k1", KeyState::Active)]).await.ring;
         let public = auth_guest::keys::public_key(auth_guest::keys::Algorithm::EdDsa, &SEED).unwrap();
         assert_eq!(ring.verifying.len(), 1);
         assert_eq!(ring.verifying[0].material, public);
         assert_ne!(ring.verifying[0].material, SEED.to_vec());
-        assert_eq!(ring.signing.private, SEED.to_vec(), "only the signing key is opened");
+        assert_eq!(ring.signing.as_ref().unwrap().private, SEED.to_vec(), "only the signing key signs");
         assert_eq!(ring.jwks.len(), 1);
     }
 
-    #[test]
-    fn the_ring_signs_with_the_active_key_and_verifies_with_all_but_retired_ones() {
+    #[tokio::test]
+    async fn the_ring_signs_with_the_active_key_and_verifies_with_all_but_retired_ones() {
         let keys = [
             stored(LEGACY_KID, "HS256", KeyState::Verifying, &[9; 32], None),
             eddsa("k1", KeyState::Retired),
             eddsa("k2", KeyState::Verifying),
             eddsa("k3", KeyState::Active),
         ];
-        let ring = KeyRing::from_stored(&keys, &sealer()).unwrap();
-        assert_eq!(ring.signing.kid.as_deref(), Some("k3"));
+        let ring = ring(&keys).await.ring;
+        assert_eq!(ring.signing.as_ref().unwrap().kid.as_deref(), Some("k3"));
         let kids: Vec<_> = ring.verifying.iter().map(|k| k.kid.clone()).collect();
         assert_eq!(kids, [None, Some("k2".into()), Some("k3".into())], "the legacy key has no kid; k1 is retired");
         assert_eq!(ring.verifying[0].material, vec![9; 32], "an HS256 key verifies with its secret");
         assert_eq!(ring.jwks.len(), 2, "the legacy secret is never published");
     }
 
-    #[test]
-    fn no_active_key_or_another_master_key_is_an_error() {
-        assert!(matches!(
-            KeyRing::from_stored(&[eddsa("k1", KeyState::Verifying)], &sealer()),
-            Err(KeyringError::NoActiveKey)
-        ));
+    #[tokio::test]
+    async fn no_active_key_or_another_master_key_signs_nothing() {
+        assert!(ring(&[eddsa("k1", KeyState::Verifying)]).await.ring.signing.is_none());
         let other = Sealer::new(&SecretSlice::from(vec![2u8; 32]));
-        assert!(matches!(
-            KeyRing::from_stored(&[eddsa("k1", KeyState::Active)], &other),
-            Err(KeyringError::Seal { .. })
-        ));
+        let loaded = KeyRing::from_stored(&[eddsa("k1", KeyState::Active)], &other, &Native, None).await;
+        assert!(loaded.ring.signing.is_none() && loaded.ring.verifying.is_empty());
+        assert!(matches!(loaded.unusable[..], [KeyringError::Seal { .. }]));
+    }
+
+    #[tokio::test]
+    async fn a_row_written_without_the_master_key_verifies_nothing_and_stops_nothing_else() {
+        // Someone with write access to the table adds a key of their own choosing...
+        let attacker_jwk =
+            auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, &[66; 32], "planted").unwrap();
+        let mut planted = eddsa("planted", KeyState::Verifying);
+        planted.public_jwk = Some(attacker_jwk.clone());
+        planted.sealed_private = vec![0];
+        // ...or swaps the public half of a genuine row for theirs.
+        let mut swapped = eddsa("k2", KeyState::Verifying);
+        swapped.public_jwk = Some(attacker_jwk.replace("planted", "k2"));
+        let keys = [eddsa("k1", KeyState::Retired), planted, swapped, eddsa_with_seed("k3", KeyState::Active, [8; 32])];
+        let loaded = ring(&keys).await;
+        let kids: Vec<_> = loaded.ring.verifying.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids, [Some("k3".to_owned())], "neither row verifies; the retirement holds");
+        assert_eq!(loaded.ring.jwks.len(), 1, "neither is published");
+        assert_eq!(loaded.unusable.len(), 2);
+        assert_eq!(loaded.ring.signing.as_ref().unwrap().kid.as_deref(), Some("k3"));
+    }
+
+    #[tokio::test]
+    async fn an_unusable_active_key_leaves_the_previous_signer_only_while_it_verifies() {
+        let previous = SigningKey { kid: Some("k2".into()), alg: Algorithm::Eddsa, private: SEED.to_vec() };
+        let mut broken = eddsa_with_seed("k3", KeyState::Active, [8; 32]);
+        broken.sealed_private = vec![1, 2, 3];
+        let keys = [eddsa("k2", KeyState::Verifying), broken.clone()];
+        let loaded = KeyRing::from_stored(&keys, &sealer(), &Native, Some(&previous)).await;
+        assert_eq!(loaded.ring.signing.as_ref().and_then(|k| k.kid.as_deref()), Some("k2"));
+        // Once k2 is retired too, nothing signs: never a retired key.
+        let keys = [eddsa("k2", KeyState::Retired), broken];
+        let loaded = KeyRing::from_stored(&keys, &sealer(), &Native, Some(&previous)).await;
+        assert!(loaded.ring.signing.is_none());
     }
 }

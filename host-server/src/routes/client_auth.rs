@@ -26,14 +26,15 @@ pub fn basic_client(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     // Both halves are form-encoded before base64 (RFC 6749 §2.3.1).
-    let id = form_decode(id);
-    if !form_decode(secret).is_empty() {
-        return Err(ApiError::InvalidClient("this server issues no client secrets: send the client_id alone".into()));
+    let (id, secret) = (form_decode(id), form_decode(secret));
+    match (id.is_empty(), secret.is_empty()) {
+        // `Basic Og==` (":"), as Swagger UI sends when no client is set: no client at all.
+        (true, true) => Ok(None),
+        (false, true) => Ok(Some(id)),
+        (_, false) => {
+            Err(ApiError::InvalidClient("this server issues no client secrets: send the client_id alone".into()))
+        }
     }
-    if id.is_empty() {
-        return Err(malformed());
-    }
-    Ok(Some(id))
 }
 
 /// The client a request names: in the form or the Basic header (the same when both), else
@@ -79,7 +80,8 @@ mod tests {
         assert_eq!(basic("my-app:").unwrap().as_deref(), Some("my-app"));
         assert_eq!(basic("my%20app%3A1:").unwrap().as_deref(), Some("my app:1"));
         assert!(matches!(basic("my-app:s3cret"), Err(ApiError::InvalidClient(_))));
-        assert!(matches!(basic(":"), Err(ApiError::InvalidClient(_))));
+        assert_eq!(basic(":").unwrap(), None, "Swagger UI's empty client");
+        assert!(matches!(basic(":s3cret"), Err(ApiError::InvalidClient(_))));
         assert!(matches!(basic("no-colon"), Err(ApiError::InvalidClient(_))));
         assert_eq!(basic_client(&HeaderMap::new()).unwrap(), None);
     }

@@ -26,12 +26,18 @@ pub enum ApiError {
     InvalidClient(String),
     #[error("Not authenticated")]
     NotAuthenticated,
+    /// `Authorization: Bearer` with no token after it.
+    #[error("The Authorization header names no bearer token")]
+    EmptyBearer,
     #[error("Could not validate credentials")]
     InvalidToken,
     #[error("Request body is larger than {} KiB", crate::startup::BODY_LIMIT_BYTES / 1024)]
     PayloadTooLarge,
     #[error("Not Found")]
     NotFound,
+    /// The discovery document cannot be published; the reason is the operator's to fix.
+    #[error("Discovery is off: {0}")]
+    DiscoveryOff(String),
     #[error("Method Not Allowed")]
     MethodNotAllowed,
     /// Past an allowance (failed logins, registrations); `detail` says which.
@@ -58,12 +64,14 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken | Self::UsernameTaken => StatusCode::BAD_REQUEST,
-            Self::BadCredentials | Self::NotAuthenticated | Self::InvalidToken | Self::InvalidClient(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::BadCredentials
+            | Self::NotAuthenticated
+            | Self::EmptyBearer
+            | Self::InvalidToken
+            | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -77,6 +85,7 @@ impl ApiError {
         match self {
             Self::BadCredentials | Self::NotAuthenticated => Some("Bearer"),
             Self::InvalidToken => Some(r#"Bearer error="invalid_token""#),
+            Self::EmptyBearer => Some(r#"Bearer error="invalid_request""#),
             Self::InvalidClient(_) => Some(r#"Basic realm="loom-auth""#),
             _ => None,
         }
@@ -108,8 +117,10 @@ impl ApiError {
             | Self::EmailTaken
             | Self::UsernameTaken
             | Self::NotAuthenticated
+            | Self::EmptyBearer
             | Self::InvalidToken
             | Self::NotFound
+            | Self::DiscoveryOff(_)
             | Self::MethodNotAllowed => "invalid_request",
         }
     }

@@ -28,7 +28,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         };
         serde_json::from_value(Value::Object(object))
             .map(Self)
-            .map_err(|e| ApiError::Validation(format!("Invalid request body: {e}")))
+            .map_err(|e| ApiError::Validation(format!("Invalid request body: {}", without_values(&e.to_string()))))
     }
 }
 
@@ -75,6 +75,20 @@ fn is_form(headers: &axum::http::HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
+/// serde's message without the value it quotes (`invalid type: integer `12345678`, expected a
+/// string` becomes `invalid type: integer, expected a string`): a field may be a password.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((unexpected, expected)) = rest.split_once(", expected ")
+        {
+            let kind = unexpected.split(['`', '"']).next().unwrap_or_default().trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    message.to_owned()
+}
+
 fn body_error(status: StatusCode, detail: impl FnOnce() -> String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::PayloadTooLarge } else { ApiError::Validation(detail()) }
 }
@@ -115,8 +129,8 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(ApiError::NotAuthenticated)?;
-        let claims = state.runtime.verify_token(&state.token_settings(), token).await?;
+        let token = bearer_token(parts)?;
+        let claims = state.tokens.verify(&state.runtime, token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
         match state.store.session(id, &claims.jti).await? {
             Some(session) if session.user.is_active && !session.revoked && claims.iat >= session.tokens_valid_after => {
@@ -128,12 +142,38 @@ impl FromRequestParts<AppState> for CurrentUser {
 }
 
 /// The credentials of an `Authorization: Bearer <token>` header, as raw bytes
-/// (the component judges them). `None` when there is no bearer header at all.
-fn bearer_token(parts: &Parts) -> Option<&[u8]> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.as_bytes();
+/// (the component judges them). `NotAuthenticated` when there is no bearer header at all;
+/// `EmptyBearer` when it names no token (RFC 6750 §3.1's `invalid_request`).
+fn bearer_token(parts: &Parts) -> Result<&[u8], ApiError> {
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::NotAuthenticated)?.as_bytes();
     let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
     if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return None;
+        return Err(ApiError::NotAuthenticated);
     }
-    Some(rest.trim_ascii())
+    match rest.trim_ascii() {
+        [] => Err(ApiError::EmptyBearer),
+        token => Ok(token),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn validation_messages_never_quote_the_value_sent() {
+        assert_eq!(
+            without_values("invalid type: integer `12345678`, expected a string at line 1 column 30"),
+            "invalid type: integer, expected a string at line 1 column 30"
+        );
+        assert_eq!(
+            without_values(r#"invalid type: string "hunter2 secret", expected a boolean"#),
+            "invalid type: string, expected a boolean"
+        );
+        assert_eq!(
+            without_values("invalid type: floating point `1.5`, expected a string"),
+            "invalid type: floating point, expected a string"
+        );
+        assert_eq!(without_values("missing field `email`"), "missing field `email`");
+    }
 }

@@ -55,7 +55,7 @@ pub async fn logout(
         Ok(Some(scope)) if scope == "global" => true,
         _ => return Err(ApiError::Validation(r#"scope must be "global" when given"#.into())),
     };
-    state.store.revoke_token(&claims.jti, claims.exp).await?;
+    state.store.revoke_token(&claims.jti, crate::tokens::revocation_expiry(claims.exp)).await?;
     if global {
         state.store.revoke_all_tokens(user.id, unix_now()).await?;
     }

@@ -17,9 +17,9 @@ use super::docs::OAuthErrorBody;
 use super::error::OAuthError;
 use super::extract::ApiForm;
 use super::{ApiError, ClientAddr};
-use crate::runtime::{PasswordCheck, PasswordError, RuntimeError};
+use crate::credentials::Stored;
 use crate::state::AppState;
-use crate::store::{Login, User, email_key};
+use crate::store::{Login, email_key};
 use crate::telemetry::audit::{self, Event};
 use crate::throttle::Gate;
 
@@ -41,6 +41,9 @@ pub struct PasswordGrant {
     #[schema(example = "loom-cli", max_length = 128)]
     client_id: Option<String>,
 }
+
+/// Longest login name accepted: an email address has at most 254 (RFC 5321), a username 32.
+const MAX_LOGIN_NAME_BYTES: usize = 320;
 
 /// An access token (RFC 6749 §5.1).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -101,7 +104,11 @@ async fn password_grant(
     // them, which neither has). Attempts count against the account (under its email key,
     // whichever name was used) or, when none matches, against the name; before any
     // hashing, so a throttled attempt costs no argon2 run and says nothing about the account.
-    let login = Login::parse(grant.username.trim());
+    let name = grant.username.trim();
+    if name.len() > MAX_LOGIN_NAME_BYTES {
+        return Err(ApiError::Validation(format!("username must be at most {MAX_LOGIN_NAME_BYTES} bytes")));
+    }
+    let login = Login::parse(name);
     let user = state.store.user_by_login(&login).await?;
     let account = user.as_ref().map_or_else(|| login.key(), |user| email_key(&user.email));
     let attempt = match state.throttle.admit_login(&state.store, account, client).await? {
@@ -115,19 +122,21 @@ async fn password_grant(
             return Err(ApiError::too_many_logins_at_once(on));
         }
     };
-    let (check, checked_hash) = check_password(state, user.as_ref(), &spellings).await?;
+    let stored = user.as_ref().map(|user| Stored { user_id: user.id, hash: &user.hashed_password });
+    let verdict = state.credentials.check(&state.runtime, stored, &spellings).await?;
     let user = match user {
-        Some(user) if check.matches && user.is_active => user,
+        Some(user) if verdict.matches && user.is_active => user,
         other => {
             attempt.failed().await?;
             audit::record(Event::LoginFailed { user_id: other.map(|user| user.id), client });
+            verdict.pad().await;
             return Err(ApiError::BadCredentials);
         }
     };
     attempt.succeeded().await?;
-    if check.needs_rehash {
+    if verdict.needs_rehash {
         let normalized = spellings.into_iter().next().expect("a password has a spelling");
-        upgrade_hash(state, user.id, &checked_hash, normalized).await;
+        upgrade_hash(state, user.id, &verdict.checked_hash, normalized).await;
     }
     // The password was right: a failure from here on is the service's, not the user's.
     let issued = state.runtime.issue_token(&state.token_settings(), &user.id.to_string(), &client_id).await.map_err(
@@ -147,46 +156,6 @@ async fn password_grant(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-/// Checks a password, in each of its `spellings` until one matches, against `user`'s
-/// stored hash, and returns the check with the hash it was made against. A match in a
-/// spelling other than the normalised one asks for a re-hash (of the normalised one).
-///
-/// Every way a login can fail costs one argon2 run per spelling, so the answer's timing
-/// does not tell them apart: an unknown user is checked against a dummy hash, and so is
-/// a user whose stored hash is corrupt (logged for the operator, answered as a wrong
-/// password).
-async fn check_password(
-    state: &AppState,
-    user: Option<&User>,
-    spellings: &[SecretString],
-) -> Result<(PasswordCheck, String), ApiError> {
-    let stored = match user {
-        Some(user) => user.hashed_password.clone(),
-        None => state.dummy_hash().await?,
-    };
-    let mut target = stored.clone();
-    for (index, password) in spellings.iter().enumerate() {
-        match state.runtime.verify_password(password.clone(), target.clone()).await {
-            Ok(check) if check.matches && user.is_some() => {
-                let needs_rehash = check.needs_rehash || index > 0;
-                return Ok((PasswordCheck { matches: true, needs_rehash }, stored));
-            }
-            Ok(_) => {}
-            Err(RuntimeError::Password(PasswordError::MalformedHash)) if user.is_some() => {
-                tracing::error!(
-                    user_id = user.map(|u| u.id),
-                    "the stored password hash is not a valid PHC string: this account cannot log in until its \
-                     password is reset"
-                );
-                target = state.dummy_hash().await?;
-                state.runtime.verify_password(password.clone(), target.clone()).await?;
-            }
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Ok((PasswordCheck { matches: false, needs_rehash: false }, stored))
 }
 
 /// Stores a fresh hash made with the active component's (stronger) parameters,

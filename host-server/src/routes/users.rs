@@ -74,6 +74,15 @@ pub async fn register(
         validate_username(username)?;
     }
     let password = crate::password::new_password(&new.password)?;
+    // Every well-formed attempt counts, "already registered" ones too: that answer tells
+    // whether an address has an account, so asking it is rate-limited like registering.
+    let allowance = state.throttle.signups_per_address;
+    if let Admission::Throttled { retry_after } =
+        state.store.admit_signup(&crate::throttle::address_key(client), unix_now(), allowance).await?
+    {
+        audit::record(Event::SignupThrottled { client });
+        return Err(ApiError::too_many_signups(retry_after));
+    }
     // Refuse a taken address or username before paying for a hash; the unique
     // indexes still decide races between concurrent registrations.
     if state.store.user_by_email(&email).await?.is_some() {
@@ -83,13 +92,6 @@ pub async fn register(
         && state.store.user_by_username(username).await?.is_some()
     {
         return Err(ApiError::UsernameTaken);
-    }
-    let allowance = state.throttle.signups_per_address;
-    if let Admission::Throttled { retry_after } =
-        state.store.admit_signup(&crate::throttle::address_key(client), unix_now(), allowance).await?
-    {
-        audit::record(Event::SignupThrottled { client });
-        return Err(ApiError::too_many_signups(retry_after));
     }
     let hash = state.runtime.hash_password(password).await?;
     let user = state.store.create_user(&email, username, &hash).await?;

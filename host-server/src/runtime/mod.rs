@@ -68,6 +68,9 @@ pub enum RuntimeError {
     Token(TokenError),
     #[error("the auth component could not make or describe a key: {0:?}")]
     Key(KeyError),
+    /// No usable key may sign: the active key in the database cannot be opened or checked.
+    #[error("no usable signing key (see the log for the key that cannot be used)")]
+    NoSigningKey,
     /// Every hashing slot is busy and the queue in front of them is full.
     #[error("too many password hashes are waiting")]
     Busy,

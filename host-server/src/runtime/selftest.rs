@@ -68,22 +68,29 @@ async fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
     Ok(())
 }
 
-/// Issue a token and accept it, refuse a forged one, accept one the current component issued.
+/// Issue a token and accept it; refuse a forged one, an expired one, one for another
+/// audience or from another issuer, and one whose `kid` names no key; accept one the current
+/// component issued.
 async fn tokens(
     core: &Core,
     candidate: &Loaded,
     current: Option<&Loaded>,
     settings: &KeyedSettings,
 ) -> Result<(), String> {
-    let issued = core
-        .issue_with(candidate, settings, SAMPLE_SUBJECT, SAMPLE_CLIENT)
-        .await
-        .map_err(|e| failed("issuing a token", e))?;
+    // With no usable signing key (the host then issues nothing), check with a fresh one.
+    let live = match &settings.signing {
+        Some(_) => settings.clone(),
+        None => trial(core, candidate, settings).await?,
+    };
+    let issue = |with: KeyedSettings| async move {
+        core.issue_with(candidate, &with, SAMPLE_SUBJECT, SAMPLE_CLIENT).await.map_err(|e| failed("issuing a token", e))
+    };
+    let issued = issue(live.clone()).await?;
     let claims = core
-        .verify_token_with(candidate, settings, issued.token.as_bytes())
+        .verify_token_with(candidate, &live, issued.token.as_bytes())
         .await
         .map_err(|e| failed("checking its own token", e))?;
-    if claims.sub != SAMPLE_SUBJECT || claims.iss != settings.issuer {
+    if claims.sub != SAMPLE_SUBJECT || claims.iss != live.issuer {
         return Err("its own token comes back with other claims".into());
     }
     // Change the signature's first character (never only padding bits).
@@ -91,18 +98,39 @@ async fn tokens(
     if let Some(at) = issued.token.rfind('.').map(|dot| dot + 1).filter(|&at| at < forged.len()) {
         forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
     }
-    if core.verify_token_with(candidate, settings, &forged).await.is_ok() {
-        return Err("a token with a forged signature is accepted".into());
+    let mut refused = vec![("a token with a forged signature", forged)];
+    let mut expired = live.clone();
+    expired.settings.now -= i64::from(live.ttl_seconds) + i64::from(live.leeway_seconds) + 60;
+    let mut other_audience = live.clone();
+    other_audience.settings.audience = "loom-self-test-another-audience".into();
+    let mut other_issuer = live.clone();
+    other_issuer.settings.issuer = "https://loom-self-test.invalid/another-issuer".into();
+    let mut unknown_kid = live.clone();
+    if let Some(key) = &mut unknown_kid.signing {
+        key.kid = Some("loom-self-test-unknown-kid".into());
+    }
+    for (what, with) in [
+        ("an expired token", expired),
+        ("a token for another audience", other_audience),
+        ("a token from another issuer", other_issuer),
+        ("a token whose kid names no key", unknown_kid),
+    ] {
+        refused.push((what, issue(with).await?.token.into_bytes()));
+    }
+    for (what, token) in refused {
+        if core.verify_token_with(candidate, &live, &token).await.is_ok() {
+            return Err(format!("{what} is accepted"));
+        }
     }
 
     if let Some(current) = current {
         // Tokens the current component signs with every live key the host can sign with: the
         // active key, and HS256 keys (their secret is what verifies). An EdDSA key that only
         // verifies is checked through the active one: the same code path, another key.
-        let mut signers = vec![settings.clone()];
+        let mut signers: Vec<KeyedSettings> = settings.signing.iter().map(|_| settings.clone()).collect();
         for key in settings.verifying.iter().filter(|key| key.alg == Algorithm::Hs256) {
             let mut signer = settings.clone();
-            signer.signing = SigningKey { kid: key.kid.clone(), alg: key.alg, private: key.material.clone() };
+            signer.signing = Some(SigningKey { kid: key.kid.clone(), alg: key.alg, private: key.material.clone() });
             signers.push(signer);
         }
         for signer in &signers {
@@ -122,8 +150,9 @@ async fn tokens(
     Ok(())
 }
 
-/// Make an EdDSA key, sign with it, and verify with its public half alone.
-async fn fresh_keys(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Result<(), String> {
+/// Settings with a fresh EdDSA key the candidate makes, signing and (its public half alone)
+/// verifying.
+async fn trial(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Result<KeyedSettings, String> {
     let private = core.generate_key_with(candidate, Algorithm::Eddsa).await.map_err(|e| failed("making a key", e))?;
     let public = core
         .public_key_with(candidate, Algorithm::Eddsa, &private)
@@ -133,11 +162,16 @@ async fn fresh_keys(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -
         return Err("a key's public half is empty or its private half".into());
     }
     let kid = Some("self-test".to_owned());
-    let trial = KeyedSettings {
+    Ok(KeyedSettings {
         settings: settings.settings.clone(),
-        signing: SigningKey { kid: kid.clone(), alg: Algorithm::Eddsa, private: private.to_vec() },
+        signing: Some(SigningKey { kid: kid.clone(), alg: Algorithm::Eddsa, private: private.to_vec() }),
         verifying: vec![VerificationKey { kid, alg: Algorithm::Eddsa, material: public }],
-    };
+    })
+}
+
+/// Make an EdDSA key, sign with it, and verify with its public half alone.
+async fn fresh_keys(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Result<(), String> {
+    let trial = trial(core, candidate, settings).await?;
     let issued = core
         .issue_with(candidate, &trial, SAMPLE_SUBJECT, SAMPLE_CLIENT)
         .await

@@ -11,7 +11,8 @@ use super::{Algorithm, SigningKey, TokenSettings, VerificationKey};
 #[derive(Clone)]
 pub struct KeyedSettings {
     pub settings: TokenSettings,
-    pub signing: SigningKey,
+    /// `None` when no usable key may sign (then nothing is issued).
+    pub signing: Option<SigningKey>,
     pub verifying: Vec<VerificationKey>,
 }
 
@@ -53,7 +54,9 @@ impl std::ops::Deref for KeyedSettings {
 
 impl Drop for KeyedSettings {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.signing.private);
+        if let Some(signing) = &mut self.signing {
+            zeroize::Zeroize::zeroize(&mut signing.private);
+        }
         for key in &mut self.verifying {
             zeroize::Zeroize::zeroize(&mut key.material);
         }
@@ -64,7 +67,7 @@ impl std::fmt::Debug for KeyedSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<_> = self.verifying.iter().map(|key| key.kid.as_deref().unwrap_or("(legacy)")).collect();
         f.debug_struct("KeyedSettings")
-            .field("signing_kid", &self.signing.kid)
+            .field("signing_kid", &self.signing.as_ref().map(|key| &key.kid))
             .field("verifying_kids", &kids)
             .field("issuer", &self.settings.issuer)
             .field("audience", &self.settings.audience)
@@ -87,7 +90,7 @@ mod tests {
                 ttl_seconds: 60,
                 leeway_seconds: 5,
             },
-            signing: SigningKey { kid: Some("k1".into()), alg: Algorithm::Hs256, private: secret.clone() },
+            signing: Some(SigningKey { kid: Some("k1".into()), alg: Algorithm::Hs256, private: secret.clone() }),
             verifying: vec![VerificationKey { kid: Some("k1".into()), alg: Algorithm::Hs256, material: secret }],
         }
     }

@@ -125,7 +125,7 @@ mod tests {
                 ttl_seconds: 60,
                 leeway_seconds: 5,
             },
-            signing: SigningKey { kid: Some("k".into()), alg: Algorithm::Hs256, private: vec![7; 32] },
+            signing: Some(SigningKey { kid: Some("k".into()), alg: Algorithm::Hs256, private: vec![7; 32] }),
             verifying: vec![VerificationKey { kid: Some("k".into()), alg: Algorithm::Hs256, material: vec![7; 32] }],
         }
     }

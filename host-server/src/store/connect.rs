@@ -1,6 +1,7 @@
 //! Opening either database: which one a URL names, pool settings, migrations,
 //! and for PostgreSQL, retries with backoff while the server does not answer.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +25,20 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    pub fn of(url: &str) -> Result<Self, StoreError> {
+    fn of_scheme(url: &str) -> Option<Self> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme.to_ascii_lowercase().as_str() {
-            "sqlite" => Ok(Self::Sqlite),
-            "postgres" | "postgresql" => Ok(Self::Postgres),
-            _ => Err(StoreError::Url {
-                url: redact(url),
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        match Self::of_scheme(url) {
+            Some(kind) => Ok(kind),
+            None => Err(StoreError::Url {
+                url: describe(url),
                 reason: "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
             }),
         }
@@ -41,13 +49,14 @@ impl Kind {
 /// keys on, migrated, with inline readers when it is a file.
 pub(super) async fn sqlite(url: &str, max_connections: u32) -> Result<Backend, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|error| StoreError::Url { url: redact(url), reason: error.to_string() })?
+        .map_err(|_| StoreError::Url { url: describe(url), reason: "it is not a valid sqlite:// URL".into() })?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let file = options.get_filename().to_owned();
+    owner_only(&file).map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -63,20 +72,51 @@ pub(super) async fn sqlite(url: &str, max_connections: u32) -> Result<Backend, S
     Ok(Backend::Sqlite { pool, readers })
 }
 
+/// Makes the database file (created now if missing) and its WAL and shared-memory files
+/// readable by their owner only: they hold password hashes and sessions. SQLite gives the
+/// WAL and shared-memory files the database file's mode when it creates them.
+fn owner_only(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if file.as_os_str().is_empty() || file.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file) {
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => return Err(error),
+        Err(_) => {}
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let path = Path::new(&name);
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                tracing::info!(path = %path.display(), "made the database file readable by its owner only (0600)");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The PostgreSQL database at `url`, migrated (under sqlx's advisory lock, so
 /// hosts starting together migrate once). While the server does not answer,
 /// keeps trying with backoff and says so; a refusal (a wrong password, a
 /// missing database) fails at once.
 pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend, StoreError> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|error| StoreError::Url { url: redact(url), reason: error.to_string() })?;
+    // The parser's own message may quote the URL, password included: say what is wrong in general.
+    let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::Url {
+        url: describe(url),
+        reason: "it is not a valid postgres:// URL (a password with `/`, `@` or `:` must be percent-encoded)".into(),
+    })?;
     let pool_options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT);
     let mut wait = FIRST_RETRY;
     let pool = loop {
         match pool_options.clone().connect_with(options.clone()).await {
             Ok(pool) => break pool,
             Err(error) if is_unavailable(&error) => {
-                tracing::warn!(url = %redact(url), %error, "the database does not answer; trying again in {wait:?}");
+                tracing::warn!(database = %describe(url), %error, "the database does not answer; trying again in {wait:?}");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(MAX_RETRY);
             }
@@ -105,20 +145,25 @@ pub(super) fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let hidden = if user.len() < userinfo.len() { format!("{user}:***") } else { user.to_owned() };
-            format!("{scheme}://{hidden}@{host}{path}")
-        }
-        None => url.to_owned(),
+/// What a database URL names, for messages and logs: the PostgreSQL server's host, port and
+/// database, or the SQLite file; never the URL itself, which may hold a password in its user
+/// part, in its query (`?password=`), or anywhere when it is malformed.
+pub fn describe(url: &str) -> String {
+    match Kind::of_scheme(url) {
+        Some(Kind::Postgres) => match PgConnectOptions::from_str(url) {
+            Ok(options) => format!(
+                "PostgreSQL database {} on {}:{}",
+                options.get_database().unwrap_or("(default)"),
+                options.get_host(),
+                options.get_port()
+            ),
+            Err(_) => "a PostgreSQL database (its URL is malformed, and not shown: it may hold a password)".into(),
+        },
+        Some(Kind::Sqlite) => match SqliteConnectOptions::from_str(url) {
+            Ok(options) => format!("SQLite database {}", options.get_filename().display()),
+            Err(_) => "a SQLite database (its URL is malformed)".into(),
+        },
+        None => "a database URL of an unknown kind (not shown: it may hold a password)".into(),
     }
 }
 
@@ -127,14 +172,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_never_leave_a_url() {
-        assert_eq!(redact("postgres://loom:s3cret@db:5432/loom"), "postgres://loom:***@db:5432/loom");
-        assert_eq!(
-            redact("postgres://loom:p@ss@db/loom?sslmode=require"),
-            "postgres://loom:***@db/loom?sslmode=require"
-        );
-        assert_eq!(redact("postgres://loom@db/loom"), "postgres://loom@db/loom");
-        assert_eq!(redact("sqlite:///var/lib/loom/auth.db"), "sqlite:///var/lib/loom/auth.db");
+    fn a_database_is_described_never_by_its_url() {
+        assert_eq!(describe("postgres://loom:s3cret@db:5432/loom"), "PostgreSQL database loom on db:5432");
+        assert_eq!(describe("postgres://loom@db/loom?password=s3cret"), "PostgreSQL database loom on db:5432");
+        assert_eq!(describe("postgres://loom:p%40ss@db/loom?sslmode=require"), "PostgreSQL database loom on db:5432");
+        assert_eq!(describe("sqlite:///var/lib/loom/auth.db"), "SQLite database /var/lib/loom/auth.db");
+        for secret in ["postgres://loom:s3/cret@db/loom", "postgres://loom:s3cret:x@db/loom", "mysql://root:s3cret@db"]
+        {
+            let said = describe(secret);
+            assert!(!said.contains("s3") && !said.contains("cret"), "{secret} -> {said}");
+        }
+        let refused = sqlite_or_postgres_error("postgres://loom:s3/cret@db/loom");
+        assert!(!refused.contains("s3"), "{refused}");
+    }
+
+    fn sqlite_or_postgres_error(url: &str) -> String {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(super::super::UserStore::open(url, 1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -142,7 +202,7 @@ mod tests {
         assert!(matches!(Kind::of("sqlite://data/loom-auth.db"), Ok(Kind::Sqlite)));
         assert!(matches!(Kind::of("postgres://loom@localhost/loom"), Ok(Kind::Postgres)));
         assert!(matches!(Kind::of("PostgreSQL://loom@localhost/loom"), Ok(Kind::Postgres)));
-        let refused = Kind::of("mysql://root:hunter2@db/loom").err().unwrap().to_string();
+        let refused = Kind::of("mysql://root:hunter2@db/loom").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(refused.contains("expected sqlite://") && !refused.contains("hunter2"), "{refused}");
     }
 }

@@ -29,7 +29,7 @@ mod users;
 
 use std::sync::Arc;
 
-pub use connect::redact as redact_url;
+pub use connect::describe as describe_database;
 pub use keys::{KeyChange, KeyState, StoredKey};
 use readers::Readers;
 pub use sessions::Session;
@@ -44,7 +44,7 @@ pub enum StoreError {
     DuplicateEmail,
     #[error("an account with this username already exists")]
     DuplicateUsername,
-    #[error("invalid database URL {url}: {reason}")]
+    #[error("cannot use {url}: {reason}")]
     Url { url: String, reason: String },
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),

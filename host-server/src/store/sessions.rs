@@ -35,7 +35,8 @@ impl UserStore {
         Ok(with_pool!(self, pool => sqlx::query_as(SESSION).bind(jti).bind(id).fetch_optional(pool).await?))
     }
 
-    /// Refuses the token `jti` from now on; the row goes once the token has expired anyway.
+    /// Refuses the token `jti` from now on; the row is purged after `expires_at`, which must be
+    /// past every moment the token could be accepted ([`crate::tokens::revocation_expiry`]).
     pub async fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query(
             "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",

@@ -4,10 +4,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use loom_cli::api::ApiClient;
+use loom_cli::known::KnownServers;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::ExposeSecret;
 
-use super::{TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
+use super::{Server, TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
 use crate::cli::LoginArgs;
 use crate::failure::Failure;
 
@@ -29,12 +30,20 @@ fn tracked_by_git(path: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-pub async fn run(settings: &mut SettingsFile, server: &str, insecure: bool, args: LoginArgs) -> Result<(), Failure> {
-    let client = ApiClient::new(server, None, insecure)?;
-    // Whether the login can be kept is found out before a password is asked for or sent.
+pub async fn run(
+    settings: &mut SettingsFile,
+    server: &Server,
+    known: &KnownServers,
+    insecure: bool,
+    args: LoginArgs,
+) -> Result<(), Failure> {
+    let client = ApiClient::new(&server.url, None, insecure)?;
+    // Whether the login can be kept, and may go to this server, is settled before a password
+    // is asked for or sent.
     settings.check_writable()?;
+    server.confirm_for_password(known)?;
     let email = email_or_ask(args.username, "--username", args.password_stdin)?;
-    let password = read_password(args.password_stdin, "Password: ")?;
+    let password = read_password(args.password_stdin, &format!("Password for {email} at {}: ", client.server()))?;
     let grant = client.login(&email, &password).await?;
     let expires_at = SystemTime::now() + Duration::from_secs(grant.expires_in);
     let login = StoredLogin {
@@ -46,6 +55,9 @@ pub async fn run(settings: &mut SettingsFile, server: &str, insecure: bool, args
     };
     let (updated, saved) = settings.update(|settings| settings.set_login(&login))?;
     *settings = updated;
+    if let Err(error) = known.remember(client.server()) {
+        warn(&format!("cannot remember that you logged in to {} from this machine: {error}", client.server()));
+    }
     if tracked_by_git(settings.path()) {
         warn(&format!(
             "{} is tracked by git and now holds your token: add it to .gitignore (and `git rm --cached` it), or \

@@ -3,23 +3,26 @@
 use std::time::SystemTime;
 
 use loom_cli::api::ApiClient;
+use loom_cli::known::KnownServers;
 use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 
-use super::{TokenSource, say};
+use super::{Server, TokenSource, say};
 use crate::cli::WhoamiArgs;
 use crate::failure::Failure;
 
 pub async fn run(
     settings: &SettingsFile,
-    server: &str,
+    server: &Server,
+    known: &KnownServers,
     insecure: bool,
     stored: Option<&StoredLogin>,
     args: WhoamiArgs,
 ) -> Result<(), Failure> {
-    let (token, source) = TokenSource::pick(settings, server, stored)?;
+    let (token, source) = TokenSource::pick(settings, &server.url, stored)?;
+    server.check_for_token(&source, known)?;
     let expires = session::expiry(secrecy::ExposeSecret::expose_secret(&token));
-    let client = ApiClient::new(server, Some(token), insecure)?;
+    let client = ApiClient::new(&server.url, Some(token), insecure)?;
     let account = client.me().await.map_err(|e| source.explain(e))?;
     let now = SystemTime::now();
     if args.json {

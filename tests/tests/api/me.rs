@@ -50,7 +50,7 @@ async fn me_with_a_bad_token_cannot_validate_credentials() {
     let other_host = TestHost::spawn();
     register(&other_host, "ada@example.com", PASSWORD).await;
     let foreign = login(&other_host, "ada@example.com", PASSWORD).await;
-    let mut bad: Vec<HeaderValue> = ["garbage", "a.b.c", "", tampered.as_str(), alg_none.as_str(), foreign.as_str()]
+    let mut bad: Vec<HeaderValue> = ["garbage", "a.b.c", tampered.as_str(), alg_none.as_str(), foreign.as_str()]
         .iter()
         .map(|t| bearer(t).unwrap())
         .collect();
@@ -62,6 +62,11 @@ async fn me_with_a_bad_token_cannot_validate_credentials() {
         assert_eq!(challenge(&response), Some(r#"Bearer error="invalid_token""#));
         assert_eq!(detail(response).await, "Could not validate credentials");
     }
+    // `Bearer` with nothing after it is a malformed request, not a bad token (RFC 6750 §3.1).
+    let response = me(&host, bearer("")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge(&response), Some(r#"Bearer error="invalid_request""#));
+    assert_eq!(detail(response).await, "The Authorization header names no bearer token");
 }
 
 #[tokio::test]

@@ -154,6 +154,25 @@ async fn look_alike_addresses_are_stored_plain_and_cannot_make_a_second_account(
     // An internationalised domain is kept in its ASCII form.
     let idn = post_user(&host, json!({ "email": "ada@bücher.example", "password": PASSWORD })).await;
     assert_eq!(idn.json::<Value>().await.unwrap()["email"], "ada@xn--bcher-kva.example");
+    // Invisible characters would make a second account that lists as the first.
+    register_ok(&host, "dave@example.com").await;
+    for hidden in [
+        "dave\u{200b}@example.com",
+        "dave\u{2060}@example.com",
+        "da\u{ad}ve@example.com",
+        "\u{202e}dave@example.com",
+        "dave@exam\u{200c}ple.com",
+        "dave\u{feff}@example.com",
+    ] {
+        let response = post_user(&host, json!({ "email": hidden, "password": PASSWORD })).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{hidden:?}");
+        assert!(detail(response).await.contains("invisible"), "{hidden:?}");
+    }
+}
+
+async fn register_ok(host: &TestHost, email: &str) {
+    let response = post_user(host, json!({ "email": email, "password": PASSWORD })).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{email}");
 }
 
 #[tokio::test]
