@@ -164,7 +164,7 @@ fn tokens_with(c: &mut Criterion, runtime: &Runtime, alg: NativeAlgorithm, suffi
         b.iter(|| auth_guest::tokens::issue(&native_settings(), &native_signing(alg), "42", "loom", &[]).unwrap())
     });
     group.bench_function("component", |b| {
-        b.iter(|| tokio().block_on(runtime.issue_token(&host, "42", "loom")).unwrap())
+        b.iter(|| tokio().block_on(runtime.issue_token(&host, "42", "loom", &[])).unwrap())
     });
     group.finish();
 }

@@ -88,8 +88,8 @@ impl Connection {
         Ok(Self { stream, buffer: Vec::with_capacity(4096) })
     }
 
-    /// Sends `request` and reads its whole answer, which must be a `200`.
-    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<()> {
+    /// Sends `request` and reads its whole answer, which must be a `200`: its body.
+    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<&[u8]> {
         self.stream.write_all(request).await?;
         self.buffer.clear();
         let (head, length) = loop {
@@ -106,7 +106,7 @@ impl Connection {
             let status = String::from_utf8_lossy(&self.buffer[..self.buffer.len().min(12)]).into_owned();
             bail!("the server answered {status:?}");
         }
-        Ok(())
+        Ok(&self.buffer[head..head + length])
     }
 }
 
@@ -117,6 +117,40 @@ fn content_length(head: &[u8]) -> anyhow::Result<usize> {
         .find_map(|l| l.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("content-length")))
         .context("an answer without content-length")?;
     Ok(line.1.trim().parse()?)
+}
+
+/// Runs one closed loop per refresh token in `chains` for `duration`, each trading its token
+/// for the next at `POST /token` (`grant_type=refresh_token`) and going on with the one it got.
+pub async fn run_refresh_chains(base_url: &str, chains: Vec<String>, duration: Duration) -> anyhow::Result<Run> {
+    let addr = address(base_url)?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for mut token in chains {
+        let base_url = base_url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(addr).await?;
+            let mut latencies = Vec::with_capacity(1 << 14);
+            while Instant::now() < deadline {
+                let request = Request::post_form(
+                    &base_url,
+                    "/token",
+                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                )?;
+                let sent = Instant::now();
+                let body = connection.exchange(&request.bytes).await?;
+                latencies.push(sent.elapsed());
+                let grant: serde_json::Value = serde_json::from_slice(body)?;
+                token = grant["refresh_token"].as_str().context("a refresh token in the answer")?.to_owned();
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Run { requests: latencies.len(), elapsed: started.elapsed(), latencies })
 }
 
 /// Runs `clients` concurrent closed loops of `request` for `duration`.

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 
 use crate::config::{Command, Config, KeyAlgorithm, KeysCommand, UsersCommand};
 use crate::store::{KeyChange, KeyState, UserStore};
+use crate::telemetry::audit::{self, Event};
 
 /// How long an admin command waits for a database that does not answer.
 const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -32,8 +33,8 @@ async fn open_store(config: &Config) -> anyhow::Result<UserStore> {
     let database = crate::store::describe_database(&url);
     // A host waits for its database as long as it takes; a command a person runs gives up.
     match tokio::time::timeout(DATABASE_PATIENCE, UserStore::open(&url, config.database_max_connections)).await {
-        Ok(opened) => opened.with_context(|| format!("cannot open the {database}")),
-        Err(_) => bail!("the {database} did not answer within {} seconds", DATABASE_PATIENCE.as_secs()),
+        Ok(opened) => opened.with_context(|| format!("cannot open {database}")),
+        Err(_) => bail!("{database} did not answer within {} seconds", DATABASE_PATIENCE.as_secs()),
     }
 }
 
@@ -58,11 +59,21 @@ async fn run_users(store: &UserStore, users: &UsersCommand) -> anyhow::Result<()
         }
         UsersCommand::Deactivate { email } | UsersCommand::Activate { email } => {
             let active = matches!(users, UsersCommand::Activate { .. });
-            if !store.set_active(email, active, crate::tokens::unix_now()).await? {
+            let now = crate::tokens::unix_now();
+            let Some(user) = store.user_by_email(email).await? else {
                 bail!("there is no account with the email {email}");
+            };
+            store.set_active(email, active, now).await?;
+            if active {
+                println!("Activated {email}");
+            } else {
+                // Its sessions end with it, refresh tokens included, on every host at once.
+                let ended = store.revoke_sessions_of(user.id, None, now).await?;
+                let how = "deactivation";
+                audit::record(Event::SessionRevoked { user_id: user.id, client: None, how, count: ended });
+                let sessions = if ended == 1 { "session" } else { "sessions" };
+                println!("Deactivated {email} (ended {ended} {sessions})");
             }
-            let done = if active { "Activated" } else { "Deactivated" };
-            println!("{done} {email}");
         }
     }
     Ok(())

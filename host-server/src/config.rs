@@ -77,7 +77,7 @@ pub struct Config {
     /// The `iss` claim written into tokens and required from them, and the `issuer` of the
     /// discovery document, which must then be an https:// URL (http:// on this machine)
     /// [default: the public URL, else loom-auth]
-    #[arg(long, env = "LOOM_AUTH_ISSUER", value_name = "NAME")]
+    #[arg(long, env = "LOOM_AUTH_ISSUER", value_name = "NAME", value_parser = parse_issuer)]
     pub issuer: Option<String>,
 
     /// The `aud` claim written into tokens and required from them: the services that accept
@@ -168,6 +168,24 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_METRICS_BIND", value_name = "ADDR")]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// A session (a login, renewed with its refresh token) that is not refreshed for this many
+    /// seconds ends [default: 30 days]
+    #[arg(long, env = "LOOM_AUTH_SESSION_IDLE", default_value_t = 30 * 86_400, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=366 * 86_400))]
+    pub session_idle: u32,
+
+    /// A session ends this many seconds after its login, however it is used [default: 90 days]
+    #[arg(long, env = "LOOM_AUTH_SESSION_MAX_AGE", default_value_t = 90 * 86_400, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=3 * 366 * 86_400))]
+    pub session_max_age: u32,
+
+    /// A refresh token presented again less than this many seconds after it was spent answers
+    /// again with its successor (a lost answer retried, processes refreshing at once); after
+    /// it, the same token is a replay and ends its session (0: no grace).
+    #[arg(long, env = "LOOM_AUTH_REFRESH_REUSE_GRACE", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub refresh_reuse_grace: u32,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
@@ -197,11 +215,21 @@ impl Config {
         }
     }
 
-    pub fn timeouts(&self) -> crate::serve::Timeouts {
-        crate::serve::Timeouts {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
             header: std::time::Duration::from_secs(self.header_timeout),
             request: std::time::Duration::from_secs(self.request_timeout),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace),
+        }
+    }
+
+    /// How long sessions last, from `--session-idle`, `--session-max-age` and `--refresh-reuse-grace`.
+    pub fn session_policy(&self) -> crate::sessions::SessionPolicy {
+        let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        crate::sessions::SessionPolicy {
+            idle: seconds(self.session_idle),
+            max_age: seconds(self.session_max_age),
+            reuse_grace: seconds(self.refresh_reuse_grace),
         }
     }
 
@@ -242,6 +270,17 @@ impl Config {
     pub fn cache_paths(&self) -> (PathBuf, PathBuf) {
         (self.data_dir.join("compiled"), self.data_dir.join("cache-key"))
     }
+}
+
+/// Connection settings, for the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A connection that has not sent a complete request head within this is closed.
+    pub header: std::time::Duration,
+    /// A request still running after this gets `503`.
+    pub request: std::time::Duration,
+    /// After a shutdown signal, how long requests in flight may take to finish.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Administration that works on the database the settings point at, without serving.
@@ -314,6 +353,20 @@ pub enum UsersCommand {
 fn parse_public_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     crate::tokens::issuer_url_problem(&url).map_or(Ok(url), |problem| Err(format!("{text:?} {problem}")))
+}
+
+/// An issuer: a name of printable characters without spaces (up to 256), and when it is a URL
+/// one an issuer URL may be (see [`parse_public_url`]).
+fn parse_issuer(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 256 || !text.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(format!("{text:?} must be 1 to 256 printable characters without spaces"));
+    }
+    match url::Url::parse(text) {
+        Ok(url) if text.contains("://") => {
+            crate::tokens::issuer_url_problem(&url).map_or(Ok(text.to_owned()), |problem| Err(format!("it {problem}")))
+        }
+        _ => Ok(text.to_owned()),
+    }
 }
 
 /// A CIDR range, or a single address as a range of one.

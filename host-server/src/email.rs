@@ -29,8 +29,26 @@ pub fn normalize(email: &str) -> Result<String, String> {
 /// joiners, variation selectors, tags), the bidirectional controls, the other format
 /// characters that can stand in an address, controls, and the line and paragraph separators.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        u32::from(c),
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    // Controls, format characters, separators other than spaces, surrogates, private use and
+    // unassigned code points: none belongs in an address.
+    let category = matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::Surrogate
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+    );
+    // And what has a category of its own but draws nothing: default-ignorable marks and
+    // fillers, and symbols that render blank (U+2800 BRAILLE PATTERN BLANK, U+1D159 MUSICAL
+    // SYMBOL NULL NOTEHEAD).
+    category
+        || matches!(
+            u32::from(c),
+            0x2800 | 0x1D159 |
         0x0000..=0x001F
             | 0x007F..=0x009F
             | 0x00AD
@@ -54,7 +72,7 @@ fn is_invisible(c: char) -> bool {
             | 0x1BCA0..=0x1BCA3
             | 0x1D173..=0x1D17A
             | 0xE0000..=0xE0FFF
-    )
+        )
 }
 
 /// The key that makes addresses unique: the normalised address, fully case-folded.
@@ -94,6 +112,13 @@ mod tests {
             "dave\u{e0041}@example.com",
             "dave\u{3164}@example.com",
             "dave\u{feff}@example.com",
+            "j\u{2800}x@example.com",
+            "dave@exa\u{2800}mple.com",
+            "j\u{1d159}x@example.com",
+            "j\u{13430}x@example.com",
+            "j\u{110bd}x@example.com",
+            "j\u{890}x@example.com",
+            "j\u{e000}x@example.com",
         ] {
             let refused = normalize(hidden).unwrap_err();
             assert!(refused.contains("invisible"), "{hidden:?}: {refused}");

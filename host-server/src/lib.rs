@@ -17,6 +17,7 @@
 //! - [`platform`]: what differs between operating systems.
 //! - [`serve`]: the accept loop, connection and request timeouts, graceful shutdown.
 //! - [`throttle`]: the throttling policy (counters live in the store).
+//! - [`sessions`]: how long logins last, and rotating refresh tokens.
 
 pub mod admin;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod reload;
 pub mod routes;
 pub mod runtime;
 pub mod serve;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod store;

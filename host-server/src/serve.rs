@@ -32,18 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
+use crate::config::Timeouts;
 use crate::routes::ApiError;
-
-/// Connection settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// A connection that has not sent a complete request head within this is closed.
-    pub header: Duration,
-    /// A request still running after this gets `503`.
-    pub request: Duration,
-    /// After a shutdown signal, how long requests in flight may take to finish.
-    pub shutdown_grace: Duration,
-}
 
 /// Adds the request timeout to `app`.
 pub fn with_request_timeout(app: Router, timeouts: Timeouts) -> Router {

@@ -24,14 +24,11 @@ use crate::telemetry::audit::{self, Event};
 use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
-/// Largest request body accepted; larger ones get `413`.
-pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
-
 /// A host ready to serve: its state is built and its socket bound.
 pub struct Server {
     listener: TcpListener,
     app: axum::Router,
-    timeouts: crate::serve::Timeouts,
+    timeouts: crate::config::Timeouts,
     store: UserStore,
     _watch: Watch,
 }
@@ -56,7 +53,7 @@ impl Server {
         let issuer = issuer(config, public_url.as_deref());
         let store = UserStore::open(&config.database_url(), config.database_max_connections)
             .await
-            .with_context(|| format!("cannot open the {}", crate::store::describe_database(&config.database_url())))?;
+            .with_context(|| format!("cannot open {}", crate::store::describe_database(&config.database_url())))?;
         let runtime = start_runtime(config).await?;
         let keys = open_keys(config, &store, &runtime).await?;
         keys.spawn_refresh(Arc::clone(&runtime));
@@ -82,21 +79,31 @@ impl Server {
         if let Some((handle, listener)) = metrics {
             crate::telemetry::measure::announce(listener.local_addr()?);
             let runtime = Arc::clone(&runtime);
+            let queue_depth: crate::telemetry::measure::QueueDepth = Arc::new(move || runtime.hash_queue_depth());
             tokio::spawn(async move {
-                if let Err(error) = crate::telemetry::measure::serve(listener, handle, runtime).await {
+                if let Err(error) = crate::telemetry::measure::serve(listener, handle, queue_depth).await {
                     tracing::error!(%error, "the metrics listener failed");
                 }
             });
         }
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
-        let throttle = ThrottlePolicy::from_config(config);
+        let throttle = ThrottlePolicy::new(
+            config.login_max_failures,
+            config.login_max_failures_per_address,
+            config.login_window,
+            config.signups_per_address,
+            config.trusted_proxy.clone(),
+        );
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
-        let state = AppState::new(store.clone(), runtime, tokens, throttle, public_url);
+        let state = AppState::new(store.clone(), runtime, tokens, throttle, config.session_policy(), public_url);
         // Make the decoy hash and measure the cost of a check now, off the request path.
         let warm = state.clone();
         tokio::spawn(async move {
             if let Err(error) = warm.credentials.warm(&warm.runtime).await {
                 tracing::warn!(%error, "could not measure the cost of a password check yet");
+            }
+            if let Err(error) = warm.credentials.survey(&warm.runtime, &warm.store).await {
+                tracing::warn!(%error, "could not survey the stored password hashes' costs");
             }
         });
         let mut app = routes::router(state);
@@ -104,7 +111,7 @@ impl Server {
             app = app.layer(axum::middleware::from_fn(crate::telemetry::measure::track));
         }
         let app = crate::serve::with_request_timeout(app, config.timeouts())
-            .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+            .layer(DefaultBodyLimit::max(routes::BODY_LIMIT_BYTES))
             .layer(TraceLayer::new_for_http())
             .layer(CatchPanicLayer::custom(|_| panic_response()));
         Ok(Self { listener, app, timeouts: config.timeouts(), store, _watch: watch })

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::credentials::PasswordChecks;
 use crate::runtime::{KeyedSettings, Runtime};
+use crate::sessions::SessionPolicy;
 use crate::store::UserStore;
 use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
@@ -19,6 +20,8 @@ pub struct Inner {
     pub runtime: Arc<Runtime>,
     pub tokens: Arc<TokenConfig>,
     pub throttle: ThrottlePolicy,
+    /// How long sessions last, and the refresh-token grace.
+    pub sessions: SessionPolicy,
     /// The URL clients reach this service at, for discovery documents (`--public-url`);
     /// `None`: taken from each request's `Host`.
     pub public_url: Option<String>,
@@ -39,9 +42,11 @@ impl AppState {
         runtime: Arc<Runtime>,
         tokens: Arc<TokenConfig>,
         throttle: ThrottlePolicy,
+        sessions: SessionPolicy,
         public_url: Option<String>,
     ) -> Self {
-        Self(Arc::new(Inner { store, runtime, tokens, throttle, public_url, credentials: PasswordChecks::default() }))
+        let credentials = PasswordChecks::default();
+        Self(Arc::new(Inner { store, runtime, tokens, throttle, sessions, public_url, credentials }))
     }
 
     /// The settings the component needs for a token operation, at the current time.

@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use ipnet::{IpNet, Ipv6Net};
 
-use crate::config::Config;
 use crate::store::{Admission, Allowance, Crowd, LoginAttempt, StoreError, UserStore};
 
 /// The registration allowance's window.
@@ -25,13 +24,22 @@ pub struct ThrottlePolicy {
 }
 
 impl ThrottlePolicy {
-    pub fn from_config(config: &Config) -> Self {
-        let window_seconds = i64::from(config.login_window);
+    /// `failures_per_account` and `failures_per_address` failed logins within `login_window`
+    /// seconds; `signups_per_address` registrations per hour; `X-Forwarded-For` read only from
+    /// `trusted_proxies`.
+    pub fn new(
+        failures_per_account: u32,
+        failures_per_address: u32,
+        login_window: u32,
+        signups_per_address: u32,
+        trusted_proxies: Vec<IpNet>,
+    ) -> Self {
+        let window_seconds = i64::from(login_window);
         Self {
-            login_per_account: Allowance { max: config.login_max_failures, window_seconds },
-            login_per_address: Allowance { max: config.login_max_failures_per_address, window_seconds },
-            signups_per_address: Allowance { max: config.signups_per_address, window_seconds: SIGNUP_WINDOW_SECONDS },
-            trusted_proxies: config.trusted_proxy.clone(),
+            login_per_account: Allowance { max: failures_per_account, window_seconds },
+            login_per_address: Allowance { max: failures_per_address, window_seconds },
+            signups_per_address: Allowance { max: signups_per_address, window_seconds: SIGNUP_WINDOW_SECONDS },
+            trusted_proxies,
         }
     }
 
@@ -131,7 +139,7 @@ pub fn address_key(address: IpAddr) -> String {
     }
 }
 
-/// Deletes expired counters (and revocations of expired tokens) every minute,
+/// Deletes expired counters, revocations of expired tokens and ended sessions every minute,
 /// for as long as the host runs.
 pub fn spawn_purge(store: UserStore, login_window_seconds: i64) {
     tokio::spawn(async move {
@@ -139,10 +147,13 @@ pub fn spawn_purge(store: UserStore, login_window_seconds: i64) {
         loop {
             every.tick().await;
             let now = crate::tokens::unix_now();
-            let purged = match store.purge_throttles(now, login_window_seconds, SIGNUP_WINDOW_SECONDS).await {
-                Ok(counters) => store.purge_revocations(now).await.map(|revocations| counters + revocations),
-                Err(error) => Err(error),
-            };
+            let purged = async {
+                let counters = store.purge_throttles(now, login_window_seconds, SIGNUP_WINDOW_SECONDS).await?;
+                let revocations = store.purge_revocations(now).await?;
+                let sessions = store.purge_sessions(now).await?;
+                Ok::<_, StoreError>(counters + revocations + sessions)
+            }
+            .await;
             match purged {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "purged expired throttle counters and revocations"),

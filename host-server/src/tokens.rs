@@ -27,6 +27,9 @@ pub const LEGACY_ISSUER: &str = "loom-auth";
 /// Why `url` cannot be an issuer identifier (RFC 8414 §2: https, no query or fragment; http
 /// only for this machine, whose traffic never crosses a network), if it cannot.
 pub fn issuer_url_problem(url: &url::Url) -> Option<&'static str> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("must not hold a user name or password");
+    }
     let loopback = match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -135,6 +138,8 @@ mod tests {
             "https://auth.example.com/?x=1",
             "https://auth.example.com/#f",
             "ftp://auth.example.com",
+            "https://user:pw@auth.example.com",
+            "https://user@auth.example.com",
         ] {
             assert!(problem(bad).is_some(), "{bad}");
         }

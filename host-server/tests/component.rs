@@ -97,7 +97,7 @@ async fn hashes_made_natively_verify_in_the_component_and_back() {
 async fn token_round_trip_and_refusals_across_the_boundary() {
     let runtime = start(&component_path()).await.unwrap();
     let now = 1_800_000_000;
-    let issued = runtime.issue_token(&settings(now), "7", "loom-cli").await.unwrap();
+    let issued = runtime.issue_token(&settings(now), "7", "loom-cli", &[]).await.unwrap();
     assert_eq!(issued.claims.sub, "7");
     assert_eq!((issued.claims.kid.as_deref(), issued.claims.client_id.as_str()), (Some("ed-1"), "loom-cli"));
     assert_eq!(issued.claims.exp, now + 60);
@@ -148,7 +148,7 @@ async fn tokens_issued_natively_and_in_the_component_agree() {
     let verifying = [auth_guest::tokens::VerificationKey { kid: Some("ed-1"), alg: ed, material: &public }];
     let (native, _) = auth_guest::tokens::issue(&native_settings, &signing, "9", "loom", &[]).unwrap();
     assert_eq!(runtime.verify_token(&s, native.as_bytes()).await.unwrap().sub, "9");
-    let wasm = runtime.issue_token(&s, "10", "loom").await.unwrap();
+    let wasm = runtime.issue_token(&s, "10", "loom", &[]).await.unwrap();
     assert_eq!(auth_guest::tokens::verify(&native_settings, &verifying, wasm.token.as_bytes()).unwrap().sub, "10");
 }
 
@@ -189,7 +189,7 @@ async fn misbehaving_components_are_refused_at_the_step_that_catches_them() {
     let now = 1_800_000_000;
     let runtime = Runtime::start(&served, options, &settings(now)).await.unwrap();
     let original = runtime.info().sha256;
-    let issued = runtime.issue_token(&settings(now), "1", "loom").await.unwrap();
+    let issued = runtime.issue_token(&settings(now), "1", "loom", &[]).await.unwrap();
     for (fixture, step) in [
         ("fixtures/not-a-component.wasm", Step::Compile),
         ("fixtures/wit-next.wasm", Step::Version),

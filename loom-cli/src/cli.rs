@@ -17,7 +17,8 @@ use loom_cli::settings::DEFAULT_FILE;
                         echo \"$PASSWORD\" | loom login --username ada@example.com --password-stdin\n\n\
                         Environment:\n  LOOM_SERVER  server URL (default: the one you logged in to, else http://127.0.0.1:8000)\n  \
                         LOOM_CONFIG  settings file (default: ./dev-automation.config.json)\n  \
-                        LOOM_TOKEN   access token to use instead of the saved login (for CI)\n\n\
+                        LOOM_TOKEN   access token to use instead of the saved login (for CI; sent only to a server \
+                        named by --server or LOOM_SERVER)\n\n\
                         Timeouts: whoami gives up when the server has not answered within 10 seconds; login and \
                         register, for which the server hashes the password, wait up to 30 seconds.\n\n\
                         Exit status: 0 success, 1 failure, 2 usage error, 4 login required.")]
@@ -46,23 +47,33 @@ pub enum Command {
     /// Asks for the email and the password (hidden) on the terminal, even when
     /// output is piped. Example: loom login --server https://loom.example.com
     Login(LoginArgs),
-    /// Log out: revoke the saved token on the server, then forget it.
+    /// Log out: end the session on the server (its refresh token too), then forget it.
     ///
     /// Removes only the login from the settings file; every other setting stays.
-    /// The token is forgotten even when the server cannot be reached (loom says
+    /// The login is forgotten even when the server cannot be reached (loom says
     /// so). Example: loom logout --all
     Logout(LogoutArgs),
-    /// Show which account the current token belongs to, and when the session expires.
+    /// Show which account the current login belongs to, and when its session ends.
     ///
     /// Asks the server, so it also tells whether the session is still valid.
     /// Example: loom whoami --json
     Whoami(WhoamiArgs),
-    /// Print the access token alone, for scripts.
+    /// Print a current access token alone, for scripts.
     ///
-    /// Prints LOOM_TOKEN when it is set, else the saved login's token, without asking the
-    /// server; exits 4 when there is none or it has expired.
+    /// Prints LOOM_TOKEN when it is set, else the saved login's token, renewed first when it
+    /// has expired or is about to; exits 4 when there is none or the session has ended.
     /// Example: curl -H "Authorization: Bearer $(loom token)" https://loom.example.com/users/me/
     Token,
+    /// List your live sessions (one per login), or end one.
+    ///
+    /// Example: loom sessions; loom sessions revoke 3f9a1c2b5d7e9f0a1b2c3d4e5f607182
+    Sessions(SessionsArgs),
+    /// Change your password; every other session of the account ends.
+    ///
+    /// Asks for the current password and the new one (twice, hidden), or reads them as two
+    /// lines from standard input with --password-stdin.
+    /// Example: printf '%s\n%s\n' "$OLD" "$NEW" | loom passwd --password-stdin
+    Passwd(PasswdArgs),
     /// Print a shell completion script.
     ///
     /// Example: loom completions bash > ~/.local/share/bash-completion/completions/loom
@@ -96,6 +107,32 @@ pub struct WhoamiArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SessionsArgs {
+    #[command(subcommand)]
+    pub action: Option<SessionsAction>,
+
+    /// Print the sessions as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// End one of your sessions: its refresh token and access tokens stop working at once.
+    Revoke {
+        /// The session's id, as 'loom sessions' lists it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Read the current and the new password from standard input, a line each.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
@@ -104,7 +141,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
-    /// Revoke every token of this account, on every machine, not only this one.
+    /// End every session of this account, on every machine, not only this one.
     #[arg(long)]
     pub all: bool,
 }

@@ -45,7 +45,7 @@ impl KnownServers {
     fn load_from(path: Option<PathBuf>) -> Result<Self, SettingsError> {
         let Some(path) = path else { return Ok(Self { path: None, servers: Vec::new() }) };
         let servers =
-            match std::fs::read(&path) {
+            match crate::settings::read_bounded(&path) {
                 Ok(bytes) => {
                     let contents: Contents = serde_json::from_slice(&bytes).map_err(|e| {
                         SettingsError::InvalidJson { path: path.clone(), line: e.line(), column: e.column() }

@@ -37,6 +37,19 @@ pub struct BadProxy {
     pub value: String,
 }
 
+/// `text` without what could be a password in it: the part of its authority before an `@`.
+fn without_credentials(text: &str) -> String {
+    let (scheme, rest) = text.split_once("://").map_or(("", text), |(s, r)| (s, r));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let hidden = if host.len() < authority.len() { "…@" } else { "" };
+    match scheme {
+        "" => format!("{hidden}{host}{tail}"),
+        scheme => format!("{scheme}://{hidden}{host}{tail}"),
+    }
+}
+
 /// Whether `url` names this machine: `localhost` and `*.localhost` (RFC 6761: they resolve to
 /// loopback, and loom makes sure they do), 127.0.0.0/8, `[::1]`, those addresses mapped into
 /// IPv6, and the unspecified addresses (`0.0.0.0`, `[::]`), which Linux connects to loopback.
@@ -86,7 +99,7 @@ pub fn proxy_for(server: &Url, env: impl Fn(&str) -> Option<String>) -> Result<O
     let url = Url::parse(&with_scheme)
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-        .ok_or(BadProxy { variable, value })?;
+        .ok_or_else(|| BadProxy { variable, value: without_credentials(&value) })?;
     Ok(Some(Proxy { url, variable }))
 }
 
@@ -237,9 +250,19 @@ mod tests {
     }
 
     #[test]
-    fn a_proxy_that_is_not_a_url_is_named() {
+    fn a_proxy_that_is_not_a_url_is_named_without_its_password() {
         const BAD: &[(&str, &str)] = &[("https_proxy", "ftp://proxy:21")];
         let error = proxy_for(&Url::parse("https://auth.example.com").unwrap(), env(BAD)).unwrap_err();
         assert!(error.to_string().starts_with("https_proxy is set to \"ftp://proxy:21\""), "{error}");
+        for secret in ["socks5://user:s3cretpw@127.0.0.1:1", "http://user:s3cretpw@[bad:1", "user:s3cretpw@host:99999"]
+        {
+            const NAMES: [&str; 1] = ["https_proxy"];
+            let value = secret.to_owned();
+            let error = proxy_for(&Url::parse("https://auth.example.com").unwrap(), move |name| {
+                NAMES.contains(&name).then(|| value.clone())
+            })
+            .unwrap_err();
+            assert!(!error.to_string().contains("s3cretpw"), "{error}");
+        }
     }
 }

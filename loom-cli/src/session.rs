@@ -22,12 +22,15 @@ pub fn expiry(token: &str) -> Option<SystemTime> {
     instant(claims.get("exp")?.as_number()?)
 }
 
-/// A NumericDate (seconds since the epoch, maybe with a fraction) as an instant; `None`
-/// before the epoch or beyond what the clock can hold.
+/// A NumericDate (seconds since the epoch, maybe with a fraction) as an instant: the epoch
+/// itself for one at or before it (long past, so expired); `None` beyond what the clock can hold.
 fn instant(seconds: &serde_json::Number) -> Option<SystemTime> {
     let since_epoch = match seconds.as_u64() {
         Some(whole) => Duration::from_secs(whole),
-        None => Duration::try_from_secs_f64(seconds.as_f64()?).ok()?,
+        None => match seconds.as_f64()? {
+            negative if negative <= 0.0 => Duration::ZERO,
+            positive => Duration::try_from_secs_f64(positive).ok()?,
+        },
     };
     UNIX_EPOCH.checked_add(since_epoch)
 }
@@ -43,11 +46,12 @@ pub fn relative(at: SystemTime, now: SystemTime) -> String {
 /// A duration rounded to its largest sensible unit.
 fn span(duration: Duration) -> String {
     let seconds = duration.as_secs();
+    // To the nearest unit: a 30-day session checked a second after it began ends "in 30 days".
     let (count, unit) = match seconds {
         0..120 => (seconds, "second"),
-        120..7_200 => (seconds / 60, "minute"),
-        7_200..172_800 => (seconds / 3_600, "hour"),
-        _ => (seconds / 86_400, "day"),
+        120..7_200 => ((seconds + 30) / 60, "minute"),
+        7_200..172_800 => ((seconds + 1_800) / 3_600, "hour"),
+        _ => ((seconds + 43_200) / 86_400, "day"),
     };
     format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
@@ -71,11 +75,13 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_500))
         );
         assert_eq!(expiry(&jwt(r#"{"exp":1.7e9}"#)), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+        // Before the epoch is long past: expired, never "no expiry".
+        for past in [r#"{"exp":-5}"#, r#"{"exp":-0.5}"#, r#"{"exp":0}"#] {
+            assert_eq!(expiry(&jwt(past)), Some(UNIX_EPOCH), "{past}");
+        }
         for token in [
             jwt(r#"{"sub":"1"}"#),
             jwt(r#"{"exp":"soon"}"#),
-            jwt(r#"{"exp":-5}"#),
-            jwt(r#"{"exp":-0.5}"#),
             jwt(r#"{"exp":1e300}"#),
             jwt("not json"),
             "a.b".to_owned(),
@@ -96,6 +102,8 @@ mod tests {
         assert_eq!(relative(at(23 * 60 + 5), now), "in 23 minutes");
         assert_eq!(relative(at(3 * 3600), now), "in 3 hours");
         assert_eq!(relative(at(5 * 86_400), now), "in 5 days");
+        assert_eq!(relative(at(30 * 86_400 - 2), now), "in 30 days");
+        assert_eq!(relative(at(23 * 60 + 40), now), "in 24 minutes");
         assert_eq!(relative(at(-180), now), "3 minutes ago");
         assert_eq!(relative(now, now), "in 0 seconds");
     }

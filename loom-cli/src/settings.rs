@@ -47,8 +47,14 @@ pub struct StoredLogin {
     pub email: String,
     pub access_token: String,
     pub token_type: String,
-    /// When the token expires, RFC 3339 (UTC).
+    /// When the access token expires, RFC 3339 (UTC).
     pub expires_at: String,
+    /// The refresh token that renews the access token; none from a server without sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the session ends unless refreshed, RFC 3339 (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expires_at: Option<String>,
 }
 
 /// What saving changed beyond the content.
@@ -56,6 +62,20 @@ pub struct StoredLogin {
 pub struct Saved {
     /// The file's previous mode, when saving made it owner-only.
     pub tightened_from: Option<u32>,
+}
+
+/// The settings file read under its lock: nobody else writes it until this is dropped.
+#[derive(Debug)]
+pub struct Locked {
+    pub file: SettingsFile,
+    _lock: std::fs::File,
+}
+
+impl Locked {
+    /// The file, letting the lock go.
+    pub fn into_file(self) -> SettingsFile {
+        self.file
+    }
 }
 
 /// The settings file, loaded whole.
@@ -73,6 +93,26 @@ pub struct SettingsFile {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Symbolic links followed at most, as the kernel does (`ELOOP` beyond).
 const MAX_LINKS: usize = 40;
+
+/// Largest settings file loom reads; a settings file is a few kilobytes.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The regular file at `path`, whole, refusing what no settings file is: a device, a pipe or a
+/// directory (`/dev/zero` never ends), or more than [`MAX_FILE_BYTES`].
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!("it is larger than {} MiB", MAX_FILE_BYTES >> 20)));
+    }
+    Ok(bytes)
+}
 
 /// Where writing `path` lands: the file at the end of its chain of symbolic links, even a
 /// target that does not exist yet (a dotfiles repository not yet populated), so the file is
@@ -97,7 +137,7 @@ impl SettingsFile {
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         // Write through symlinks rather than replacing them.
         let path = resolve(path);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_bounded(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Self { path, root: Map::new(), mode: None, bom: false });
@@ -109,6 +149,11 @@ impl SettingsFile {
             Some(rest) => (true, rest),
             None => (false, bytes.as_slice()),
         };
+        // An empty file (or only a byte order mark, as Notepad saves an empty document) is an
+        // empty configuration, not an error.
+        if text.trim_ascii().is_empty() {
+            return Ok(Self { path, root: Map::new(), mode, bom });
+        }
         let value: Value = serde_json::from_slice(text).map_err(|e| SettingsError::InvalidJson {
             path: path.clone(),
             line: e.line(),
@@ -124,16 +169,23 @@ impl SettingsFile {
         &self.path
     }
 
-    /// Checks that the file can be written (its directory takes a new file), before anything
-    /// worth saving is asked of the server.
+    /// Checks that the file can be written (its directory takes a new file, and the file, if
+    /// there is one, can be opened for writing: not read-only, not immutable), before anything
+    /// worth saving is asked of the server. Nothing is changed.
     pub fn check_writable(&self) -> Result<(), SettingsError> {
+        let unwritable = |reason| SettingsError::Unwritable { path: self.path.clone(), reason };
         let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".probe")
             .tempfile_in(self.dir())
             .map(drop)
-            .map_err(|reason| SettingsError::Unwritable { path: self.path.clone(), reason })
+            .map_err(unwritable)?;
+        match std::fs::OpenOptions::new().write(true).open(&self.path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(reason) => Err(unwritable(reason)),
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -171,14 +223,21 @@ impl SettingsFile {
     /// while `loom login` waited for the server) are kept, and two `loom`s never
     /// write at once.
     pub fn update(&self, change: impl FnOnce(&mut Self)) -> Result<(Self, Saved), SettingsError> {
+        let mut locked = self.lock()?;
+        change(&mut locked.file);
+        let saved = locked.file.save()?;
+        Ok((locked.into_file(), saved))
+    }
+
+    /// The file as it is on disk now, under an exclusive lock on its directory held until the
+    /// [`Locked`] is dropped: for a change that must ask the server first (a refresh), so that
+    /// `loom`s started at once take turns, and each sees what the one before it saved.
+    pub fn lock(&self) -> Result<Locked, SettingsError> {
         let lock_error = |reason| SettingsError::Write { path: self.path.clone(), reason };
         let lock = std::fs::File::open(self.dir()).map_err(lock_error)?;
         lock.lock().map_err(lock_error)?;
-        let mut fresh = Self::load(&self.path)?;
-        change(&mut fresh);
-        let saved = fresh.save()?;
-        drop(lock);
-        Ok((fresh, saved))
+        let file = Self::load(&self.path)?;
+        Ok(Locked { file, _lock: lock })
     }
 
     /// Writes the file atomically: the old content or the new, never half of either.
@@ -210,6 +269,8 @@ mod tests {
             access_token: "a.b.c".into(),
             token_type: "bearer".into(),
             expires_at: "2026-11-25T10:00:00Z".into(),
+            refresh_token: Some("loomrt_r".into()),
+            session_expires_at: Some("2027-01-01T00:00:00Z".into()),
         }
     }
 
@@ -337,5 +398,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(SettingsFile::load(&dir.path().join(DEFAULT_FILE)).unwrap().check_writable().is_ok());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe leaves nothing behind");
+    }
+
+    #[test]
+    fn an_empty_file_is_an_empty_configuration_and_a_device_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        for empty in [&b""[..], b"\xEF\xBB\xBF", b"  \n"] {
+            std::fs::write(&path, empty).unwrap();
+            assert_eq!(SettingsFile::load(&path).unwrap().login().unwrap(), None, "{empty:?}");
+        }
+        for device in ["/dev/zero", "/dev/full", "/dev/null"] {
+            let refused = SettingsFile::load(Path::new(device)).unwrap_err();
+            assert!(refused.to_string().contains("not a regular file"), "{device}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_is_found_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, "{}").unwrap();
+        assert!(SettingsFile::load(&path).unwrap().check_writable().is_ok());
+        // A settings path that is a directory cannot be opened for writing either.
+        let taken = dir.path().join("taken");
+        std::fs::create_dir(&taken).unwrap();
+        let settings = SettingsFile { path: taken, root: Map::new(), mode: None, bom: false };
+        assert!(matches!(settings.check_writable(), Err(SettingsError::Unwritable { .. })));
     }
 }

@@ -145,7 +145,7 @@ fn logout_forgets_the_token_even_when_the_server_is_gone() {
     let outcome = run(project.loom(&["logout"]), None);
     assert_eq!(outcome.code, Some(0), "{outcome:?}");
     assert_eq!(one_line(&outcome.stdout), format!("Logged out of {server} on this machine"));
-    assert!(outcome.stderr.contains("the server did not revoke the token"), "{outcome:?}");
+    assert!(outcome.stderr.contains("the server did not end the session"), "{outcome:?}");
     assert_eq!(keys(&project.settings()), ["project_name"]);
 }
 
@@ -252,12 +252,20 @@ async fn settings_that_are_not_json_are_refused_and_left_alone() {
 
 #[tokio::test]
 async fn an_expired_session_asks_for_a_new_login() {
-    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(1), leeway: Some(0), ..Default::default() });
+    // Access tokens of a second, renewed by themselves, within a session of three seconds.
+    let options = HostOptions {
+        token_ttl: Some(1),
+        leeway: Some(0),
+        args: vec!["--session-max-age".into(), "3".into()],
+        ..Default::default()
+    };
+    let host = TestHost::spawn_with(options);
     register(&host, EMAIL, PASSWORD).await;
     let project = Project::new();
     assert_eq!(login_with_stdin(&project, &host, EMAIL, PASSWORD).code, Some(0));
-    // Wait for the token's one-second lifetime to pass (bounded).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(run(project.loom(&["whoami"]), None).code, Some(0), "renewed while the session lasts");
+    // Wait for the session's three seconds to pass (bounded).
+    let deadline = Instant::now() + Duration::from_secs(15);
     let outcome = loop {
         let outcome = run(project.loom(&["whoami"]), None);
         if outcome.code != Some(0) || Instant::now() > deadline {
@@ -266,10 +274,19 @@ async fn an_expired_session_asks_for_a_new_login() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(outcome.code, Some(4), "{outcome:?}");
-    assert_eq!(
-        one_line(&outcome.stderr),
-        format!("Your saved login for {} has expired or was revoked. Run 'loom login'.", host.base_url)
-    );
+    let line = one_line(&outcome.stderr);
+    assert!(line.starts_with(&format!("Your session on {} has ended", host.base_url)), "{line}");
+    assert!(line.ends_with("Run 'loom login'."), "{line}");
+    assert!(!keys(&project.settings()).contains(&"auth".to_owned()), "the dead tokens are forgotten");
+
+    // A login saved before sessions has no refresh token: once expired, it asks for a login.
+    let old = Project::new();
+    saved_login(&old, &host.base_url, &token_expiring_at(1_600_000_000));
+    old.know_server(&host.base_url);
+    let outcome = run(old.loom(&["whoami"]), None);
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    let line = one_line(&outcome.stderr);
+    assert!(line.starts_with(&format!("Your saved login for {} expired ", host.base_url)), "{line}");
 }
 
 #[tokio::test]
@@ -445,6 +462,7 @@ async fn loom_token_prints_the_token_alone_for_scripts() {
 
     let expired = Project::new();
     saved_login(&expired, &host.base_url, &token_expiring_at(1_600_000_000));
+    expired.know_server(&host.base_url);
     let outcome = run(expired.loom(&["token"]), None);
     assert_eq!(outcome.code, Some(4), "{outcome:?}");
     assert_eq!(outcome.stdout, "", "an expired token is not printed");
@@ -463,8 +481,8 @@ async fn whoami_tells_when_the_session_expires_and_speaks_json() {
     let whoami = run(project.loom(&["whoami"]), None);
     assert_eq!(whoami.code, Some(0), "{whoami:?}");
     let line = one_line(&whoami.stdout);
-    // An hour-long token, just issued: 59 or 60 minutes left.
-    assert!(line.ends_with("the session expires in 59 minutes") || line.ends_with("in 60 minutes"), "{line}");
+    // The session (renewed by its refresh token) lasts 30 days; the access token an hour.
+    assert!(line.ends_with("the session ends in 30 days"), "{line}");
 
     let json = run(project.loom(&["whoami", "--json"]), None);
     assert_eq!(json.code, Some(0), "{json:?}");
@@ -480,6 +498,8 @@ async fn whoami_tells_when_the_session_expires_and_speaks_json() {
     let expires_at = humantime::parse_rfc3339(report["expires_at"].as_str().unwrap()).expect("an RFC 3339 time");
     let exp = expires_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(exp, exp_claim(&stored_token(&project)), "the token's own exp");
+    let session_left = report["session_expires_in_seconds"].as_u64().expect("the session's seconds left");
+    assert!((30 * 86_400 - 100..=30 * 86_400).contains(&session_left), "{session_left}");
 
     let logged_out = run(project.loom(&["whoami", "--json", "--server", "http://127.0.0.1:9"]), None);
     assert_eq!(logged_out.code, Some(4), "{logged_out:?}");

@@ -139,6 +139,24 @@ async fn tokens_and_names_pasted_with_whitespace_work_and_a_broken_token_is_name
         let line = one_line(&outcome.stderr);
         assert!(line.contains("LOOM_TOKEN") && line.contains(what) && !line.contains("reach"), "{line}");
     }
+    // A saved login whose token is empty holds no login.
+    let empty = Project::new();
+    let saved = serde_json::json!({ "auth": { "server": host.base_url, "email": EMAIL, "access_token": "  ",
+                                             "token_type": "bearer", "expires_at": "2099-01-01T00:00:00Z" } });
+    std::fs::write(empty.settings(), saved.to_string()).unwrap();
+    empty.know_server(&host.base_url);
+    let outcome = run(empty.loom(&["token"]), None);
+    assert_eq!((outcome.code, outcome.stdout.as_str()), (Some(4), ""), "{outcome:?}");
+    assert!(one_line(&outcome.stderr).contains("it is empty"), "{outcome:?}");
+    // A variable set to nothing is as if unset; a server URL never carries credentials.
+    let mut unset = project.loom(&["whoami"]);
+    unset.env("LOOM_SERVER", "").env("LOOM_CONFIG", "").env("LOOM_TOKEN", "");
+    let outcome = run(unset, None);
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    assert_eq!(one_line(&outcome.stderr), "Not logged in. Run 'loom login'.");
+    let credentials = run(project.loom(&["whoami", "--server", "http://ada:s3cret@127.0.0.1:1"]), None);
+    assert_eq!(credentials.code, Some(2), "{credentials:?}");
+    assert!(!credentials.stderr.contains("s3cret") && credentials.stderr.contains("user name or password"));
     // A login name pasted with spaces, as the interactive prompt already trims.
     for name in [" ada@example.com", "ada@example.com \n"] {
         let outcome = login(&project, &host.base_url, name, PASSWORD);
@@ -185,7 +203,27 @@ fn a_settings_file_that_cannot_be_written_stops_login_before_anything_is_sent() 
     let line = one_line(&outcome.stderr);
     assert!(line.contains("/sys/dev-automation.config.json") && line.contains("nothing was sent"), "{line}");
     assert_eq!(line.matches("denied").count(), 1, "the reason is said once: {line}");
+    // A settings file that is itself immutable (its directory is fine) stops it alike.
+    let file = project.settings();
+    std::fs::write(&file, "{}").unwrap();
+    let chattr = |flag: &str| {
+        let status = std::process::Command::new("chattr").arg(flag).arg(&file).status().unwrap();
+        assert!(status.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let mut command = project.loom(&["login", "--server", &server, "--username", EMAIL, "--password-stdin"]);
+    command.env("LOOM_CONFIG", &file);
+    let outcome = run(command, Some(PASSWORD));
+    chattr("-i");
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert!(one_line(&outcome.stderr).contains("nothing was sent"), "{outcome:?}");
     assert!(listener.accept().is_err(), "loom connected to the server");
+    // A device is no settings file: refused at once, not read for ever.
+    for device in ["/dev/zero", "/dev/full"] {
+        let outcome = loom_e2e::run_within(project.loom(&["--config", device, "whoami"]), Duration::from_secs(10));
+        assert_eq!(outcome.code, Some(1), "{device}: {outcome:?}");
+        assert!(one_line(&outcome.stderr).contains("not a regular file"), "{device}: {outcome:?}");
+    }
 }
 
 /// A loopback server that captures one request's body and answers a token.
@@ -239,7 +277,7 @@ async fn a_password_typed_decomposed_is_sent_composed_and_logs_in() {
 fn an_expired_token_with_a_fractional_exp_is_expired() {
     let jwt = |claims: &str| format!("eyJhbGciOiJIUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(claims));
     let project = Project::new();
-    for (exp, code) in [("1700000000.5", 4), ("1.7e9", 4), ("4102444800.25", 0)] {
+    for (exp, code) in [("1700000000.5", 4), ("1.7e9", 4), ("-1", 4), ("-0.5", 4), ("0", 4), ("4102444800.25", 0)] {
         let mut token = project.loom(&["token"]);
         token.env("LOOM_TOKEN", jwt(&format!(r#"{{"sub":"1","exp":{exp}}}"#)));
         let outcome = run(token, None);

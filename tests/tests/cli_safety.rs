@@ -264,9 +264,13 @@ fn a_server_named_only_by_a_project_file_gets_no_token_and_no_password_unasked()
     assert_eq!(outcome.code, Some(4), "{outcome:?}");
     assert!(one_line(&outcome.stderr).contains("you have not logged in to from this machine"), "{outcome:?}");
 
-    let outcome = run(project.loom(&["login", "--username", EMAIL, "--password-stdin"]), Some(PASSWORD));
-    assert_eq!(outcome.code, Some(2), "{outcome:?}");
-    assert!(one_line(&outcome.stderr).contains(&format!("add --server {server}")), "{outcome:?}");
+    for sends_a_password in
+        [&["login", "--username", EMAIL, "--password-stdin"][..], &["register", "--email", EMAIL, "--password-stdin"]]
+    {
+        let outcome = run(project.loom(sends_a_password), Some(PASSWORD));
+        assert_eq!(outcome.code, Some(2), "{sends_a_password:?}: {outcome:?}");
+        assert!(one_line(&outcome.stderr).contains(&format!("add --server {server}")), "{outcome:?}");
+    }
 
     // At a terminal, the question names the server and the file; "no" sends nothing.
     let mut session = rexpect::session::spawn_command(project.loom(&["login"]), Some(30_000)).unwrap();

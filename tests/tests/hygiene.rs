@@ -100,17 +100,20 @@ async fn discovery_names_the_public_url_and_is_off_without_one() {
         assert!(response.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains(why), "{why}");
     }
 
-    // A public URL must be https unless it names this machine.
-    let outcome = run_within(
-        {
-            let mut command = std::process::Command::new(binary("host-server"));
-            command.args(["--public-url", "http://auth.example.com", "--allow-unsigned"]);
-            command
-        },
-        Duration::from_secs(30),
-    );
-    assert_eq!(outcome.code, Some(2), "{outcome:?}");
-    assert!(outcome.stderr.contains("must be https://"), "{outcome:?}");
+    // A public URL must be https unless it names this machine, and hold no credentials (it is
+    // published); an issuer likewise, and no spaces.
+    for (flag, value, why) in [
+        ("--public-url", "http://auth.example.com", "must be https://"),
+        ("--public-url", "https://user:s3cret@auth.example.com", "user name or password"),
+        ("--issuer", "https://user:s3cret@auth.example.com", "user name or password"),
+        ("--issuer", " https://auth.example.com", "without spaces"),
+    ] {
+        let mut command = std::process::Command::new(binary("host-server"));
+        command.args([flag, value, "--allow-unsigned"]);
+        let outcome = run_within(command, Duration::from_secs(30));
+        assert_eq!(outcome.code, Some(2), "{flag} {value}: {outcome:?}");
+        assert!(outcome.stderr.contains(why), "{flag} {value}: {outcome:?}");
+    }
 }
 
 fn claims(token: &str) -> Value {
@@ -132,6 +135,16 @@ async fn refusals_are_bounded_and_echo_nothing() {
     let empty = client().get(host.url("/users/me/")).header("authorization", "Bearer ").send().await.unwrap();
     assert_eq!(empty.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(empty.headers()["www-authenticate"], r#"Bearer error="invalid_request""#);
+    let token = loom_e2e::login(&host, "ada@example.com", PASSWORD).await;
+    let two = client()
+        .get(host.url("/users/me/"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), StatusCode::UNAUTHORIZED, "one Authorization header, not several");
+    assert_eq!(two.headers()["www-authenticate"], r#"Bearer error="invalid_request""#);
 
     for password in [json!(40517263), json!(true), json!(["Zq8vR3kP"]), json!({"secret": "Zq8vR3kP"})] {
         let body = json!({ "email": "bob@example.com", "password": password });

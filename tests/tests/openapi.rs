@@ -54,13 +54,18 @@ async fn the_document_is_valid_openapi_3_1_and_describes_the_api() {
     let document = document(&host).await;
     assert_eq!(document["openapi"], "3.1.0");
     assert_eq!(statuses(&document, "/users/", "post"), ["201", "400", "413", "422", "429", "503"]);
-    assert_eq!(statuses(&document, "/token", "post"), ["200", "401", "413", "422", "429", "503"]);
+    assert_eq!(statuses(&document, "/token", "post"), ["200", "400", "401", "413", "422", "429", "503"]);
     assert_eq!(statuses(&document, "/users/me/", "get"), ["200", "401", "503"]);
     assert_eq!(statuses(&document, "/logout", "post"), ["204", "401", "422", "503"]);
+    assert_eq!(statuses(&document, "/revoke", "post"), ["200", "401", "413", "422", "503"]);
+    assert_eq!(statuses(&document, "/sessions", "get"), ["200", "401", "503"]);
+    assert_eq!(statuses(&document, "/sessions/{id}", "delete"), ["204", "401", "404", "503"]);
+    assert_eq!(statuses(&document, "/users/me/password", "post"), ["204", "400", "401", "413", "422", "429", "503"]);
     let form = &document["paths"]["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"];
     assert!(form["schema"].is_object(), "/token takes a form: {form}");
     let scheme = &document["components"]["securitySchemes"]["OAuth2PasswordBearer"];
     assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/token", "{scheme}");
+    assert_eq!(scheme["flows"]["password"]["refreshUrl"], "/token", "{scheme}");
     assert_eq!(document["paths"]["/users/me/"]["get"]["security"][0]["OAuth2PasswordBearer"], Value::Array(vec![]));
     let error = &document["components"]["schemas"]["ErrorBody"];
     assert_eq!(error["required"], serde_json::json!(["detail"]), "{error}");
@@ -99,9 +104,19 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     let host = generous_host();
     register(&host, EMAIL, PASSWORD).await;
     let token = login(&host, EMAIL, PASSWORD).await;
-    // Logout last, on its own: it revokes the token the other operations are called with.
-    let everything_else = ["register_user", "login_for_access_token", "read_users_me", "healthz", "readyz"];
-    for operations in [&everything_else[..], &["logout"]] {
+    // What ends sessions last, on its own: it may end the one the other operations are called with.
+    let everything_else = [
+        "register_user",
+        "login_for_access_token",
+        "read_users_me",
+        "list_sessions",
+        "healthz",
+        "readyz",
+        "jwks",
+        "authorization_server_metadata",
+    ];
+    let ending = ["revoke_token", "end_session", "change_password", "logout"];
+    for operations in [&everything_else[..], &ending[..]] {
         let report = run(schemathesis(&program, &host, &token, operations))
             .unwrap_or_else(|report| panic!("schemathesis failed on {operations:?}:\n{report}"));
         assert!(report.contains("passed"), "{report}");

@@ -214,3 +214,60 @@ async fn a_rolling_restart_of_one_of_two_hosts_loses_no_request() {
     assert!(by_old_a > 0 && by_b > 0 && by_new_a > 0, "the load did not span the restart");
     assert!(refused > 0, "no client met the stopped host: the test proved nothing");
 }
+
+#[tokio::test]
+async fn refreshes_across_hosts_rotate_once_and_a_replay_ends_the_session_everywhere() {
+    let Some(server) = postgres_server() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let on = |grace: &str| HostOptions {
+        database: Some(database.clone()),
+        args: vec!["--refresh-reuse-grace".into(), grace.into()],
+        ..Default::default()
+    };
+    // A and B give spent tokens the default grace; C and D none, so a replay is one at once.
+    let (a, b) = (TestHost::spawn_in(dir.path(), on("10")), TestHost::spawn_in(dir.path(), on("10")));
+    let (c, d) = (TestHost::spawn_in(dir.path(), on("0")), TestHost::spawn_in(dir.path(), on("0")));
+    register(&a, "ada@example.com", PASSWORD).await;
+    let post = |host: &TestHost, form: Vec<(&'static str, String)>| {
+        let request = client().post(host.url("/token")).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let password = || vec![("username", "ada@example.com".into()), ("password", PASSWORD.into())];
+    let refresh = |token: &str| -> Vec<(&'static str, String)> {
+        vec![("grant_type", "refresh_token".into()), ("refresh_token", token.to_owned())]
+    };
+    let (_, login) = post(&a, password()).await;
+    let first = login["refresh_token"].as_str().unwrap().to_owned();
+    // Twelve refreshes of one token at once, across A and B: one rotation, one successor for all.
+    let racers: Vec<_> = (0..12)
+        .map(|n| {
+            let host = if n % 2 == 0 { &a } else { &b };
+            let request = client().post(host.url("/token")).form(&refresh(&first));
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                response.json::<Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned()
+            })
+        })
+        .collect();
+    let mut successors = std::collections::BTreeSet::new();
+    for racer in racers {
+        successors.insert(racer.await.unwrap());
+    }
+    assert_eq!(successors.len(), 1, "every host handed out the one successor");
+    let (status, _) = post(&b, refresh(successors.first().unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "the chain goes on");
+
+    // Refreshed on C, replayed on D: the session ends, on every host.
+    let (_, fresh) = post(&c, password()).await;
+    let (access, token) = (fresh["access_token"].as_str().unwrap(), fresh["refresh_token"].as_str().unwrap());
+    assert_eq!(post(&c, refresh(token)).await.0, StatusCode::OK, "refreshed on C");
+    assert_eq!(post(&d, refresh(token)).await.0, StatusCode::BAD_REQUEST, "replayed on D");
+    for host in [&a, &b, &c, &d] {
+        assert_eq!(me(host, access).await.status(), StatusCode::UNAUTHORIZED, "the session has ended on every host");
+    }
+}

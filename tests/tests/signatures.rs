@@ -223,8 +223,8 @@ fn switches_from_the_environment_read_as_people_write_them() {
         assert_eq!(outcome.code, Some(1), "{on}: {outcome:?}");
         assert!(outcome.stderr.contains("there is no auth component"), "{on}: {}", outcome.stderr);
     }
-    // Off: as if unset, so the host asks for a signature policy (a usage error).
-    for off in ["0", "false", "no", "off"] {
+    // Off, or set to nothing: as if unset, so the host asks for a signature policy (a usage error).
+    for off in ["0", "false", "no", "off", ""] {
         let outcome = start_with(off);
         assert_eq!(outcome.code, Some(2), "{off}: {outcome:?}");
         assert!(outcome.stderr.contains("only signed components run"), "{off}: {}", outcome.stderr);

@@ -250,3 +250,58 @@ async fn after_a_swap_to_a_dearer_component_login_time_does_not_tell_whether_an_
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!((0.85..1.18).contains(&ratio), "unknown/known login time ratio {ratio:.2} ({unknown:?} / {known:?})");
 }
+
+#[tokio::test]
+async fn after_a_swap_back_to_a_cheaper_component_login_time_does_not_tell_either() {
+    let (dir, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = dir.path().join("auth.wasm");
+    install(&loom_e2e::component(), &served);
+    let unthrottled = || HostOptions {
+        component: Some(served.clone()),
+        args: vec!["--login-max-failures".into(), "1000".into()],
+        ..Default::default()
+    };
+    // On a data directory of the test's own, which outlives the host: it is restarted below.
+    let host = TestHost::spawn_in(data.path(), unthrottled());
+    // Ada registers while the dearer component serves, then the host goes back to the cheaper one.
+    let hardened = built_component("auth-guest-hardened.wasm");
+    install(&hardened, &served);
+    let sha = sha256(&hardened);
+    wait_for(&host, "the swap", |h| h["component"]["sha256"] == sha.as_str()).await;
+    register(&host, EMAIL, PASSWORD).await;
+    install(&loom_e2e::component(), &served);
+    let sha = sha256(&loom_e2e::component());
+    wait_for(&host, "the swap back", |h| h["component"]["sha256"] == sha.as_str()).await;
+    let attempt = async |host: &TestHost, email: &str| {
+        let started = Instant::now();
+        let form = [("username", email), ("password", "not the password")];
+        let response = client().post(host.url("/token")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        started.elapsed()
+    };
+    attempt(&host, "nobody@example.com").await; // the first check after a swap measures the component
+    let mut unknown_before = Duration::MAX;
+    for _ in 0..5 {
+        unknown_before = unknown_before.min(attempt(&host, "nobody@example.com").await);
+    }
+    // Ada's dearer hash, once checked, raises the floor for every login.
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    for _ in 0..7 {
+        known = known.min(attempt(&host, EMAIL).await);
+        unknown = unknown.min(attempt(&host, "nobody@example.com").await);
+    }
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!((0.85..1.18).contains(&ratio), "unknown/known login time ratio {ratio:.2} ({unknown:?} / {known:?})");
+    // A host that starts on such a database surveys the stored hashes: the floor covers Ada's
+    // from the first login on, before her account is ever checked.
+    let options = HostOptions { database: Some(host.database()), ..unthrottled() };
+    drop(host);
+    let restarted = TestHost::spawn_in(data.path(), options);
+    attempt(&restarted, "nobody@example.com").await;
+    let mut unknown_after = Duration::MAX;
+    for _ in 0..5 {
+        unknown_after = unknown_after.min(attempt(&restarted, "nobody@example.com").await);
+    }
+    let raised = unknown_after.as_secs_f64() / unknown_before.as_secs_f64();
+    assert!(raised > 1.8, "the floor after the survey is only {raised:.2} times the cheap one");
+}

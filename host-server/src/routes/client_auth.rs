@@ -3,7 +3,7 @@
 //! OAuth libraries send by default (authlib, requests-oauthlib). Loom's clients are public
 //! (RFC 6749 §2.1): there are no client secrets, so a secret is refused, never ignored.
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -11,13 +11,24 @@ use super::ApiError;
 
 /// The `client_id` a token names when the request gives none.
 pub const DEFAULT_CLIENT: &str = "loom";
+/// Refuses a `client_secret` sent in a form: there are no client secrets, and one sent is
+/// refused, never ignored (as in an HTTP Basic header).
+pub fn no_form_secret(secret: Option<&secrecy::SecretString>) -> Result<(), ApiError> {
+    match secret {
+        Some(_) => {
+            Err(ApiError::InvalidClient("this server issues no client secrets: send the client_id alone".into()))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Longest `client_id` accepted, in (printable ASCII) characters.
 pub const MAX_CLIENT_ID: usize = 128;
 
 /// The client named by an `Authorization: Basic` header, if the request has one; its secret
 /// must be empty.
 pub fn basic_client(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = super::extract::one_authorization(headers)? else { return Ok(None) };
     let value = value.as_bytes();
     let Some(encoded) = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic ")) else {
         return Ok(None);
@@ -71,7 +82,7 @@ mod tests {
     fn basic(credentials: &str) -> Result<Option<String>, ApiError> {
         let mut headers = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode(credentials));
-        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
         basic_client(&headers)
     }
 

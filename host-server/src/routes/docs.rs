@@ -20,6 +20,7 @@ pub const SCHEME: &str = "OAuth2PasswordBearer";
     modifiers(&PasswordFlow),
     tags(
         (name = "accounts", description = "Registration, login, the current user, logout"),
+        (name = "sessions", description = "Sessions: see them, end them, change the password"),
         (name = "keys", description = "Discovery for services that check Loom tokens: the public keys, the metadata"),
         (name = "operations", description = "Liveness and readiness, for orchestrators and load balancers")
     )
@@ -32,7 +33,7 @@ struct PasswordFlow;
 impl Modify for PasswordFlow {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let flow = Flow::Password(Password::new("/token", Scopes::new()));
+        let flow = Flow::Password(Password::with_refresh_url("/token", Scopes::new(), "/token"));
         components.add_security_scheme(SCHEME, SecurityScheme::OAuth2(OAuth2::new([flow])));
     }
 }
@@ -51,7 +52,8 @@ pub struct ErrorBody {
 pub struct OAuthErrorBody {
     #[schema(example = "Incorrect username or password")]
     detail: String,
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `temporarily_unavailable` or `server_error`.
+    /// `invalid_request`, `invalid_grant`, `invalid_client`, `unsupported_grant_type`, `temporarily_unavailable`
+    /// or `server_error`.
     #[schema(example = "invalid_grant")]
     error: String,
     #[schema(example = "Incorrect username or password")]

@@ -21,20 +21,30 @@ pub enum ApiError {
     BadCredentials,
     #[error(r#"grant_type must be "password""#)]
     UnsupportedGrantType,
+    /// A refresh token that cannot be used (RFC 6749 §5.2 `invalid_grant`): the detail says why.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// A password check that failed where the caller is known (a password change).
+    #[error("{0}")]
+    WrongPassword(&'static str),
     /// HTTP Basic client authentication that cannot be accepted (RFC 6749 §5.2 `invalid_client`).
     #[error("Client authentication failed: {0}")]
     InvalidClient(String),
     #[error("Not authenticated")]
     NotAuthenticated,
-    /// `Authorization: Bearer` with no token after it.
-    #[error("The Authorization header names no bearer token")]
-    EmptyBearer,
+    /// An `Authorization` header that cannot be read as one bearer token (RFC 6750 §3.1's
+    /// `invalid_request`): none after `Bearer`, or more than one header.
+    #[error("{0}")]
+    MalformedAuthorization(&'static str),
     #[error("Could not validate credentials")]
     InvalidToken,
-    #[error("Request body is larger than {} KiB", crate::startup::BODY_LIMIT_BYTES / 1024)]
+    #[error("Request body is larger than {} KiB", super::BODY_LIMIT_BYTES / 1024)]
     PayloadTooLarge,
     #[error("Not Found")]
     NotFound,
+    /// `DELETE /sessions/{id}` for no live session of the caller's.
+    #[error("No such session")]
+    NoSuchSession,
     /// The discovery document cannot be published; the reason is the operator's to fix.
     #[error("Discovery is off: {0}")]
     DiscoveryOff(String),
@@ -63,15 +73,17 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken | Self::UsernameTaken => StatusCode::BAD_REQUEST,
+            Self::EmailTaken | Self::UsernameTaken | Self::InvalidGrant(_) | Self::WrongPassword(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::BadCredentials
             | Self::NotAuthenticated
-            | Self::EmptyBearer
+            | Self::MalformedAuthorization(_)
             | Self::InvalidToken
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoSuchSession | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -85,7 +97,7 @@ impl ApiError {
         match self {
             Self::BadCredentials | Self::NotAuthenticated => Some("Bearer"),
             Self::InvalidToken => Some(r#"Bearer error="invalid_token""#),
-            Self::EmptyBearer => Some(r#"Bearer error="invalid_request""#),
+            Self::MalformedAuthorization(_) => Some(r#"Bearer error="invalid_request""#),
             Self::InvalidClient(_) => Some(r#"Basic realm="loom-auth""#),
             _ => None,
         }
@@ -103,7 +115,7 @@ impl ApiError {
     /// The RFC 6749 §5.2 `error` code this failure has at the token endpoint.
     fn oauth_code(&self) -> &'static str {
         match self {
-            Self::BadCredentials => "invalid_grant",
+            Self::BadCredentials | Self::InvalidGrant(_) => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidClient(_) => "invalid_client",
             Self::Unavailable(_)
@@ -116,10 +128,12 @@ impl ApiError {
             | Self::PayloadTooLarge
             | Self::EmailTaken
             | Self::UsernameTaken
+            | Self::WrongPassword(_)
             | Self::NotAuthenticated
-            | Self::EmptyBearer
+            | Self::MalformedAuthorization(_)
             | Self::InvalidToken
             | Self::NotFound
+            | Self::NoSuchSession
             | Self::DiscoveryOff(_)
             | Self::MethodNotAllowed => "invalid_request",
         }
@@ -225,6 +239,24 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Password(PasswordError::PasswordTooLong) => crate::password::Refusal::TooLong.into(),
             RuntimeError::Busy => Self::Busy,
             other => Self::Unavailable(other),
+        }
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(error: crate::sessions::SessionError) -> Self {
+        match error {
+            crate::sessions::SessionError::Store(store) => store.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::credentials::AuthenticationError> for ApiError {
+    fn from(error: crate::credentials::AuthenticationError) -> Self {
+        match error {
+            crate::credentials::AuthenticationError::Store(store) => store.into(),
+            crate::credentials::AuthenticationError::Runtime(runtime) => runtime.into(),
         }
     }
 }

@@ -34,7 +34,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 /// A URL-encoded form body, read as OAuth 2.0 reads its requests (RFC 6749 §3.1–3.2): the
 /// media type in any case (RFC 9110 §8.3.1), a parameter sent without a value as if it were
-/// omitted, and a parameter sent twice refused. Rejections as [`ApiJson`]'s.
+/// omitted, a parameter of the form sent twice refused, one it does not know ignored.
+/// Rejections as [`ApiJson`]'s.
 pub struct ApiForm<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiForm<T> {
@@ -50,12 +51,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiForm<T> {
             Ok(body) => body,
             Err(rejection) => return Err(body_error(rejection.status(), || rejection.body_text())),
         };
-        let mut seen = std::collections::HashSet::new();
+        // Empty values are dropped first; a field of the form sent twice with a value is then
+        // refused by its deserializer ("duplicate field"), and an unknown one is ignored.
         let mut given = form_urlencoded::Serializer::new(String::new());
         for (name, value) in form_urlencoded::parse(&body) {
-            if !seen.insert(name.clone()) {
-                return Err(ApiError::Validation(format!("Invalid form: {name} is given more than once")));
-            }
             if !value.is_empty() {
                 given.append_pair(&name, &value);
             }
@@ -120,10 +119,15 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// The user a valid bearer token names, with the token's claims. Extracting it
-/// is the authentication check: signature, times and issuer (the component),
-/// then revocation and the account's state (the store), on every request.
-pub struct CurrentUser(pub User, pub Claims);
+/// The user a valid bearer token names, with the token's claims and its session. Extracting
+/// it is the authentication check: signature, times and issuer (the component), then the
+/// account's state and the token's session (the store), in one query, on every request.
+pub struct CurrentUser {
+    pub user: User,
+    pub claims: Claims,
+    /// The session the token belongs to; `None` for a token issued before sessions.
+    pub session: Option<String>,
+}
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
@@ -132,9 +136,18 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer_token(parts)?;
         let claims = state.tokens.verify(&state.runtime, token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
-        match state.store.session(id, &claims.jti).await? {
-            Some(session) if session.user.is_active && !session.revoked && claims.iat >= session.tokens_valid_after => {
-                Ok(Self(session.user, claims))
+        let session = crate::sessions::sid_of(&claims.extra).map_err(|_| ApiError::InvalidToken)?;
+        let sid = session.as_deref().unwrap_or_default();
+        let standing = state.store.standing(id, &claims.jti, sid, crate::tokens::unix_now()).await?;
+        let stands = |s: &crate::store::Standing| match &session {
+            // A session's token stands while its session does: no clock comparison.
+            Some(_) => s.session_live,
+            // A token from before sessions: not revoked, not older than a "log out everywhere".
+            None => !s.revoked && claims.iat >= s.tokens_valid_after,
+        };
+        match standing {
+            Some(standing) if standing.user.is_active && stands(&standing) => {
+                Ok(Self { user: standing.user, claims, session })
             }
             _ => Err(ApiError::InvalidToken),
         }
@@ -143,16 +156,27 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 /// The credentials of an `Authorization: Bearer <token>` header, as raw bytes
 /// (the component judges them). `NotAuthenticated` when there is no bearer header at all;
-/// `EmptyBearer` when it names no token (RFC 6750 §3.1's `invalid_request`).
+/// `MalformedAuthorization` when it names no token (RFC 6750 §3.1 `invalid_request`).
 fn bearer_token(parts: &Parts) -> Result<&[u8], ApiError> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::NotAuthenticated)?.as_bytes();
+    let value = one_authorization(&parts.headers)?.ok_or(ApiError::NotAuthenticated)?.as_bytes();
     let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
     if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Err(ApiError::NotAuthenticated);
     }
     match rest.trim_ascii() {
-        [] => Err(ApiError::EmptyBearer),
+        [] => Err(ApiError::MalformedAuthorization("The Authorization header names no bearer token")),
         token => Ok(token),
+    }
+}
+
+/// The request's `Authorization` header, if it has one; more than one is refused, so no part
+/// of the request is read one way here and another way elsewhere.
+pub fn one_authorization(headers: &axum::http::HeaderMap) -> Result<Option<&axum::http::HeaderValue>, ApiError> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    match (all.next(), all.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) => Err(ApiError::MalformedAuthorization("Send one Authorization header, not several")),
+        (None, Some(_)) => unreachable!("a second header without a first"),
     }
 }
 

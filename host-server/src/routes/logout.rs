@@ -1,6 +1,6 @@
-//! `POST /logout`: revoke the bearer token on the server (`?scope=global`:
-//! every token issued to its user so far). Every host on the database refuses
-//! a revoked token from its next request on.
+//! `POST /logout`: end the bearer token's session, its refresh token with it (`?scope=global`:
+//! every session of its user). Every host on the database refuses the session's tokens from
+//! its next request on.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -22,11 +22,12 @@ pub struct LogoutScope {
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)] // documents the `scope` parameter, which is read as text for a clear error
 pub enum Scope {
-    /// Every token issued to the account so far, on every device.
+    /// Every session of the account, on every device.
     Global,
 }
 
-/// Log out: revoke the bearer token (with `scope=global`, every token of the account).
+/// Log out: end the bearer token's session and its refresh token (with `scope=global`, every
+/// session of the account).
 #[utoipa::path(
     post,
     path = "/logout",
@@ -46,7 +47,7 @@ pub enum Scope {
 pub async fn logout(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    CurrentUser(user, claims): CurrentUser,
+    current: CurrentUser,
     scope: Result<Query<LogoutScope>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     // A parameter without a value is as if omitted, as at the token endpoint (RFC 6749 §3.2).
@@ -55,10 +56,24 @@ pub async fn logout(
         Ok(Some(scope)) if scope == "global" => true,
         _ => return Err(ApiError::Validation(r#"scope must be "global" when given"#.into())),
     };
-    state.store.revoke_token(&claims.jti, crate::tokens::revocation_expiry(claims.exp)).await?;
-    if global {
-        state.store.revoke_all_tokens(user.id, unix_now()).await?;
+    let (user, now) = (&current.user, unix_now());
+    let mut ended = 0;
+    match &current.session {
+        // The session ends, its refresh token and every access token it had with it.
+        Some(session) => ended += u64::from(state.store.revoke_session(session, Some(user.id), now).await?),
+        // A token from before sessions: its `jti` is listed until it can no longer be accepted.
+        None => {
+            let claims = &current.claims;
+            state.store.revoke_token(&claims.jti, crate::tokens::revocation_expiry(claims.exp)).await?;
+        }
     }
+    if global {
+        // Every session, whenever it began (no clock comparison), and tokens from before sessions.
+        ended += state.store.revoke_sessions_of(user.id, None, now).await?;
+        state.store.revoke_all_tokens(user.id, now).await?;
+    }
+    let how = if global { "logout-global" } else { "logout" };
+    audit::record(Event::SessionRevoked { user_id: user.id, client: Some(client), how, count: ended });
     audit::record(Event::TokenRevoked { user_id: user.id, client, global });
     Ok(StatusCode::NO_CONTENT)
 }

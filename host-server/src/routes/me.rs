@@ -19,6 +19,6 @@ use super::{CurrentUser, UserOut};
         (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
     )
 )]
-pub async fn show(CurrentUser(user, _): CurrentUser) -> Json<UserOut> {
-    Json(user.into())
+pub async fn show(current: CurrentUser) -> Json<UserOut> {
+    Json(current.user.into())
 }

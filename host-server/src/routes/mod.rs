@@ -8,6 +8,9 @@ mod extract;
 mod health;
 mod logout;
 mod me;
+mod password;
+mod revoke;
+mod sessions;
 mod token;
 mod users;
 
@@ -23,6 +26,9 @@ pub use extract::{ClientAddr, CurrentUser};
 
 use crate::state::AppState;
 use crate::store::User;
+
+/// Largest request body accepted; larger ones get `413` (the wiring applies the limit).
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// An account as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(token::issue))
         .routes(routes!(me::show))
         .routes(routes!(logout::logout))
+        .routes(routes!(revoke::revoke))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
+        .routes(routes!(password::change))
         .routes(routes!(health::show))
         .routes(routes!(health::ready))
         .routes(routes!(discovery::jwks))

@@ -142,15 +142,17 @@ impl Core {
         settings: &KeyedSettings,
         subject: &str,
         client_id: &str,
+        extra: &[(String, String)],
     ) -> Result<IssuedToken, RuntimeError> {
         if settings.signing.is_none() {
             return Err(RuntimeError::NoSigningKey);
         }
         let (settings, subject, client_id) = (settings.clone(), subject.to_owned(), client_id.to_owned());
+        let extra = extra.to_vec();
         self.call(loaded, self.limits.token_deadline, "tokens.issue", |store, auth| {
             Box::pin(async move {
                 let (values, key) = (&settings.settings, settings.signing.as_ref().expect("checked above"));
-                auth.loom_auth_tokens().call_issue(store, values, key, &subject, &client_id, &Vec::new()).await
+                auth.loom_auth_tokens().call_issue(store, values, key, &subject, &client_id, &extra).await
             })
         })
         .await?

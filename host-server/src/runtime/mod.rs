@@ -286,15 +286,17 @@ impl Runtime {
         self.on_hash_pool(move |core, loaded| async move { core.verify_with(&loaded, &password, &phc).await }).await
     }
 
-    /// Issues a token for `subject` and the client `client_id`, signed with the settings'
-    /// signing key. Cheap (microseconds): runs on the calling task.
+    /// Issues a token for `subject` and the client `client_id`, with `extra` claims (names and
+    /// JSON values), signed with the settings' signing key. Cheap (microseconds): runs on the
+    /// calling task.
     pub async fn issue_token(
         &self,
         settings: &KeyedSettings,
         subject: &str,
         client_id: &str,
+        extra: &[(String, String)],
     ) -> Result<IssuedToken, RuntimeError> {
-        self.core.issue_with(&self.active(), settings, subject, client_id).await
+        self.core.issue_with(&self.active(), settings, subject, client_id, extra).await
     }
 
     /// Verifies a token as received. Cheap (microseconds): runs on the calling

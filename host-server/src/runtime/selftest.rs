@@ -21,6 +21,13 @@ fn sample() -> SecretString {
 }
 const SAMPLE_SUBJECT: &str = "self-test";
 const SAMPLE_CLIENT: &str = "loom-self-test";
+/// The session claim every access token carries: the host decides by it how a token is
+/// revoked, so a component must keep it exactly.
+const SAMPLE_SID: (&str, &str) = ("sid", "\"self-test-session\"");
+
+fn sample_extra() -> Vec<(String, String)> {
+    vec![(SAMPLE_SID.0.to_owned(), SAMPLE_SID.1.to_owned())]
+}
 
 /// Runs every check on `candidate`; `current` is the component it would replace.
 /// Returns which check failed and how.
@@ -83,7 +90,9 @@ async fn tokens(
         None => trial(core, candidate, settings).await?,
     };
     let issue = |with: KeyedSettings| async move {
-        core.issue_with(candidate, &with, SAMPLE_SUBJECT, SAMPLE_CLIENT).await.map_err(|e| failed("issuing a token", e))
+        core.issue_with(candidate, &with, SAMPLE_SUBJECT, SAMPLE_CLIENT, &sample_extra())
+            .await
+            .map_err(|e| failed("issuing a token", e))
     };
     let issued = issue(live.clone()).await?;
     let claims = core
@@ -92,6 +101,12 @@ async fn tokens(
         .map_err(|e| failed("checking its own token", e))?;
     if claims.sub != SAMPLE_SUBJECT || claims.iss != live.issuer {
         return Err("its own token comes back with other claims".into());
+    }
+    if !claims.extra.iter().any(|(name, value)| (name.as_str(), value.as_str()) == SAMPLE_SID) {
+        return Err("its own token comes back without its session claim (sid)".into());
+    }
+    if !issued.claims.extra.iter().any(|(name, value)| (name.as_str(), value.as_str()) == SAMPLE_SID) {
+        return Err("a token it issues does not say it carries its session claim (sid)".into());
     }
     // Change the signature's first character (never only padding bits).
     let mut forged = issued.token.clone().into_bytes();
@@ -135,15 +150,16 @@ async fn tokens(
         }
         for signer in &signers {
             let old_token = core
-                .issue_with(current, signer, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+                .issue_with(current, signer, SAMPLE_SUBJECT, SAMPLE_CLIENT, &sample_extra())
                 .await
                 .map_err(|e| failed("(current) issuing", e))?;
             let claims = core
                 .verify_token_with(candidate, settings, old_token.token.as_bytes())
                 .await
                 .map_err(|e| failed("checking a token the current component issued", e))?;
-            if claims.sub != SAMPLE_SUBJECT {
-                return Err("a token the current component issued comes back with another subject".into());
+            let keeps_sid = claims.extra.iter().any(|(name, value)| (name.as_str(), value.as_str()) == SAMPLE_SID);
+            if claims.sub != SAMPLE_SUBJECT || !keeps_sid {
+                return Err("a token the current component issued comes back with another subject or session".into());
             }
         }
     }
@@ -173,7 +189,7 @@ async fn trial(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Res
 async fn fresh_keys(core: &Core, candidate: &Loaded, settings: &KeyedSettings) -> Result<(), String> {
     let trial = trial(core, candidate, settings).await?;
     let issued = core
-        .issue_with(candidate, &trial, SAMPLE_SUBJECT, SAMPLE_CLIENT)
+        .issue_with(candidate, &trial, SAMPLE_SUBJECT, SAMPLE_CLIENT, &[])
         .await
         .map_err(|e| failed("signing with a fresh key", e))?;
     let claims = core

@@ -38,8 +38,7 @@ impl Kind {
         match Self::of_scheme(url) {
             Some(kind) => Ok(kind),
             None => Err(StoreError::Url {
-                url: describe(url),
-                reason: "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+                reason: "the database URL must be sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
             }),
         }
     }
@@ -49,7 +48,7 @@ impl Kind {
 /// keys on, migrated, with inline readers when it is a file.
 pub(super) async fn sqlite(url: &str, max_connections: u32) -> Result<Backend, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|_| StoreError::Url { url: describe(url), reason: "it is not a valid sqlite:// URL".into() })?
+        .map_err(|_| StoreError::Url { reason: "the database URL is not a valid sqlite:// URL".into() })?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -107,8 +106,9 @@ fn owner_only(file: &Path) -> std::io::Result<()> {
 pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend, StoreError> {
     // The parser's own message may quote the URL, password included: say what is wrong in general.
     let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::Url {
-        url: describe(url),
-        reason: "it is not a valid postgres:// URL (a password with `/`, `@` or `:` must be percent-encoded)".into(),
+        reason: "the database URL is not a valid postgres:// URL (check each part; in a password, `/`, `@`, `:` \
+                 and `%` must be percent-encoded)"
+            .into(),
     })?;
     let pool_options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT);
     let mut wait = FIRST_RETRY;
@@ -152,18 +152,18 @@ pub fn describe(url: &str) -> String {
     match Kind::of_scheme(url) {
         Some(Kind::Postgres) => match PgConnectOptions::from_str(url) {
             Ok(options) => format!(
-                "PostgreSQL database {} on {}:{}",
+                "the PostgreSQL database {} on {}:{}",
                 options.get_database().unwrap_or("(default)"),
                 options.get_host(),
                 options.get_port()
             ),
-            Err(_) => "a PostgreSQL database (its URL is malformed, and not shown: it may hold a password)".into(),
+            Err(_) => "a PostgreSQL database (its URL is not shown: it may hold a password)".into(),
         },
         Some(Kind::Sqlite) => match SqliteConnectOptions::from_str(url) {
-            Ok(options) => format!("SQLite database {}", options.get_filename().display()),
-            Err(_) => "a SQLite database (its URL is malformed)".into(),
+            Ok(options) => format!("the SQLite database {}", options.get_filename().display()),
+            Err(_) => "a SQLite database (its URL is not shown)".into(),
         },
-        None => "a database URL of an unknown kind (not shown: it may hold a password)".into(),
+        None => "a database (its URL is not shown: it may hold a password)".into(),
     }
 }
 
@@ -173,10 +173,13 @@ mod tests {
 
     #[test]
     fn a_database_is_described_never_by_its_url() {
-        assert_eq!(describe("postgres://loom:s3cret@db:5432/loom"), "PostgreSQL database loom on db:5432");
-        assert_eq!(describe("postgres://loom@db/loom?password=s3cret"), "PostgreSQL database loom on db:5432");
-        assert_eq!(describe("postgres://loom:p%40ss@db/loom?sslmode=require"), "PostgreSQL database loom on db:5432");
-        assert_eq!(describe("sqlite:///var/lib/loom/auth.db"), "SQLite database /var/lib/loom/auth.db");
+        assert_eq!(describe("postgres://loom:s3cret@db:5432/loom"), "the PostgreSQL database loom on db:5432");
+        assert_eq!(describe("postgres://loom@db/loom?password=s3cret"), "the PostgreSQL database loom on db:5432");
+        assert_eq!(
+            describe("postgres://loom:p%40ss@db/loom?sslmode=require"),
+            "the PostgreSQL database loom on db:5432"
+        );
+        assert_eq!(describe("sqlite:///var/lib/loom/auth.db"), "the SQLite database /var/lib/loom/auth.db");
         for secret in ["postgres://loom:s3/cret@db/loom", "postgres://loom:s3cret:x@db/loom", "mysql://root:s3cret@db"]
         {
             let said = describe(secret);
@@ -203,6 +206,6 @@ mod tests {
         assert!(matches!(Kind::of("postgres://loom@localhost/loom"), Ok(Kind::Postgres)));
         assert!(matches!(Kind::of("PostgreSQL://loom@localhost/loom"), Ok(Kind::Postgres)));
         let refused = Kind::of("mysql://root:hunter2@db/loom").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(refused.contains("expected sqlite://") && !refused.contains("hunter2"), "{refused}");
+        assert!(refused.contains("must be sqlite://PATH") && !refused.contains("hunter2"), "{refused}");
     }
 }

@@ -1,4 +1,4 @@
-//! Persistence: users, revocations, throttle counters and signing keys, in SQLite (the
+//! Persistence: users, sessions, revocations, throttle counters and signing keys, in SQLite (the
 //! default, one machine) or PostgreSQL (several hosts on one database), through
 //! sqlx with the migrations of each in `migrations/<backend>/`.
 //!
@@ -24,6 +24,7 @@ mod connect;
 mod keys;
 mod readers;
 mod sessions;
+mod standing;
 mod throttle;
 mod users;
 
@@ -32,9 +33,10 @@ use std::sync::Arc;
 pub use connect::describe as describe_database;
 pub use keys::{KeyChange, KeyState, StoredKey};
 use readers::Readers;
-pub use sessions::Session;
+pub use sessions::{NewSession, Rotation, SessionRow};
 use sqlx::error::DatabaseError;
 use sqlx::{PgPool, SqlitePool};
+pub use standing::Standing;
 pub use throttle::{Admission, Allowance, Crowd, LoginAttempt, UNSETTLED_COUNTS_AFTER_SECONDS};
 
 /// Why a store operation failed.
@@ -44,8 +46,9 @@ pub enum StoreError {
     DuplicateEmail,
     #[error("an account with this username already exists")]
     DuplicateUsername,
-    #[error("cannot use {url}: {reason}")]
-    Url { url: String, reason: String },
+    /// The URL is not one of a database this host can use (never shown: it may hold a password).
+    #[error("{reason}")]
+    Url { reason: String },
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -180,7 +183,7 @@ mod tests {
         // The password changes between the login's check and its re-hash.
         assert!(store.replace_password_hash(user.id, "hash-checked", "hash-changed").await.unwrap());
         assert!(!store.replace_password_hash(user.id, "hash-checked", "hash-upgraded").await.unwrap());
-        let stored = store.session(user.id, "any-jti").await.unwrap().unwrap();
+        let stored = store.standing(user.id, "any-jti", "", 0).await.unwrap().unwrap();
         assert_eq!(stored.user.hashed_password, "hash-changed");
     }
 
@@ -280,17 +283,17 @@ mod tests {
     async fn revocations_name_a_token_or_a_users_past_tokens_and_expire() {
         let (_dir, store) = store().await;
         let ada = store.create_user("ada@example.com", None, "hash").await.unwrap();
-        let session = store.session(ada.id, "jti-1").await.unwrap().unwrap();
+        let session = store.standing(ada.id, "jti-1", "", 0).await.unwrap().unwrap();
         assert!(!session.revoked && session.tokens_valid_after == 0);
         store.revoke_token("jti-1", 2000).await.unwrap();
         store.revoke_token("jti-1", 2000).await.unwrap();
-        assert!(store.session(ada.id, "jti-1").await.unwrap().unwrap().revoked);
-        assert!(!store.session(ada.id, "jti-2").await.unwrap().unwrap().revoked);
+        assert!(store.standing(ada.id, "jti-1", "", 0).await.unwrap().unwrap().revoked);
+        assert!(!store.standing(ada.id, "jti-2", "", 0).await.unwrap().unwrap().revoked);
         store.revoke_all_tokens(ada.id, 1500).await.unwrap();
         store.revoke_all_tokens(ada.id, 1400).await.unwrap();
-        assert_eq!(store.session(ada.id, "jti-2").await.unwrap().unwrap().tokens_valid_after, 1500);
+        assert_eq!(store.standing(ada.id, "jti-2", "", 0).await.unwrap().unwrap().tokens_valid_after, 1500);
         assert_eq!(store.purge_revocations(1999).await.unwrap(), 0);
         assert_eq!(store.purge_revocations(2000).await.unwrap(), 1);
-        assert!(!store.session(ada.id, "jti-1").await.unwrap().unwrap().revoked);
+        assert!(!store.standing(ada.id, "jti-1", "", 0).await.unwrap().unwrap().revoked);
     }
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Session, User};
+use super::{Standing, User};
 
 /// Why a lookup was left to the pool.
 #[derive(Debug, thiserror::Error)]
@@ -49,17 +49,18 @@ impl Readers {
         Ok(Self { connections: connections.into(), next: AtomicUsize::new(0) })
     }
 
-    /// The user `id` and the revocation state of token `jti` (`sql` is the
-    /// store's session query), if a reader is free and SQLite answers at once.
-    pub fn session(&self, sql: &str, id: i64, jti: &str) -> Result<Option<Session>, NotHere> {
+    /// The user `id` and the standing of token `jti` of session `sid` at `now` (`sql` is the
+    /// store's standing query), if a reader is free and SQLite answers at once.
+    pub fn standing(&self, sql: &str, id: i64, jti: &str, sid: &str, now: i64) -> Result<Option<Standing>, NotHere> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.connections.len();
         let connection =
             (0..n).find_map(|i| self.connections[(start + i) % n].try_lock().ok()).ok_or(NotHere::AllBusy)?;
         let mut statement = connection.prepare_cached(sql)?;
         let found = statement
-            .query_row(rusqlite::params![jti, id], |row| {
-                Ok(Session {
+            // By name: SQLite numbers `$N` parameters in order of appearance, not by N.
+            .query_row(rusqlite::named_params! { "$1": jti, "$2": id, "$3": sid, "$4": now }, |row| {
+                Ok(Standing {
                     user: User {
                         id: row.get("id")?,
                         email: row.get("email")?,
@@ -69,6 +70,7 @@ impl Readers {
                     },
                     tokens_valid_after: row.get("tokens_valid_after")?,
                     revoked: row.get("revoked")?,
+                    session_live: row.get("session_live")?,
                 })
             })
             .optional()?;
@@ -88,21 +90,21 @@ mod tests {
         let crate::store::Backend::Sqlite { readers: Some(readers), .. } = &store.backend else {
             panic!("a SQLite database file has inline readers");
         };
-        let sql = crate::store::sessions::SESSION;
+        let sql = crate::store::standing::STANDING;
         let ada = store.create_user("ada@example.com", Some("Ada"), "hash").await.unwrap();
-        assert!(readers.session(sql, ada.id, "jti-1").unwrap().unwrap().user.is_active);
+        assert!(readers.standing(sql, ada.id, "jti-1", "", 0).unwrap().unwrap().user.is_active);
 
         // Written through the pool, seen by the very next inline read.
         store.set_active("ada@example.com", false, 1_000).await.unwrap();
         store.revoke_token("jti-1", 2_000).await.unwrap();
-        let inline = readers.session(sql, ada.id, "jti-1").unwrap().unwrap();
+        let inline = readers.standing(sql, ada.id, "jti-1", "", 0).unwrap().unwrap();
         assert!(!inline.user.is_active && inline.revoked && inline.tokens_valid_after == 1_000, "{inline:?}");
-        assert!(readers.session(sql, ada.id + 1, "jti-1").unwrap().is_none());
+        assert!(readers.standing(sql, ada.id + 1, "jti-1", "", 0).unwrap().is_none());
 
         // With every reader taken, the store answers the same through the pool.
         let held: Vec<_> = readers.connections.iter().map(|c| c.lock().unwrap()).collect();
-        assert!(matches!(readers.session(sql, ada.id, "jti-1"), Err(NotHere::AllBusy)));
-        let pooled = store.session(ada.id, "jti-1").await.unwrap().unwrap();
+        assert!(matches!(readers.standing(sql, ada.id, "jti-1", "", 0), Err(NotHere::AllBusy)));
+        let pooled = store.standing(ada.id, "jti-1", "", 0).await.unwrap().unwrap();
         drop(held);
         assert_eq!(format!("{pooled:?}"), format!("{inline:?}"));
     }

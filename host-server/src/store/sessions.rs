@@ -1,74 +1,208 @@
-//! Revocations: single tokens by `jti`, and all of a user's tokens issued
-//! before an instant. In the database, so every host on it refuses a revoked
-//! token on its next request.
+//! Sessions: one per successful password login, holding the digest of its current refresh
+//! token (never the token), the digest of the one just spent, and that spent token's
+//! successor sealed under the master key (for honest retries within the grace; sealed by the
+//! caller, so a database dump holds no usable refresh token).
+//!
+//! Rotation is one `UPDATE … WHERE refresh_digest = $presented … RETURNING`: on either
+//! database, concurrent rotations of one token cannot both succeed, on one host or several.
 
-use super::{Backend, StoreError, User, UserStore};
+use super::{StoreError, UserStore};
 
-/// The account a token names, and whether that token was revoked.
+/// A session's columns, in the order [`SessionRow`] reads them.
+const COLUMNS: &str = "id, user_id, client_id, created_at, created_address, created_user_agent, last_used_at, \
+                       last_address, last_user_agent, idle_expires_at, expires_at, revoked_at, rotated_at, \
+                       sealed_refresh";
+
+/// A session as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Session {
-    #[sqlx(flatten)]
-    pub user: User,
-    /// Tokens issued (`iat`) before this Unix second are refused.
-    pub tokens_valid_after: i64,
-    /// The token's `jti` is on the revocation list.
-    pub revoked: bool,
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    pub client_id: String,
+    pub created_at: i64,
+    pub created_address: String,
+    pub created_user_agent: String,
+    pub last_used_at: i64,
+    pub last_address: String,
+    pub last_user_agent: String,
+    /// The session ends if it is not refreshed by then.
+    pub idle_expires_at: i64,
+    /// The session ends then, whatever its use.
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// When the previous refresh token was spent.
+    pub rotated_at: Option<i64>,
+    /// The current refresh token, sealed by the caller, for retries of the previous one.
+    pub sealed_refresh: Option<Vec<u8>>,
 }
 
-/// The user and the revocation state of one token, in one query: parameters
-/// are the token's `jti`, then the user's id.
-pub(super) const SESSION: &str = "SELECT id, email, username, hashed_password, is_active, tokens_valid_after,
-        EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked
-    FROM users WHERE id = $2";
+impl SessionRow {
+    /// Whether the session can be used at `now`.
+    pub fn live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.idle_expires_at > now && self.expires_at > now
+    }
+}
+
+/// A new session, as the caller made it.
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub client_id: &'a str,
+    pub address: &'a str,
+    pub user_agent: &'a str,
+    pub now: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+    /// The SHA-256 digest (hex) of its first refresh token.
+    pub refresh_digest: &'a str,
+}
+
+/// A rotation, as the caller made it: the digest of the token presented, the new token's
+/// digest and sealed form, who asked and when.
+pub struct Rotation<'a> {
+    pub presented_digest: &'a str,
+    pub new_digest: &'a str,
+    pub sealed_refresh: &'a [u8],
+    /// The client the request names, which must be the session's; `None`: any.
+    pub client_id: Option<&'a str>,
+    pub address: &'a str,
+    pub user_agent: &'a str,
+    pub now: i64,
+    /// The idle expiry from now.
+    pub idle_expires_at: i64,
+}
 
 impl UserStore {
-    /// The user `id` and the revocation state of the token `jti`. Asked on every
-    /// authenticated request: answered inline when it can be ([`super::readers`]),
-    /// else through the pool.
-    pub async fn session(&self, id: i64, jti: &str) -> Result<Option<Session>, StoreError> {
-        if let Backend::Sqlite { readers: Some(readers), .. } = &self.backend {
-            match readers.session(SESSION, id, jti) {
-                Ok(found) => return Ok(found),
-                Err(why) => tracing::debug!(%why, "session lookup through the pool"),
-            }
-        }
-        Ok(with_pool!(self, pool => sqlx::query_as(SESSION).bind(jti).bind(id).fetch_optional(pool).await?))
-    }
-
-    /// Refuses the token `jti` from now on; the row is purged after `expires_at`, which must be
-    /// past every moment the token could be accepted ([`crate::tokens::revocation_expiry`]).
-    pub async fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+    /// Stores a new live session.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query(
-            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+            "INSERT INTO sessions (id, user_id, client_id, created_at, created_address, created_user_agent,
+                 last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest)
+             VALUES ($1, $2, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(jti)
-        .bind(expires_at)
+        .bind(new.id)
+        .bind(new.user_id)
+        .bind(new.client_id)
+        .bind(new.now)
+        .bind(new.address)
+        .bind(new.user_agent)
+        .bind(new.idle_expires_at)
+        .bind(new.expires_at)
+        .bind(new.refresh_digest)
         .execute(pool)
         .await?
         .rows_affected());
         Ok(())
     }
 
-    /// Refuses every token issued to user `id` before `now`.
-    pub async fn revoke_all_tokens(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        with_pool!(self, pool => sqlx::query(
-            "UPDATE users SET tokens_valid_after = CASE WHEN tokens_valid_after > $1 THEN tokens_valid_after ELSE $1 END
-             WHERE id = $2",
+    /// Spends the refresh token `rotation.presented_digest` names, if it is its session's
+    /// current one, the session is live, its account active and its client the one named: the
+    /// new token becomes current and the presented one previous, in one statement. The session
+    /// when it rotated; `None` otherwise.
+    pub async fn rotate_refresh(&self, rotation: &Rotation<'_>) -> Result<Option<SessionRow>, StoreError> {
+        let update = format!(
+            "UPDATE sessions SET previous_digest = refresh_digest, refresh_digest = $2, sealed_refresh = $3,
+                 rotated_at = $4, last_used_at = $4, last_address = $5, last_user_agent = $6,
+                 idle_expires_at = CASE WHEN $7 < expires_at THEN $7 ELSE expires_at END
+             WHERE refresh_digest = $1 AND revoked_at IS NULL AND idle_expires_at > $4 AND expires_at > $4
+               AND ($8 = '' OR client_id = $8)
+               AND user_id IN (SELECT id FROM users WHERE is_active)
+             RETURNING {COLUMNS}"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&update)
+            .bind(rotation.presented_digest)
+            .bind(rotation.new_digest)
+            .bind(rotation.sealed_refresh)
+            .bind(rotation.now)
+            .bind(rotation.address)
+            .bind(rotation.user_agent)
+            .bind(rotation.idle_expires_at)
+            .bind(rotation.client_id.unwrap_or_default())
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// The session whose previous (just spent) refresh token has this digest, with whether its
+    /// account is active.
+    pub async fn session_by_previous(&self, digest: &str) -> Result<Option<(SessionRow, bool)>, StoreError> {
+        self.session_where("previous_digest = $1", digest).await
+    }
+
+    /// The session whose current refresh token has this digest, with whether its account is active.
+    pub async fn session_by_refresh(&self, digest: &str) -> Result<Option<(SessionRow, bool)>, StoreError> {
+        self.session_where("refresh_digest = $1", digest).await
+    }
+
+    /// The session `id`.
+    pub async fn session(&self, id: &str) -> Result<Option<(SessionRow, bool)>, StoreError> {
+        self.session_where("id = $1", id).await
+    }
+
+    async fn session_where(&self, condition: &str, value: &str) -> Result<Option<(SessionRow, bool)>, StoreError> {
+        let select = format!(
+            "SELECT {COLUMNS}, (SELECT is_active FROM users WHERE users.id = sessions.user_id) AS user_active
+             FROM sessions WHERE {condition}"
+        );
+        let row: Option<WithUser> =
+            with_pool!(self, pool => sqlx::query_as(&select).bind(value).fetch_optional(pool).await?);
+        Ok(row.map(|row| (row.session, row.user_active.unwrap_or(false))))
+    }
+
+    /// Ends the session `id` (of `user_id`, when given) at `now`; whether a live one ended.
+    pub async fn revoke_session(&self, id: &str, user_id: Option<i64>, now: i64) -> Result<bool, StoreError> {
+        let ended = with_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, sealed_refresh = NULL
+             WHERE id = $1 AND revoked_at IS NULL AND ($3 < 0 OR user_id = $3)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(user_id.unwrap_or(-1))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(ended == 1)
+    }
+
+    /// Ends every live session of `user_id` but `keep` (when given) at `now`; how many.
+    pub async fn revoke_sessions_of(&self, user_id: i64, keep: Option<&str>, now: i64) -> Result<u64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, sealed_refresh = NULL
+             WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(keep.unwrap_or_default())
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+
+    /// The live sessions of `user_id` at `now`, most recently used first.
+    pub async fn live_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionRow>, StoreError> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND expires_at > $2
+             ORDER BY last_used_at DESC, created_at DESC, id"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as(&select).bind(user_id).bind(now).fetch_all(pool).await?))
+    }
+
+    /// Deletes sessions that ended (revoked or expired) before `now`: nothing accepts their
+    /// tokens any more (an access token naming a session that is gone is refused).
+    pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query(
+            "DELETE FROM sessions WHERE revoked_at IS NOT NULL OR idle_expires_at <= $1 OR expires_at <= $1",
         )
         .bind(now)
-        .bind(id)
         .execute(pool)
         .await?
-        .rows_affected());
-        Ok(())
+        .rows_affected()))
     }
+}
 
-    /// Deletes revocations of tokens that have expired by `now`.
-    pub async fn purge_revocations(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(with_pool!(self, pool => sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    }
+#[derive(sqlx::FromRow)]
+struct WithUser {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    user_active: Option<bool>,
 }

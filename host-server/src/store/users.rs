@@ -65,6 +65,42 @@ impl UserStore {
         Ok(replaced == 1)
     }
 
+    /// Sets an account's password hash (a password change).
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("UPDATE users SET hashed_password = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Calls `each` with every stored password hash that does not start with `prefix` (in
+    /// pages, so memory stays bounded however many accounts there are).
+    pub async fn hashes_not_starting_with(&self, prefix: &str, mut each: impl FnMut(&str)) -> Result<(), StoreError> {
+        const PAGE: i64 = 1000;
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<(i64, String)> = with_pool!(self, pool => sqlx::query_as(
+                "SELECT id, hashed_password FROM users WHERE id > $1 AND hashed_password NOT LIKE $2 ORDER BY id LIMIT $3",
+            )
+            .bind(after)
+            .bind(&pattern)
+            .bind(PAGE)
+            .fetch_all(pool)
+            .await?);
+            for (_, hash) in &page {
+                each(hash);
+            }
+            match page.last() {
+                Some((id, _)) if page.len() as i64 == PAGE => after = *id,
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Every account, oldest first, with its creation time (Unix seconds).
     pub async fn list_users(&self) -> Result<Vec<(User, i64)>, StoreError> {
         let rows: Vec<(i64, String, Option<String>, String, bool, i64)> = with_pool!(self, pool => sqlx::query_as(

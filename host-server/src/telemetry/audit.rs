@@ -21,6 +21,17 @@ pub enum Event<'a> {
     LoginThrottled { client: IpAddr },
     /// `POST /logout`: one token revoked, or with `global` every token of the account.
     TokenRevoked { user_id: i64, client: IpAddr, global: bool },
+    /// A password login started a session.
+    SessionCreated { user_id: i64, client: IpAddr },
+    /// A refresh token was traded for the next (`retried`: a spent one within the grace).
+    SessionRefreshed { user_id: i64, client: IpAddr, retried: bool },
+    /// Sessions ended before their time (`how`: logout, logout-global, revoke, delete,
+    /// password-change, deactivation), `count` of them.
+    SessionRevoked { user_id: i64, client: Option<IpAddr>, how: &'a str, count: u64 },
+    /// A spent refresh token was presented after the grace: its session was ended.
+    RefreshReused { user_id: i64, client: IpAddr },
+    /// An account's password was changed.
+    PasswordChanged { user_id: i64, client: IpAddr },
     /// A component passed the gate and serves from now on (`trigger`: start, file change, SIGHUP).
     ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
     /// A candidate component refused at a gate `step`.
@@ -40,6 +51,11 @@ impl Event<'_> {
             Self::LoginFailed { .. } => "login.failed",
             Self::LoginThrottled { .. } => "login.throttled",
             Self::TokenRevoked { .. } => "token.revoked",
+            Self::SessionCreated { .. } => "session.created",
+            Self::SessionRefreshed { .. } => "session.refreshed",
+            Self::SessionRevoked { .. } => "session.revoked",
+            Self::RefreshReused { .. } => "refresh.reused",
+            Self::PasswordChanged { .. } => "password.changed",
             Self::ComponentPublished { .. } => "component.published",
             Self::ComponentRejected { .. } => "component.rejected",
             Self::KeysChanged { .. } => "keys.changed",
@@ -71,6 +87,28 @@ pub fn record(event: Event<'_>) {
         }
         Event::TokenRevoked { user_id, client, global } => {
             tracing::info!(target: "audit", event = name, user_id, %client, global, "revoked tokens at logout")
+        }
+        Event::SessionCreated { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "started a session")
+        }
+        Event::SessionRefreshed { user_id, client, retried } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, retried, "refreshed a session")
+        }
+        Event::SessionRevoked { user_id, client: Some(client), how, count } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, how, count, "ended sessions")
+        }
+        Event::SessionRevoked { user_id, client: None, how, count } => {
+            tracing::info!(target: "audit", event = name, user_id, how, count, "ended sessions")
+        }
+        Event::RefreshReused { user_id, client } => tracing::warn!(
+            target: "audit",
+            event = name,
+            user_id,
+            %client,
+            "a spent refresh token came back after the grace: ended its session"
+        ),
+        Event::PasswordChanged { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "changed a password")
         }
         Event::ComponentPublished { sha256, wit_version, trigger } => {
             tracing::info!(target: "audit", event = name, sha256, wit_version, trigger, "serving an auth component")

@@ -15,11 +15,11 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 use tokio::net::TcpListener;
 
 use super::audit::Event;
-use crate::runtime::Runtime;
 
 const REQUESTS: &str = "loom_http_requests_total";
 const DURATION: &str = "loom_http_request_duration_seconds";
 const LOGINS: &str = "loom_logins_total";
+const REFRESHES: &str = "loom_refreshes_total";
 const AUDIT_EVENTS: &str = "loom_audit_events_total";
 const HASH_QUEUE: &str = "loom_hash_queue_depth";
 const RELOADS: &str = "loom_component_reloads_total";
@@ -40,6 +40,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     describe_counter!(REQUESTS, "HTTP requests answered, by route, method and status");
     describe_histogram!(DURATION, metrics::Unit::Seconds, "Time to answer an HTTP request, by route");
     describe_counter!(LOGINS, "Password logins, by outcome (ok, failed, throttled)");
+    describe_counter!(REFRESHES, "Refresh grants, by outcome (ok, retried, reused, invalid)");
     describe_counter!(AUDIT_EVENTS, "Security events, by event name (as in the audit log)");
     describe_gauge!(HASH_QUEUE, "Password hashes waiting for a hashing slot");
     describe_counter!(RELOADS, "Component reloads, by result (published, rejected, unchanged)");
@@ -55,14 +56,17 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
+/// Reads the password hashes waiting for a slot, at each scrape.
+pub type QueueDepth = Arc<dyn Fn() -> usize + Send + Sync>;
+
 /// Serves `/metrics` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle, runtime: Arc<Runtime>) -> std::io::Result<()> {
-    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state((handle, runtime));
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle, queue_depth: QueueDepth) -> std::io::Result<()> {
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state((handle, queue_depth));
     axum::serve(listener, app).await
 }
 
-async fn scrape(State((handle, runtime)): State<(PrometheusHandle, Arc<Runtime>)>) -> Response {
-    gauge!(HASH_QUEUE).set(runtime.hash_queue_depth() as f64);
+async fn scrape(State((handle, queue_depth)): State<(PrometheusHandle, QueueDepth)>) -> Response {
+    gauge!(HASH_QUEUE).set(queue_depth() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }
 
@@ -100,6 +104,9 @@ pub(super) fn count(event: &Event<'_>) {
         Event::LoginSucceeded { .. } => counter!(LOGINS, "outcome" => "ok").increment(1),
         Event::LoginFailed { .. } => counter!(LOGINS, "outcome" => "failed").increment(1),
         Event::LoginThrottled { .. } => counter!(LOGINS, "outcome" => "throttled").increment(1),
+        Event::SessionRefreshed { retried: false, .. } => counter!(REFRESHES, "outcome" => "ok").increment(1),
+        Event::SessionRefreshed { retried: true, .. } => counter!(REFRESHES, "outcome" => "retried").increment(1),
+        Event::RefreshReused { .. } => counter!(REFRESHES, "outcome" => "reused").increment(1),
         Event::ComponentPublished { sha256, wit_version, .. } => {
             counter!(RELOADS, "result" => "published").increment(1);
             serving(sha256, wit_version);
@@ -107,6 +114,11 @@ pub(super) fn count(event: &Event<'_>) {
         Event::ComponentRejected { .. } => counter!(RELOADS, "result" => "rejected").increment(1),
         _ => {}
     }
+}
+
+/// Counts a refresh token refused as unknown, spent, expired, revoked or another client's.
+pub fn refresh_refused() {
+    counter!(REFRESHES, "outcome" => "invalid").increment(1);
 }
 
 /// Counts a reload that found the same component.

@@ -9,21 +9,41 @@ use super::{ApiClient, ApiError, HASHING_TIMEOUT, QUICK_TIMEOUT};
 /// The longest token lifetime loom accepts from a server (ten years); beyond it, the answer is refused.
 pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 
-/// The answer to a successful login.
+/// The answer to a successful login or refresh.
 #[derive(Debug)]
 pub struct TokenGrant {
     pub access_token: SecretString,
     pub token_type: String,
     /// Seconds the access token lives, within 1..=[`MAX_EXPIRES_IN`].
     pub expires_in: u64,
+    /// The token that renews it, when the server keeps sessions.
+    pub refresh_token: Option<SecretString>,
+    /// Seconds until the session ends unless refreshed, within 1..=[`MAX_EXPIRES_IN`].
+    pub refresh_expires_in: Option<u64>,
 }
 
-/// A token answer as sent: `expires_in` may be written as any JSON number.
+/// A token answer as sent: lifetimes may be written as any JSON number.
 #[derive(Deserialize)]
 struct GrantBody {
     access_token: SecretString,
     token_type: String,
     expires_in: serde_json::Number,
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+    #[serde(default)]
+    refresh_expires_in: Option<serde_json::Number>,
+}
+
+/// A session as `GET /sessions` lists it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub client_id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub address: String,
+    pub user_agent: String,
+    pub current: bool,
 }
 
 /// An account as the server shows it.
@@ -45,20 +65,64 @@ impl ApiClient {
         self.grant(body)
     }
 
-    /// Checks a token answer's numbers: a lifetime of whole seconds, written as an integer or
+    /// `POST /token` with a refresh token: a new access token and the next refresh token (the
+    /// one given is spent).
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenGrant, ApiError> {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())];
+        let body: GrantBody = self.send(self.request(Method::POST, "/token").form(&form), QUICK_TIMEOUT).await?;
+        self.grant(body)
+    }
+
+    /// Checks a token answer's numbers: lifetimes of whole seconds, written as integers or
     /// not (`1800.0`), within ten years.
     fn grant(&self, body: GrantBody) -> Result<TokenGrant, ApiError> {
-        let seconds = body.expires_in.as_u64().or_else(|| {
-            let seconds = body.expires_in.as_f64()?;
+        let expires_in = self.lifetime(&body.expires_in, "a token said to expire")?;
+        let refresh_expires_in =
+            body.refresh_expires_in.as_ref().map(|n| self.lifetime(n, "a session said to end")).transpose()?;
+        Ok(TokenGrant {
+            access_token: body.access_token,
+            token_type: body.token_type,
+            expires_in,
+            refresh_token: body.refresh_token,
+            refresh_expires_in,
+        })
+    }
+
+    fn lifetime(&self, number: &serde_json::Number, what: &str) -> Result<u64, ApiError> {
+        let seconds = number.as_u64().or_else(|| {
+            let seconds = number.as_f64()?;
             (seconds.is_finite() && seconds >= 1.0 && seconds <= MAX_EXPIRES_IN as f64).then_some(seconds as u64)
         });
-        let Some(expires_in) = seconds.filter(|s| (1..=MAX_EXPIRES_IN).contains(s)) else {
-            return Err(ApiError::InvalidResponse {
-                url: self.server().to_owned(),
-                reason: format!("a token said to expire in {} seconds", body.expires_in),
-            });
-        };
-        Ok(TokenGrant { access_token: body.access_token, token_type: body.token_type, expires_in })
+        seconds.filter(|s| (1..=MAX_EXPIRES_IN).contains(s)).ok_or_else(|| ApiError::InvalidResponse {
+            url: self.server().to_owned(),
+            reason: format!("{what} in {number} seconds"),
+        })
+    }
+
+    /// `POST /revoke` (RFC 7009): ends the session `token` belongs to.
+    pub async fn revoke(&self, token: &SecretString, hint: &str) -> Result<(), ApiError> {
+        let form = [("token", token.expose_secret()), ("token_type_hint", hint)];
+        self.send_empty(self.request(Method::POST, "/revoke").form(&form), QUICK_TIMEOUT).await
+    }
+
+    /// `GET /sessions`: the account's live sessions.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, ApiError> {
+        self.get("/sessions").await
+    }
+
+    /// `DELETE /sessions/{id}`: ends one of the account's sessions.
+    pub async fn end_session(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("/sessions/{}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+        self.send_empty(self.request(Method::DELETE, &path), QUICK_TIMEOUT).await
+    }
+
+    /// `POST /users/me/password`: changes the password; the server ends every other session.
+    pub async fn change_password(&self, current: &SecretString, new: &SecretString) -> Result<(), ApiError> {
+        let body = serde_json::json!({
+            "current_password": current.expose_secret(),
+            "new_password": new.expose_secret(),
+        });
+        self.send_empty(self.request(Method::POST, "/users/me/password").json(&body), HASHING_TIMEOUT).await
     }
 
     /// `POST /users/`: creates an account.

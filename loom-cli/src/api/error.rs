@@ -8,6 +8,10 @@ pub enum ApiError {
     #[error("{0:?} is not a valid server URL (expected e.g. http://127.0.0.1:8000)")]
     InvalidUrl(String),
     #[error(
+        "The server URL holds a user name or password; give the server's address alone (e.g. https://auth.example.com)"
+    )]
+    CredentialsInUrl,
+    #[error(
         "Refusing to send a password or token over plain http:// to {host}: anyone on the network between could \
          read it. Use https://, or pass --insecure if you trust that network."
     )]

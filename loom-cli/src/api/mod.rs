@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use endpoints::{Account, MAX_EXPIRES_IN, TokenGrant};
+pub use endpoints::{Account, MAX_EXPIRES_IN, SessionInfo, TokenGrant};
 pub use error::ApiError;
 
 use crate::route::{self, Proxy};
@@ -210,10 +210,13 @@ impl ApiClient {
         if error.is_builder() {
             return self.unsendable(error);
         }
+        let cause = root_cause(error);
         let reason = if error.is_timeout() {
             format!("it did not answer within {} seconds", timeout.as_secs())
+        } else if self.proxy.is_some() && cause.contains("unsuccessful") && cause.contains("tunnel") {
+            "the proxy refused to open a tunnel to it (it answered CONNECT with an error)".to_owned()
         } else {
-            root_cause(error)
+            cause
         };
         match &self.proxy {
             Some(proxy) => ApiError::ProxyUnreachable {
@@ -235,6 +238,10 @@ impl ApiClient {
 pub fn normalize_server(server: &str) -> Result<String, ApiError> {
     let trimmed = server.trim().trim_end_matches('/');
     let url = Url::parse(trimmed).map_err(|_| ApiError::InvalidUrl(server.trim().to_owned()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // It would go out as HTTP Basic credentials, and be shown in every message.
+        return Err(ApiError::CredentialsInUrl);
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ApiError::InvalidUrl(server.trim().to_owned()));
     }
@@ -276,6 +283,10 @@ mod tests {
         assert_eq!(normalize_server(" https://auth.example.com\n").unwrap(), "https://auth.example.com");
         for bad in ["", "localhost:8000", "ftp://example.com", "http://", "not a url"] {
             assert!(matches!(normalize_server(bad), Err(ApiError::InvalidUrl(_))), "{bad:?}");
+        }
+        for secret in ["http://user:s3cret@127.0.0.1:1", "https://user@auth.example.com"] {
+            let refused = normalize_server(secret).unwrap_err();
+            assert!(matches!(refused, ApiError::CredentialsInUrl) && !refused.to_string().contains("s3cret"));
         }
     }
 

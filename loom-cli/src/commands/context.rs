@@ -112,6 +112,9 @@ pub fn token_from_env() -> Option<String> {
 /// What is wrong with `token` as a bearer credential (RFC 6750 §2.1's `b64token`: letters,
 /// digits, `-._~+/`, then `=`s), if anything.
 fn token_problem(token: &str) -> Option<String> {
+    if token.is_empty() {
+        return Some("it is empty".into());
+    }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
     let body = token.trim_end_matches('=');
     let (at, bad) = body.char_indices().find(|(_, c)| !allowed(*c))?;

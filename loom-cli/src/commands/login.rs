@@ -1,14 +1,11 @@
 //! `loom login`
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use loom_cli::api::ApiClient;
-use loom_cli::known::KnownServers;
-use loom_cli::settings::{SettingsFile, StoredLogin};
-use secrecy::ExposeSecret;
 
-use super::{Server, TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
+use super::auth::new_login;
+use super::{Context, TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
 use crate::cli::LoginArgs;
 use crate::failure::Failure;
 
@@ -30,46 +27,31 @@ fn tracked_by_git(path: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-pub async fn run(
-    settings: &mut SettingsFile,
-    server: &Server,
-    known: &KnownServers,
-    insecure: bool,
-    args: LoginArgs,
-) -> Result<(), Failure> {
-    let client = ApiClient::new(&server.url, None, insecure)?;
+pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> {
+    let client = ApiClient::new(&context.server.url, None, context.insecure)?;
     // Whether the login can be kept, and may go to this server, is settled before a password
     // is asked for or sent.
-    settings.check_writable()?;
-    server.confirm_for_password(known)?;
+    context.settings.check_writable()?;
+    context.server.confirm_for_password(&context.known)?;
     let email = email_or_ask(args.username, "--username", args.password_stdin)?;
     let password = read_password(args.password_stdin, &format!("Password for {email} at {}: ", client.server()))?;
     let grant = client.login(&email, &password).await?;
-    let expires_at = SystemTime::now() + Duration::from_secs(grant.expires_in);
-    let login = StoredLogin {
-        server: client.server().to_owned(),
-        email: email.clone(),
-        access_token: grant.access_token.expose_secret().to_owned(),
-        token_type: grant.token_type,
-        expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
-    };
-    let (updated, saved) = settings.update(|settings| settings.set_login(&login))?;
-    *settings = updated;
-    if let Err(error) = known.remember(client.server()) {
+    let login = new_login(client.server(), &email, &grant);
+    let (updated, saved) = context.settings.update(|settings| settings.set_login(&login))?;
+    context.settings = updated;
+    if let Err(error) = context.known.remember(client.server()) {
         warn(&format!("cannot remember that you logged in to {} from this machine: {error}", client.server()));
     }
-    if tracked_by_git(settings.path()) {
+    let path = context.settings.path();
+    if tracked_by_git(path) {
         warn(&format!(
             "{} is tracked by git and now holds your token: add it to .gitignore (and `git rm --cached` it), or \
              keep the token out of it with {TOKEN_ENV}",
-            settings.path().display()
+            path.display()
         ));
     }
     if let Some(old) = saved.tightened_from {
-        warn(&format!(
-            "{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})",
-            settings.path().display()
-        ));
+        warn(&format!("{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})", path.display()));
     }
     if token_from_env().is_some() {
         warn(&format!("{TOKEN_ENV} is set, and loom uses it instead of this login until you unset it"));

@@ -1,59 +1,67 @@
 //! `loom logout`
 
 use loom_cli::api::{ApiClient, ApiError};
-use loom_cli::known::KnownServers;
-use loom_cli::settings::{SettingsFile, StoredLogin};
+use secrecy::SecretString;
 
-use super::{NamedBy, Server, TOKEN_ENV, TokenSource, say, token_from_env, warn};
+use super::{Context, TOKEN_ENV, TokenSource, say, token_from_env, warn};
 use crate::cli::LogoutArgs;
 use crate::failure::Failure;
 
-pub async fn run(
-    settings: &mut SettingsFile,
-    server: &Server,
-    stored: Option<&StoredLogin>,
-    known: &KnownServers,
-    insecure: bool,
-    args: LogoutArgs,
-) -> Result<(), Failure> {
-    match stored {
+/// What the server said to ending the session.
+enum Ended {
+    /// Ended now.
+    Now,
+    /// There was nothing left to end: expired, revoked or logged out already.
+    Already,
+    /// Not sent: the server is not one this user named or logged in to from this machine.
+    NotSent,
+    /// The server could not be asked, or failed.
+    Failed(String),
+}
+
+/// Ends the session on the server (its refresh token and access tokens; `--all`: every session
+/// of the account), then forgets the login here, whatever the server said.
+pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure> {
+    let LogoutArgs { all } = args;
+    let login = context.stored.clone().filter(|login| login.server == context.server.url);
+    match login {
         Some(login) => {
-            // Revoke first (where the token may go); forget it locally whatever the server says.
-            let named = match server.url == login.server {
-                true => server.named.clone(),
-                false => NamedBy::File(settings.path().to_owned()),
+            let source = TokenSource::Saved(context.settings.path().to_owned());
+            let ended = match context.server.check_for_token(&source, &context.known) {
+                Err(_) => Ended::NotSent,
+                Ok(()) => match (&login.refresh_token, all) {
+                    // The refresh token ends its session without an access token (RFC 7009).
+                    (Some(refresh), false) => revoke(context, refresh).await,
+                    _ => match context.authorize_saved().await {
+                        Ok(authorized) => {
+                            let client = ApiClient::new(&login.server, Some(authorized.token), context.insecure);
+                            match client {
+                                Ok(client) => answer(client.logout(all).await),
+                                Err(error) => Ended::Failed(error.to_string()),
+                            }
+                        }
+                        Err(Failure::LoginRequired(_)) => Ended::Already,
+                        Err(other) => Ended::Failed(other.to_string()),
+                    },
+                },
             };
-            let saved = Server { url: login.server.clone(), named };
-            let source = TokenSource::Saved(settings.path().to_owned());
-            let revoked = match saved.check_for_token(&source, known) {
-                Err(refusal) => Err(Err(refusal)),
-                Ok(()) => {
-                    let token = secrecy::SecretString::from(login.access_token.trim());
-                    match ApiClient::new(&login.server, Some(token), insecure) {
-                        Ok(client) => client.logout(args.all).await.map_err(Ok),
-                        Err(error) => Err(Ok(error)),
-                    }
-                }
-            };
-            let (updated, _) = settings.update(|settings| {
+            let (updated, _) = context.settings.update(|settings| {
                 settings.clear_login();
             })?;
-            *settings = updated;
-            match revoked {
-                Ok(()) if args.all => say(&format!("Logged out of {} everywhere", login.server)),
-                Ok(()) => say(&format!("Logged out of {}", login.server)),
-                // Expired or revoked already: there was nothing left to revoke.
-                Err(Ok(ApiError::TokenRefused { .. })) => say(&format!("Logged out of {}", login.server)),
-                Err(Ok(error)) => {
-                    say(&format!("Logged out of {} on this machine", login.server));
-                    warn(&format!("the server did not revoke the token, which stays valid until it expires: {error}"));
+            context.settings = updated;
+            let server = &login.server;
+            match ended {
+                Ended::Now if all => say(&format!("Logged out of {server} everywhere")),
+                Ended::Now | Ended::Already => say(&format!("Logged out of {server}")),
+                Ended::Failed(error) => {
+                    say(&format!("Logged out of {server} on this machine"));
+                    warn(&format!("the server did not end the session, which stays valid until it expires: {error}"));
                 }
-                Err(Err(_)) => {
-                    say(&format!("Logged out of {} on this machine", login.server));
+                Ended::NotSent => {
+                    say(&format!("Logged out of {server} on this machine"));
                     warn(&format!(
-                        "the token was not sent to {}, which you have not logged in to from this machine, so it was \
-                         not revoked there",
-                        login.server
+                        "the token was not sent to {server}, which you have not logged in to from this machine, so \
+                         it was not revoked there"
                     ));
                 }
             }
@@ -64,4 +72,19 @@ pub async fn run(
         warn(&format!("{TOKEN_ENV} is still set, and loom keeps using it until you unset it"));
     }
     Ok(())
+}
+
+async fn revoke(context: &Context, refresh: &str) -> Ended {
+    match ApiClient::new(&context.server.url, None, context.insecure) {
+        Ok(client) => answer(client.revoke(&SecretString::from(refresh.to_owned()), "refresh_token").await),
+        Err(error) => Ended::Failed(error.to_string()),
+    }
+}
+
+fn answer(result: Result<(), ApiError>) -> Ended {
+    match result {
+        Ok(()) => Ended::Now,
+        Err(ApiError::TokenRefused { .. }) => Ended::Already,
+        Err(error) => Ended::Failed(error.to_string()),
+    }
 }

@@ -1,9 +1,12 @@
 //! The commands, and what they share: finding the server, the settings file and the token.
 
+mod auth;
 mod context;
 mod login;
 mod logout;
+mod passwd;
 mod register;
+mod sessions;
 mod token;
 mod whoami;
 
@@ -13,8 +16,9 @@ use loom_cli::known::KnownServers;
 use loom_cli::settings::SettingsFile;
 use secrecy::SecretString;
 
+use auth::Context;
 pub use context::token_from_env;
-use context::{NamedBy, Server, TokenSource};
+use context::{Server, TokenSource};
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -34,16 +38,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
     // Load first: a settings file loom cannot read stops every command before
     // any prompt, and is never written.
-    let mut settings = SettingsFile::load(&cli.config)?;
+    let settings = SettingsFile::load(&cli.config)?;
     let stored = settings.login()?;
     let server = Server::resolve(cli.server.as_deref(), stored.as_ref(), &settings)?;
     let known = KnownServers::load()?;
+    let mut context = Context { settings, stored, server, known, insecure: cli.insecure };
     match cli.command {
-        Command::Login(args) => login::run(&mut settings, &server, &known, cli.insecure, args).await,
-        Command::Logout(args) => logout::run(&mut settings, &server, stored.as_ref(), &known, cli.insecure, args).await,
-        Command::Whoami(args) => whoami::run(&settings, &server, &known, cli.insecure, stored.as_ref(), args).await,
-        Command::Token => token::run(&settings, &server.url, stored.as_ref()),
-        Command::Register(args) => register::run(&server.url, cli.insecure, args).await,
+        Command::Login(args) => login::run(&mut context, args).await,
+        Command::Logout(args) => logout::run(&mut context, args).await,
+        Command::Whoami(args) => whoami::run(&mut context, args).await,
+        Command::Token => token::run(&mut context).await,
+        Command::Sessions(args) => sessions::run(&mut context, args).await,
+        Command::Passwd(args) => passwd::run(&mut context, args).await,
+        Command::Register(args) => register::run(&context, args).await,
         Command::Completions(_) => unreachable!("answered above"),
     }
 }

@@ -3,12 +3,14 @@
 use loom_cli::api::ApiClient;
 use secrecy::ExposeSecret;
 
-use super::{email_or_ask, read_password, say};
+use super::{Context, email_or_ask, read_password, say};
 use crate::cli::RegisterArgs;
 use crate::failure::Failure;
 
-pub async fn run(server: &str, insecure: bool, args: RegisterArgs) -> Result<(), Failure> {
-    let client = ApiClient::new(server, None, insecure)?;
+pub async fn run(context: &Context, args: RegisterArgs) -> Result<(), Failure> {
+    let client = ApiClient::new(&context.server.url, None, context.insecure)?;
+    // A password goes only where this user said, as for a login.
+    context.server.confirm_for_password(&context.known)?;
     let email = email_or_ask(args.email, "--email", args.password_stdin)?;
     let password = read_password(args.password_stdin, "Password: ")?;
     if !args.password_stdin {

@@ -1,14 +1,13 @@
 //! `loom token`
 
-use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::ExposeSecret;
 
-use super::{TokenSource, say};
+use super::{Context, say};
 use crate::failure::Failure;
 
-pub fn run(settings: &SettingsFile, server: &str, stored: Option<&StoredLogin>) -> Result<(), Failure> {
-    let (token, source) = TokenSource::pick(settings, server, stored)?;
-    source.refuse_expired(&token, server)?;
-    say(token.expose_secret());
+/// Prints a current access token, refreshing the saved login first when it must be (as
+/// `gh auth token` does), or `LOOM_TOKEN` while it has not expired.
+pub async fn run(context: &mut Context) -> Result<(), Failure> {
+    say(context.token_to_print().await?.expose_secret());
     Ok(())
 }

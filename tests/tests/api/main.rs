@@ -6,6 +6,7 @@ mod logout;
 mod me;
 mod rest;
 mod secrets;
+mod sessions;
 mod spellings;
 mod token;
 mod users;

@@ -100,9 +100,20 @@ async fn forms_as_other_oauth_clients_send_them() {
         let token: Value = response.json().await.unwrap();
         assert_eq!(claims(token["access_token"].as_str().unwrap())["client_id"], "loom");
     }
-    // Sent twice is refused (RFC 6749 §3.1).
+    // A parameter of the grant sent twice is refused (RFC 6749 §3.1); one it does not know is
+    // ignored, and empty values are omitted before that is decided.
     let twice = send(form, format!("{body}&grant_type=password&grant_type=password"), None).await.unwrap();
     assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for extra in ["&foo=1&foo=2", "&grant_type=&grant_type=", "&client_id=&client_id=loom"] {
+        let response = send(form, format!("{body}{extra}"), None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{extra}");
+    }
+    let blank = send(form, format!("username=%20%09&password={}", PASSWORD.replace(' ', "+")), None).await.unwrap();
+    assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY, "a blank username is no username");
+    // A client secret in the form is refused like one in HTTP Basic: there are none.
+    let secret = send(form, format!("{body}&client_id=app&client_secret=s3cret"), None).await.unwrap();
+    assert_eq!(secret.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(secret.json::<Value>().await.unwrap()["error"], "invalid_client");
     // A public client authenticating with HTTP Basic and an empty secret (RFC 6749 §2.3.1).
     let basic = |credentials: &str| Some(format!("Basic {}", STANDARD.encode(credentials)));
     let response = send(form, body.clone(), basic("authlib-app:")).await.unwrap();
@@ -113,6 +124,18 @@ async fn forms_as_other_oauth_clients_send_them() {
     assert_eq!(agreeing.status(), StatusCode::OK);
     let disagreeing = send(form, format!("{body}&client_id=other"), basic("authlib-app:")).await.unwrap();
     assert_eq!(disagreeing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Two Authorization headers are one too many, whatever the second says.
+    let two = client()
+        .post(host.url("/token"))
+        .header("content-type", form)
+        .header("authorization", format!("Basic {}", STANDARD.encode("authlib-app:")))
+        .header("authorization", format!("Basic {}", STANDARD.encode("other:s3cret")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(two.json::<Value>().await.unwrap()["error"], "invalid_request");
     // There are no client secrets to check: one is refused, never ignored.
     let secret = send(form, body.clone(), basic("authlib-app:s3cret")).await.unwrap();
     assert_eq!(secret.status(), StatusCode::UNAUTHORIZED);

@@ -1,0 +1,76 @@
+//! The password grant (RFC 6749 §4.3): a right password for an active account starts a session.
+
+use axum::response::Response;
+use secrecy::SecretString;
+
+use super::super::ApiError;
+use super::super::client_auth::client_id;
+use super::{Asking, TokenRequest, client_of, required, respond};
+use crate::credentials::Authentication;
+use crate::state::AppState;
+use crate::store::{Login, email_key};
+use crate::telemetry::audit::{self, Event};
+use crate::tokens::unix_now;
+
+/// Longest login name accepted: an email address has at most 254 (RFC 5321), a username 32.
+const MAX_LOGIN_NAME_BYTES: usize = 320;
+
+pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenRequest) -> Result<Response, ApiError> {
+    let username = required(request.username, "username")?;
+    let password = required(request.password, "password")?;
+    let spellings = crate::password::spellings(&password)?;
+    let client_id = client_id(request.client_id.as_deref(), asking.basic.as_deref())?;
+    // `username` is an email address or a username (pasted ones come with spaces around
+    // them, which neither has). Attempts count against the account (under its email key,
+    // whichever name was used) or, when none matches, against the name; before any
+    // hashing, so a throttled attempt costs no argon2 run and says nothing about the account.
+    let name = username.trim();
+    if name.is_empty() {
+        return Err(ApiError::Validation("Invalid form: missing field `username`".into()));
+    }
+    if name.len() > MAX_LOGIN_NAME_BYTES {
+        return Err(ApiError::Validation(format!("username must be at most {MAX_LOGIN_NAME_BYTES} bytes")));
+    }
+    let login = Login::parse(name);
+    let user = state.store.user_by_login(&login).await?;
+    let account = user.as_ref().map_or_else(|| login.key(), |user| email_key(&user.email));
+    let client = asking.address;
+    let checked = state
+        .credentials
+        .authenticate(&state.runtime, &state.store, &state.throttle, user.as_ref(), account, &spellings, client)
+        .await?;
+    let (needs_rehash, checked_hash) = match checked {
+        Authentication::Passed { needs_rehash, checked_hash } => (needs_rehash, checked_hash),
+        Authentication::Failed => return Err(ApiError::BadCredentials),
+        Authentication::Throttled { retry_after } => return Err(ApiError::too_many_logins(retry_after)),
+        Authentication::Crowded { on } => return Err(ApiError::too_many_logins_at_once(on)),
+    };
+    let user = user.expect("a password passes only for an account");
+    if needs_rehash {
+        let normalized = spellings.into_iter().next().expect("a password has a spelling");
+        upgrade_hash(state, user.id, &checked_hash, normalized).await;
+    }
+    // The password was right: a failure from here on is the service's, not the user's.
+    let now = unix_now();
+    let (address, user_agent) = asking.client();
+    let granted =
+        state.sessions.start(&state.store, user.id, &client_id, &client_of(&address, user_agent), now).await?;
+    audit::record(Event::SessionCreated { user_id: user.id, client });
+    audit::record(Event::LoginSucceeded { user_id: user.id, client });
+    respond(state, &granted, now).await
+}
+
+/// Stores a fresh hash made with the active component's (stronger) parameters,
+/// unless the stored hash changed since `checked` was verified (the password was
+/// changed meanwhile: the newer one wins). A failure only postpones the upgrade.
+async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: SecretString) {
+    let result = match state.runtime.hash_password(password).await {
+        Ok(hash) => state.store.replace_password_hash(user_id, checked, &hash).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match result {
+        Ok(true) => tracing::info!(user_id, "upgraded a password hash to the current parameters"),
+        Ok(false) => tracing::info!(user_id, "kept a password hash that changed during the upgrade"),
+        Err(error) => tracing::warn!(user_id, %error, "could not upgrade a password hash"),
+    }
+}

@@ -1,0 +1,40 @@
+//! The refresh grant (RFC 6749 §6): a session's current refresh token for a new access token
+//! and the next refresh token; see [`crate::sessions`] for rotation, grace and replays.
+
+use axum::response::Response;
+
+use super::super::ApiError;
+use super::super::client_auth::client_id;
+use super::{Asking, TokenRequest, client_of, required, respond};
+use crate::sessions::Refusal;
+use crate::state::AppState;
+use crate::telemetry::audit::{self, Event};
+use crate::tokens::unix_now;
+
+pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenRequest) -> Result<Response, ApiError> {
+    let presented = required(request.refresh_token, "refresh_token")?;
+    // A client is checked only when the request names one: then it must be the session's.
+    let named = request.client_id.is_some() || asking.basic.is_some();
+    let client_id = named.then(|| client_id(request.client_id.as_deref(), asking.basic.as_deref())).transpose()?;
+    let now = unix_now();
+    let (address, user_agent) = asking.client();
+    let sealer = state.tokens.keys.sealer();
+    let client = client_of(&address, user_agent);
+    match state.sessions.refresh(&state.store, sealer, &presented, client_id.as_deref(), &client, now).await? {
+        Ok(granted) => {
+            let (user_id, retried) = (granted.session.user_id, granted.retried);
+            audit::record(Event::SessionRefreshed { user_id, client: asking.address, retried });
+            respond(state, &granted, now).await
+        }
+        Err(Refusal::Invalid) => {
+            crate::telemetry::measure::refresh_refused();
+            Err(ApiError::InvalidGrant("The refresh token is invalid, expired, revoked or already used".into()))
+        }
+        Err(Refusal::Reused { user_id, .. }) => {
+            audit::record(Event::RefreshReused { user_id, client: asking.address });
+            Err(ApiError::InvalidGrant(
+                "The refresh token was already used, so its session has ended: log in again".into(),
+            ))
+        }
+    }
+}

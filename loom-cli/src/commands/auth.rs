@@ -1,0 +1,222 @@
+//! The login a command acts with: a current access token, refreshed when it must be.
+//!
+//! A saved login's access token is refreshed when it has expired or expires within a minute,
+//! and once more when the server refuses it. A refresh holds the settings file's lock from
+//! reading the refresh token to saving its successor, so `loom`s started at once take turns:
+//! the first refreshes, the others find a fresh token on disk and use it. `LOOM_TOKEN` is an
+//! access token only: there is nothing to refresh, and `loom` says so when it expires.
+
+use std::time::{Duration, SystemTime};
+
+use loom_cli::api::{ApiClient, ApiError, TokenGrant};
+use loom_cli::known::KnownServers;
+use loom_cli::session;
+use loom_cli::settings::{SettingsFile, StoredLogin};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Server, TOKEN_ENV, TokenSource};
+use crate::failure::Failure;
+
+/// How close to its expiry an access token is refreshed before use.
+const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+
+/// Everything a command starts from.
+pub struct Context {
+    pub settings: SettingsFile,
+    pub stored: Option<StoredLogin>,
+    pub server: Server,
+    pub known: KnownServers,
+    pub insecure: bool,
+}
+
+/// A login in use for one command: its access token and where it came from.
+pub struct Authorized {
+    pub token: SecretString,
+    pub source: TokenSource,
+    /// When the session ends unless refreshed, for a saved login that says.
+    pub session_ends: Option<SystemTime>,
+}
+
+impl Context {
+    /// The login to act with: `LOOM_TOKEN` (only to a server the user named; refused once
+    /// expired), else the saved login for this server (only to a server the user named or has
+    /// logged in to from here), refreshed first when its access token expires within a minute.
+    pub async fn authorize(&mut self) -> Result<Authorized, Failure> {
+        let (token, source) = TokenSource::pick(&self.settings, &self.server.url, self.stored.as_ref())?;
+        self.authorize_with(token, source).await
+    }
+
+    /// The access token to print (`loom token`): `LOOM_TOKEN` while it has not expired, sent
+    /// nowhere; else [`Context::authorize`]'s, which may ask the server to renew it.
+    pub async fn token_to_print(&mut self) -> Result<SecretString, Failure> {
+        let (token, source) = TokenSource::pick(&self.settings, &self.server.url, self.stored.as_ref())?;
+        match source {
+            TokenSource::Env => {
+                source.refuse_expired(&token, &self.server.url).map_err(|_| env_expired(&token))?;
+                Ok(token)
+            }
+            TokenSource::Saved(_) => Ok(self.authorize_with(token, source).await?.token),
+        }
+    }
+
+    /// [`Context::authorize`] with the saved login, whatever `LOOM_TOKEN` says (`logout`
+    /// ends the saved login).
+    pub async fn authorize_saved(&mut self) -> Result<Authorized, Failure> {
+        let login = self.stored.as_ref().filter(|login| login.server == self.server.url);
+        let Some(login) = login else {
+            return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into()));
+        };
+        let token = SecretString::from(login.access_token.trim().to_owned());
+        self.authorize_with(token, TokenSource::Saved(self.settings.path().to_owned())).await
+    }
+
+    async fn authorize_with(&mut self, token: SecretString, source: TokenSource) -> Result<Authorized, Failure> {
+        self.server.check_for_token(&source, &self.known)?;
+        let has_refresh = self.stored.as_ref().is_some_and(|login| login.refresh_token.is_some());
+        let token = match source {
+            TokenSource::Env => {
+                source.refuse_expired(&token, &self.server.url).map_err(|_| env_expired(&token))?;
+                token
+            }
+            TokenSource::Saved(_) if has_refresh && expiring(&token) => self.refresh(&token).await?,
+            TokenSource::Saved(_) => {
+                source.refuse_expired(&token, &self.server.url)?;
+                token
+            }
+        };
+        Ok(Authorized { token, source, session_ends: self.session_ends() })
+    }
+
+    /// Runs `call` with a client holding the login; when the server refuses a saved login's
+    /// token and there is a refresh token, refreshes once and runs it again.
+    pub async fn with_login<T>(
+        &mut self,
+        call: impl AsyncFn(&ApiClient) -> Result<T, ApiError>,
+    ) -> Result<(T, Authorized), Failure> {
+        let mut authorized = self.authorize().await?;
+        let client = ApiClient::new(&self.server.url, Some(authorized.token.clone()), self.insecure)?;
+        match call(&client).await {
+            Ok(done) => Ok((done, authorized)),
+            Err(ApiError::TokenRefused { .. })
+                if matches!(authorized.source, TokenSource::Saved(_))
+                    && self.stored.as_ref().is_some_and(|login| login.refresh_token.is_some()) =>
+            {
+                authorized.token = self.refresh(&authorized.token).await?;
+                authorized.session_ends = self.session_ends();
+                let client = ApiClient::new(&self.server.url, Some(authorized.token.clone()), self.insecure)?;
+                let done = call(&client).await.map_err(|e| authorized.source.explain(e))?;
+                Ok((done, authorized))
+            }
+            Err(error) => Err(authorized.source.explain(error)),
+        }
+    }
+
+    /// A fresh access token for the saved login, of which `used` is the one in hand: under the
+    /// settings file's lock, taken from the file when another `loom` refreshed meanwhile, else
+    /// traded for with the refresh token, and saved with its successor before the lock goes.
+    /// A refused refresh ends the login here too: the dead tokens are forgotten (exit 4).
+    async fn refresh(&mut self, used: &SecretString) -> Result<SecretString, Failure> {
+        let mut locked = self.settings.lock()?;
+        let login = locked.file.login()?.filter(|login| login.server == self.server.url);
+        let Some(login) = login else {
+            return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into()));
+        };
+        let on_disk = SecretString::from(login.access_token.trim().to_owned());
+        if on_disk.expose_secret() != used.expose_secret() && !expiring(&on_disk) {
+            // Refreshed by another loom while this one waited for the lock.
+            self.stored = Some(login);
+            self.settings = locked.into_file();
+            return Ok(on_disk);
+        }
+        let Some(refresh_token) = login.refresh_token.clone() else {
+            return Err(Failure::LoginRequired(format!(
+                "Your saved login for {} has expired. Run 'loom login'.",
+                self.server.url
+            )));
+        };
+        let client = ApiClient::new(&self.server.url, None, self.insecure)?;
+        match client.refresh(&SecretString::from(refresh_token)).await {
+            Ok(grant) => {
+                let renewed = renewed_login(&login, &grant);
+                locked.file.set_login(&renewed);
+                locked.file.save()?;
+                self.stored = Some(renewed);
+                self.settings = locked.into_file();
+                Ok(grant.access_token)
+            }
+            Err(error) if error.oauth_error() == Some("invalid_grant") => {
+                locked.file.clear_login();
+                locked.file.save()?;
+                self.stored = None;
+                self.settings = locked.into_file();
+                Err(Failure::LoginRequired(format!(
+                    "Your session on {} has ended (it expired, was logged out or revoked, or the password \
+                     changed). Run 'loom login'.",
+                    self.server.url
+                )))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn session_ends(&self) -> Option<SystemTime> {
+        let login = self.stored.as_ref()?;
+        humantime::parse_rfc3339(login.session_expires_at.as_deref()?).ok()
+    }
+}
+
+/// The saved login after a refresh: the new pair, the same server and account.
+fn renewed_login(login: &StoredLogin, grant: &TokenGrant) -> StoredLogin {
+    let now = SystemTime::now();
+    StoredLogin {
+        server: login.server.clone(),
+        email: login.email.clone(),
+        access_token: grant.access_token.expose_secret().to_owned(),
+        token_type: grant.token_type.clone(),
+        expires_at: rfc3339(now + Duration::from_secs(grant.expires_in)),
+        // A server that does not rotate keeps the token it had.
+        refresh_token: grant
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .or(login.refresh_token.clone()),
+        session_expires_at: grant
+            .refresh_expires_in
+            .map(|seconds| rfc3339(now + Duration::from_secs(seconds)))
+            .or(login.session_expires_at.clone()),
+    }
+}
+
+/// The login `loom login` saves from a grant.
+pub fn new_login(server: &str, email: &str, grant: &TokenGrant) -> StoredLogin {
+    let now = SystemTime::now();
+    StoredLogin {
+        server: server.to_owned(),
+        email: email.to_owned(),
+        access_token: grant.access_token.expose_secret().to_owned(),
+        token_type: grant.token_type.clone(),
+        expires_at: rfc3339(now + Duration::from_secs(grant.expires_in)),
+        refresh_token: grant.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        session_expires_at: grant.refresh_expires_in.map(|seconds| rfc3339(now + Duration::from_secs(seconds))),
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// Whether `token` has expired or expires within [`REFRESH_AHEAD`] (a token whose expiry
+/// cannot be read is left for the server to judge).
+fn expiring(token: &SecretString) -> bool {
+    session::expiry(token.expose_secret()).is_some_and(|at| at <= SystemTime::now() + REFRESH_AHEAD)
+}
+
+fn env_expired(token: &SecretString) -> Failure {
+    let ago = session::expiry(token.expose_secret())
+        .map(|at| format!(" {}", session::relative(at, SystemTime::now())))
+        .unwrap_or_default();
+    Failure::LoginRequired(format!(
+        "The token in {TOKEN_ENV} expired{ago}. {TOKEN_ENV} holds an access token only, which cannot be renewed: \
+         set it to a current token, or unset it to use the login saved by 'loom login', which renews itself."
+    ))
+}
