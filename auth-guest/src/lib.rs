@@ -1,5 +1,6 @@
-//! Loom Auth's auth component: argon2id password hashing, access tokens (JWTs signed with
-//! EdDSA or HS256) and the signing keys behind them.
+//! Loom Auth's auth component: argon2id password hashing (and checking the bcrypt and PBKDF2
+//! hashes imported accounts bring), access tokens (JWTs signed with EdDSA or HS256) and the
+//! signing keys behind them.
 //!
 //! The logic lives in plain Rust modules ([`passwords`], [`tokens`], [`keys`]) that are
 //! unit-tested natively; built for `wasm32-wasip2`, a thin export layer maps
@@ -9,6 +10,7 @@
 //! The `hardened` feature builds the alternate component, with a dearer argon2
 //! cost, that the swap walkthrough and tests switch to.
 
+pub mod foreign;
 pub mod keys;
 pub mod passwords;
 pub mod tokens;

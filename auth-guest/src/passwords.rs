@@ -58,10 +58,24 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
         .map_err(|_| PasswordError::Internal)
 }
 
-/// Checks `password` against any argon2 (`argon2id`, `argon2i`, `argon2d`) PHC string,
-/// whatever its parameters, in constant time with respect to the hash output.
+/// The most memory an argon2 hash may ask for to be checked (256 MiB), in KiB.
+pub const MAX_CHECK_MEMORY_KIB: u32 = 256 * 1024;
+/// The most passes an argon2 hash may ask for to be checked.
+pub const MAX_CHECK_PASSES: u32 = 10;
+/// The most lanes an argon2 hash may have to be checked.
+pub const MAX_CHECK_LANES: u32 = 16;
+
+/// Checks `password` against a stored hash: any argon2 (`argon2id`, `argon2i`, `argon2d`) PHC
+/// string within [`MAX_CHECK_MEMORY_KIB`] and [`MAX_CHECK_PASSES`], or one of the foreign formats
+/// imported accounts carry ([`crate::foreign`]), in constant time with respect to the hash
+/// output. A match asks for a re-hash unless the hash is argon2id with exactly the parameters
+/// new hashes get: the serving component's parameters are the ones every account moves to.
 pub fn verify(password: &str, phc: &str) -> Result<PasswordCheck, PasswordError> {
     check_length(password)?;
+    if crate::foreign::is_foreign(phc) {
+        let matches = crate::foreign::verify(password, phc)?;
+        return Ok(PasswordCheck { matches, needs_rehash: true });
+    }
     let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::MalformedHash)?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| PasswordError::MalformedHash)?;
     let params = Params::try_from(&parsed).map_err(|_| PasswordError::MalformedHash)?;
@@ -74,6 +88,10 @@ pub fn verify(password: &str, phc: &str) -> Result<PasswordCheck, PasswordError>
     if parsed.salt.is_none() || parsed.hash.is_none() {
         return Err(PasswordError::MalformedHash);
     }
+    if params.m_cost() > MAX_CHECK_MEMORY_KIB || params.t_cost() > MAX_CHECK_PASSES || params.p_cost() > MAX_CHECK_LANES
+    {
+        return Err(PasswordError::MalformedHash);
+    }
     let matches = match Argon2::default().verify_password(password.as_bytes(), &parsed) {
         Ok(()) => true,
         Err(password_hash::Error::Password) => false,
@@ -82,8 +100,9 @@ pub fn verify(password: &str, phc: &str) -> Result<PasswordCheck, PasswordError>
     let current = current_params();
     let needs_rehash = algorithm != Algorithm::Argon2id
         || version != Version::V0x13
-        || params.m_cost() < current.m_cost()
-        || params.t_cost() < current.t_cost();
+        || params.m_cost() != current.m_cost()
+        || params.t_cost() != current.t_cost()
+        || params.p_cost() != current.p_cost();
     Ok(PasswordCheck { matches, needs_rehash })
 }
 
@@ -143,6 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn stronger_or_other_parameters_move_to_the_current_ones_too() {
+        // pwdlib's default (FastAPI's tutorial): 64 MiB, 3 passes, 4 lanes.
+        let salt = SaltString::encode_b64(&[2u8; 16]).unwrap();
+        let pwdlib = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(65536, 3, 4, None).unwrap())
+            .hash_password(b"hunter22", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(verify("hunter22", &pwdlib).unwrap(), PasswordCheck { matches: true, needs_rehash: true });
+    }
+
+    #[test]
+    fn foreign_formats_verify_and_need_rehash() {
+        let passlib = "$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk";
+        assert_eq!(verify("toomanysecrets", passlib).unwrap(), PasswordCheck { matches: true, needs_rehash: true });
+        assert!(!verify("password", passlib).unwrap().matches);
+        let bcrypt = "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        assert_eq!(verify("U*U", bcrypt).unwrap(), PasswordCheck { matches: true, needs_rehash: true });
+    }
+
+    #[test]
     fn other_argon2_variants_verify_and_need_rehash() {
         let salt = SaltString::encode_b64(&[1u8; 16]).unwrap();
         let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap();
@@ -164,7 +203,11 @@ mod tests {
             "$argon2id$v=19$m=abc,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA",
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0",
             "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA",
-            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+            // Beyond what one check may spend: memory, passes, lanes.
+            "$argon2id$v=19$m=262145,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=19456,t=11,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=19456,t=2,p=17$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "plaintext password",
         ] {
             assert_eq!(verify("hunter22", phc), Err(PasswordError::MalformedHash), "{phc:?}");
         }

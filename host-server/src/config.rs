@@ -187,7 +187,7 @@ pub struct Config {
     pub refresh_reuse_grace: u32,
 
     /// Memory one component instance may use, in MiB.
-    #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 64, value_name = "MIB",
+    #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 80, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
     pub guest_memory_mib: u64,
 }
@@ -330,7 +330,29 @@ pub enum KeyAlgorithm {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum UsersCommand {
     /// List every account: id, email, whether it is active, when it was created.
-    List,
+    List {
+        /// Count the accounts by password hash format instead (how many still carry a hash an
+        /// import brought, which their next login replaces).
+        #[arg(long)]
+        hash_formats: bool,
+    },
+    /// Import the users of the FastAPI service Loom's Python side ran: ids, emails,
+    /// usernames, password hashes (bcrypt, pbkdf2-sha256, argon2) and whether they are active.
+    ///
+    /// Every row is checked as a registration would be; the valid ones are written in one
+    /// transaction; each refused row is named by its old id with the reason (never its hash).
+    /// Exit status 0 when every row was imported or was here already, 1 when any was refused.
+    /// Safe while hosts serve. Imported accounts log in with their old passwords; the first
+    /// login re-hashes the password to argon2id.
+    ///
+    /// Example: host-server --data-dir ./data users import sqlite:///srv/fastapi/sql_app.db --dry-run
+    Import {
+        /// The old service's database: sqlite:///PATH or postgres://USER@HOST/DATABASE (table `users`).
+        source: String,
+        /// Check and report every row, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Stop an account from logging in; its tokens stop working on their next
     /// request, and stay revoked if the account is activated again.
     ///

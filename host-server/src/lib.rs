@@ -10,7 +10,8 @@
 //! - [`keyring`]: the signing keys hosts share (sealed in the store, refreshed every 5 s).
 //! - [`telemetry`]: logs (text or JSON), audit events and Prometheus metrics.
 //! - [`admin`]: `host-server users …`, account administration without serving.
-//! - [`email`]: one spelling and one unique key per email address.
+//! - [`email`]: one spelling and one unique key per email address; [`username`]: what a username is.
+//! - [`import`]: moving the FastAPI service's users in (`host-server users import`).
 //! - [`password`]: the one spelling of a password, and what a new one must be.
 //! - [`credentials`]: password checks whose time tells nothing about the account.
 //! - [`durable`]: the one way the host writes files (atomic and synced).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod credentials;
 pub mod durable;
 pub mod email;
+pub mod import;
 pub mod keyring;
 pub mod keys;
 pub mod password;
@@ -39,3 +41,4 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod username;

@@ -32,6 +32,123 @@ pub enum Refusal {
     Common,
 }
 
+/// The bounds the component checks a stored hash within (the WIT contract says them): what one
+/// login may spend, whatever a row says.
+pub const MAX_ARGON2_MEMORY_KIB: u64 = 256 * 1024;
+pub const MAX_ARGON2_PASSES: u64 = 10;
+pub const MAX_ARGON2_LANES: u64 = 16;
+pub const MAX_BCRYPT_COST: u64 = 16;
+pub const MAX_PBKDF2_ROUNDS: u64 = 10_000_000;
+
+/// A stored password hash's format and cost, read from its header (nothing is checked against
+/// a password here: the component does that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashFormat {
+    /// `argon2id`, `argon2i` or `argon2d`, with memory (KiB), passes and lanes.
+    Argon2 { variant: String, memory_kib: u64, passes: u64, lanes: u64 },
+    /// `$2a$`, `$2b$` or `$2y$`, with its cost.
+    Bcrypt { prefix: String, cost: u64 },
+    /// passlib's `$pbkdf2-sha256$`, with its rounds.
+    Pbkdf2Sha256 { rounds: u64 },
+}
+
+impl HashFormat {
+    /// The format of `hash`, or why the component would not check it: unknown (or plain text),
+    /// malformed, or dearer than one login may spend.
+    pub fn of(hash: &str) -> Result<Self, String> {
+        let format = Self::parse(hash).ok_or_else(|| "an unknown or plain-text password hash format".to_owned())?;
+        format.within_bounds()?;
+        Ok(format)
+    }
+
+    fn parse(hash: &str) -> Option<Self> {
+        let mut parts = hash.split('$');
+        if !parts.next()?.is_empty() {
+            return None;
+        }
+        let id = parts.next()?;
+        if id.starts_with("argon2") && matches!(id, "argon2id" | "argon2i" | "argon2d") {
+            let mut params = parts.next()?;
+            if params.starts_with("v=") {
+                params = parts.next()?;
+            }
+            let (mut memory_kib, mut passes, mut lanes) = (None, None, None);
+            for pair in params.split(',') {
+                let (name, value) = pair.split_once('=')?;
+                let value = value.parse::<u64>().ok();
+                match name {
+                    "m" => memory_kib = value,
+                    "t" => passes = value,
+                    "p" => lanes = value,
+                    _ => {}
+                }
+            }
+            let (salt, output) = (parts.next()?, parts.next()?);
+            if salt.is_empty() || output.is_empty() {
+                return None;
+            }
+            return Some(Self::Argon2 {
+                variant: id.to_owned(),
+                memory_kib: memory_kib?,
+                passes: passes?,
+                lanes: lanes?,
+            });
+        }
+        if matches!(id, "2a" | "2b" | "2y") {
+            let cost = parts.next()?.parse().ok()?;
+            return (hash.len() == 60).then(|| Self::Bcrypt { prefix: format!("${id}$"), cost });
+        }
+        if id == "pbkdf2-sha256" {
+            let rounds = parts.next()?.parse().ok()?;
+            let (salt, checksum) = (parts.next()?, parts.next()?);
+            return (!salt.is_empty() && checksum.len() == 43).then_some(Self::Pbkdf2Sha256 { rounds });
+        }
+        None
+    }
+
+    fn within_bounds(&self) -> Result<(), String> {
+        match self {
+            Self::Argon2 { memory_kib, passes, lanes, .. }
+                if *memory_kib > MAX_ARGON2_MEMORY_KIB || *passes > MAX_ARGON2_PASSES || *lanes > MAX_ARGON2_LANES =>
+            {
+                return Err(format!(
+                    "an argon2 hash dearer than a login may spend (at most {} MiB, {MAX_ARGON2_PASSES} passes, \
+                     {MAX_ARGON2_LANES} lanes)",
+                    MAX_ARGON2_MEMORY_KIB / 1024
+                ));
+            }
+            Self::Bcrypt { cost, .. } if !(4..=MAX_BCRYPT_COST).contains(cost) => {
+                return Err(format!("a bcrypt hash of cost {cost} (from 4 to {MAX_BCRYPT_COST} are checked)"));
+            }
+            Self::Pbkdf2Sha256 { rounds } if !(1..=MAX_PBKDF2_ROUNDS).contains(rounds) => {
+                return Err(format!("a PBKDF2 hash of {rounds} rounds (at most {MAX_PBKDF2_ROUNDS} are checked)"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// What checking it costs, in the argon2 unit (memory KiB times passes); `None` for other
+    /// algorithms, whose cost does not compare.
+    pub fn argon2_cost(&self) -> Option<u64> {
+        match self {
+            Self::Argon2 { memory_kib, passes, .. } => memory_kib.checked_mul(*passes),
+            _ => None,
+        }
+    }
+
+    /// A short description for reports: `argon2id m=19456,t=2,p=1`, `bcrypt cost 12`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Argon2 { variant, memory_kib, passes, lanes } => {
+                format!("{variant} m={memory_kib},t={passes},p={lanes}")
+            }
+            Self::Bcrypt { prefix, cost } => format!("bcrypt {prefix} cost {cost}"),
+            Self::Pbkdf2Sha256 { rounds } => format!("pbkdf2-sha256 {rounds} rounds"),
+        }
+    }
+}
+
 /// `password` in its one spelling: non-ASCII spaces as U+0020, then NFC.
 pub fn normalize(password: &SecretString) -> SecretString {
     let text = password.expose_secret();
@@ -139,6 +256,29 @@ mod tests {
         assert_eq!(new_password(&"n\u{303}n\u{303}n\u{303}".into()).unwrap_err(), Refusal::TooShort);
         assert_eq!(new_password(&"x".repeat(MAX_BYTES + 1).into()).unwrap_err(), Refusal::TooLong);
         assert_eq!(new_password(&"password1".into()).unwrap_err(), Refusal::Common);
+    }
+
+    #[test]
+    fn stored_hash_formats_are_read_and_bounded() {
+        let argon = HashFormat::of("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaA").unwrap();
+        assert_eq!(argon.argon2_cost(), Some(196_608));
+        assert_eq!(argon.describe(), "argon2id m=65536,t=3,p=4");
+        let bcrypt = HashFormat::of("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW").unwrap();
+        assert_eq!(bcrypt, HashFormat::Bcrypt { prefix: "$2b$".into(), cost: 12 });
+        let passlib = "$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk";
+        assert_eq!(HashFormat::of(passlib).unwrap(), HashFormat::Pbkdf2Sha256 { rounds: 29_000 });
+        for (hash, why) in [
+            ("hunter2", "unknown"),
+            ("$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA", "unknown"),
+            ("$argon2id$v=19$m=300000,t=2,p=1$c2FsdA$aGFzaA", "dearer"),
+            ("$argon2id$v=19$m=19456,t=11,p=1$c2FsdA$aGFzaA", "dearer"),
+            ("$2b$17$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", "cost 17"),
+            ("$2b$12$short", "unknown"),
+            ("$pbkdf2-sha256$10000001$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk", "rounds"),
+        ] {
+            let refused = HashFormat::of(hash).unwrap_err();
+            assert!(refused.contains(why), "{hash}: {refused}");
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-pub use database::{Backend, POSTGRES_URL_VAR, PostgresDatabase, TestDatabase, in_ci, postgres_server, query_one};
+pub use database::{
+    Backend, POSTGRES_URL_VAR, PostgresDatabase, TestDatabase, in_ci, postgres_server, query_one, run_sql,
+};
 use tempfile::TempDir;
 
 mod database;

@@ -4,17 +4,18 @@
 
 use anyhow::{Context, bail};
 
-use crate::config::{Command, Config, KeyAlgorithm, KeysCommand, UsersCommand};
+use crate::config::{Command, Config, KeyAlgorithm, KeysCommand};
 use crate::store::{KeyChange, KeyState, UserStore};
-use crate::telemetry::audit::{self, Event};
 
 /// How long an admin command waits for a database that does not answer.
 const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
+mod users;
+
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let outcome = match command {
-        Command::Users(users) => run_users(&store, users).await,
+        Command::Users(command) => users::run(&store, command).await,
         Command::Keys(keys) => run_keys(config, &store, keys).await,
     };
     store.close().await;
@@ -38,48 +39,7 @@ async fn open_store(config: &Config) -> anyhow::Result<UserStore> {
     }
 }
 
-async fn run_users(store: &UserStore, users: &UsersCommand) -> anyhow::Result<()> {
-    match users {
-        UsersCommand::List => {
-            let users = store.list_users().await?;
-            let width = users.iter().map(|(u, _)| u.email.chars().count()).max().unwrap_or(0).max(5);
-            let names =
-                users.iter().filter_map(|(u, _)| u.username.as_ref()).map(String::len).max().unwrap_or(0).max(8);
-            println!("{:>6}  {:width$}  {:names$}  {:8}  CREATED", "ID", "EMAIL", "USERNAME", "ACTIVE");
-            for (user, created_at) in users {
-                let created = u64::try_from(created_at)
-                    .map(|s| {
-                        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
-                    })
-                    .map_or_else(|_| created_at.to_string(), |t| t.to_string());
-                let active = if user.is_active { "yes" } else { "no" };
-                let username = user.username.as_deref().unwrap_or("-");
-                println!("{:>6}  {:width$}  {username:names$}  {active:8}  {created}", user.id, user.email);
-            }
-        }
-        UsersCommand::Deactivate { email } | UsersCommand::Activate { email } => {
-            let active = matches!(users, UsersCommand::Activate { .. });
-            let now = crate::tokens::unix_now();
-            let Some(user) = store.user_by_email(email).await? else {
-                bail!("there is no account with the email {email}");
-            };
-            store.set_active(email, active, now).await?;
-            if active {
-                println!("Activated {email}");
-            } else {
-                // Its sessions end with it, refresh tokens included, on every host at once.
-                let ended = store.revoke_sessions_of(user.id, None, now).await?;
-                let how = "deactivation";
-                audit::record(Event::SessionRevoked { user_id: user.id, client: None, how, count: ended });
-                let sessions = if ended == 1 { "session" } else { "sessions" };
-                println!("Deactivated {email} (ended {ended} {sessions})");
-            }
-        }
-    }
-    Ok(())
-}
-
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     u64::try_from(unix)
         .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
         .map_or_else(|_| unix.to_string(), |t| t.to_string())

@@ -58,7 +58,7 @@ fn failed(what: &str, error: RuntimeError) -> String {
     format!("{what}: {error}")
 }
 
-/// Hash a password, match it, refuse a wrong one.
+/// Hash a password, match it, refuse a wrong one; check the hash formats an import brings.
 async fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
     let phc = core.hash_with(candidate, &sample()).await.map_err(|e| failed("hashing a password", e))?;
     let check = core.verify_with(candidate, &sample(), &phc).await.map_err(|e| failed("checking its own hash", e))?;
@@ -72,8 +72,29 @@ async fn own_passwords(core: &Core, candidate: &Loaded) -> Result<(), String> {
     if wrong.matches {
         return Err("a wrong password matches".into());
     }
+    // The hashes imported accounts bring: each must verify, and ask to be replaced.
+    for (format, password, hash) in FOREIGN_SAMPLES {
+        let check = core
+            .verify_with(candidate, &SecretString::from(*password), hash)
+            .await
+            .map_err(|e| failed(&format!("checking a {format} hash"), e))?;
+        if !check.matches || !check.needs_rehash {
+            return Err(format!("a {format} hash does not verify, or is not to be replaced by argon2id"));
+        }
+    }
     Ok(())
 }
+
+/// Known hashes of the formats an import brings: (format, password, hash). The bcrypt one is
+/// from the OpenBSD test vectors, the PBKDF2 one from passlib's documentation.
+const FOREIGN_SAMPLES: &[(&str, &str, &str)] = &[
+    ("bcrypt", "U*U", "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"),
+    (
+        "pbkdf2-sha256",
+        "toomanysecrets",
+        "$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk",
+    ),
+];
 
 /// Issue a token and accept it; refuse a forged one, an expired one, one for another
 /// audience or from another issuer, and one whose `kid` names no key; accept one the current

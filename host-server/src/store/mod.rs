@@ -24,6 +24,7 @@ mod connect;
 mod keys;
 mod readers;
 mod sessions;
+pub mod source;
 mod standing;
 mod throttle;
 mod users;
@@ -38,6 +39,7 @@ use sqlx::error::DatabaseError;
 use sqlx::{PgPool, SqlitePool};
 pub use standing::Standing;
 pub use throttle::{Admission, Allowance, Crowd, LoginAttempt, UNSETTLED_COUNTS_AFTER_SECONDS};
+pub use users::ImportedUser;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,17 @@
 //! Accounts: registration, lookup, password hash upgrades, administration.
 
-use super::{Login, StoreError, USER_COLUMNS, User, UserStore, duplicate, email_key, username_key};
+use super::{Backend, Login, StoreError, USER_COLUMNS, User, UserStore, duplicate, email_key, username_key};
+
+/// An account to import with its id, already checked: a normalised email, a valid username
+/// or none, a hash the component can check.
+#[derive(Debug, Clone)]
+pub struct ImportedUser {
+    pub id: i64,
+    pub email: String,
+    pub username: Option<String>,
+    pub hashed_password: String,
+    pub is_active: bool,
+}
 
 impl UserStore {
     /// Creates an active account; [`StoreError::DuplicateEmail`] or
@@ -65,6 +76,62 @@ impl UserStore {
         Ok(replaced == 1)
     }
 
+    /// Creates the accounts `users`, with their ids, in one transaction: all or none. On
+    /// PostgreSQL the identity sequence is then moved past the largest id, so registrations go
+    /// on after it (SQLite's AUTOINCREMENT does that by itself).
+    pub async fn import_users(&self, users: &[ImportedUser]) -> Result<(), StoreError> {
+        let insert = |overriding: &str| {
+            format!(
+                "INSERT INTO users (id, email, email_key, username, username_key, hashed_password, is_active) \
+                 {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )
+        };
+        macro_rules! each {
+            ($transaction:expr, $sql:expr) => {
+                for user in users {
+                    sqlx::query($sql)
+                        .bind(user.id)
+                        .bind(&user.email)
+                        .bind(email_key(&user.email))
+                        .bind(user.username.as_deref())
+                        .bind(user.username.as_deref().map(username_key))
+                        .bind(&user.hashed_password)
+                        .bind(user.is_active)
+                        .execute(&mut *$transaction)
+                        .await
+                        .map_err(|error| match &error {
+                            sqlx::Error::Database(db) if db.is_unique_violation() => duplicate(db.as_ref()),
+                            _ => StoreError::Database(error),
+                        })?;
+                }
+            };
+        }
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => {
+                let mut transaction = pool.begin().await?;
+                each!(transaction, &insert(""));
+                transaction.commit().await?;
+            }
+            Backend::Postgres(pool) => {
+                let mut transaction = pool.begin().await?;
+                each!(transaction, &insert("OVERRIDING SYSTEM VALUE"));
+                sqlx::query(
+                    "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 1) FROM users))",
+                )
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every account's id, email key and username key, for an import's checks.
+    pub async fn account_keys(&self) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        let select = "SELECT id, email_key, username_key FROM users";
+        Ok(with_pool!(self, pool => sqlx::query_as(select).fetch_all(pool).await?))
+    }
+
     /// Sets an account's password hash (a password change).
     pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query("UPDATE users SET hashed_password = $1 WHERE id = $2")
@@ -76,18 +143,19 @@ impl UserStore {
         Ok(())
     }
 
-    /// Calls `each` with every stored password hash that does not start with `prefix` (in
-    /// pages, so memory stays bounded however many accounts there are).
+    /// Calls `each` with every stored password hash that does not start with `prefix`, every
+    /// one when `prefix` is empty (in pages, so memory stays bounded however many accounts
+    /// there are). The prefix is compared exactly, not as a `LIKE` pattern.
     pub async fn hashes_not_starting_with(&self, prefix: &str, mut each: impl FnMut(&str)) -> Result<(), StoreError> {
         const PAGE: i64 = 1000;
-        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         let mut after = i64::MIN;
         loop {
             let page: Vec<(i64, String)> = with_pool!(self, pool => sqlx::query_as(
-                "SELECT id, hashed_password FROM users WHERE id > $1 AND hashed_password NOT LIKE $2 ORDER BY id LIMIT $3",
+                "SELECT id, hashed_password FROM users \
+                 WHERE id > $1 AND ($2 = '' OR substr(hashed_password, 1, length($2)) <> $2) ORDER BY id LIMIT $3",
             )
             .bind(after)
-            .bind(&pattern)
+            .bind(prefix)
             .bind(PAGE)
             .fetch_all(pool)
             .await?);
