@@ -100,7 +100,7 @@ test: build-guest build-fixtures py-tools
 
 _test-suites:
     cargo test --release --workspace
-    LOOM_TEST_BACKEND=postgres cargo test --release -p loom-e2e --test api --test abuse --test admin --test import
+    LOOM_TEST_BACKEND=postgres cargo test --release --workspace --test api --test abuse --test admin --test import
 
 # Measure the boundary's cost, HTTP load, start and swap times and memory; prints a table, writes bench/RESULTS.md.
 bench: build-guest
