@@ -18,6 +18,7 @@ use tempfile::TempDir;
 
 mod database;
 pub mod pg;
+pub mod skips;
 
 /// How long a host may take to start listening (it compiles the component first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,7 +54,7 @@ pub fn python_tool(name: &str) -> Option<PathBuf> {
         return Some(path);
     }
     assert!(!in_ci(), "{} is missing: `just test` installs the Python tools (`just py-tools`)", path.display());
-    eprintln!("!!! {} is missing (no python3 venv?): this test did NOT run (`just py-tools`) !!!", path.display());
+    skips::did_not_run(&format!("{} is missing (no python3 venv? `just py-tools` makes it)", path.display()));
     None
 }
 
@@ -65,7 +66,7 @@ pub fn chromium() -> Option<(PathBuf, PathBuf)> {
         return Some((browser, driver));
     }
     assert!(!in_ci(), "chromium or chromedriver is missing: CI installs Debian's chromium and chromium-driver");
-    eprintln!("!!! chromium or chromedriver is not installed: this browser test did NOT run !!!");
+    skips::did_not_run("chromium or chromedriver is not installed");
     None
 }
 

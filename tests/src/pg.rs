@@ -17,7 +17,7 @@ const SUPERUSER: &str = "loom";
 pub fn own() -> Option<PgServer> {
     let Some(bin) = binaries() else {
         assert!(!crate::in_ci(), "PostgreSQL is not installed (no initdb found): CI runs the PostgreSQL tests");
-        eprintln!("!!! PostgreSQL is not installed: this PostgreSQL test did NOT run !!!");
+        crate::skips::did_not_run("PostgreSQL is not installed (no initdb found)");
         return None;
     };
     Some(PgServer::start(&bin).unwrap_or_else(|error| panic!("cannot start a throwaway PostgreSQL: {error}")))

@@ -5,9 +5,14 @@
 //! one is made from the installed binaries ([`loom_e2e::pg::PgServer`]), and
 //! stopped and removed when COMMAND ends, whose exit code this returns.
 //!
-//! Without PostgreSQL binaries, COMMAND runs without the variable and a loud
-//! line says the PostgreSQL tests did not run; under `CI=true` that is an error.
+//! Without PostgreSQL binaries, COMMAND runs without the variable (`just test` then
+//! leaves its PostgreSQL pass out) and the PostgreSQL tests are listed as not run; under
+//! `CI=true` that is an error.
+//!
+//! After COMMAND, every test that did not run on this machine is listed, with why
+//! ([`loom_e2e::skips`]), outside the test harness's captured output.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use loom_e2e::POSTGRES_URL_VAR as URL_VAR;
@@ -21,7 +26,20 @@ fn main() -> ExitCode {
     };
     let mut run = Command::new(program);
     run.args(args);
-    if std::env::var_os(URL_VAR).is_some() {
+    let binaries = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from));
+    if let Some(dir) = &binaries {
+        loom_e2e::skips::clear(dir);
+    }
+    let code = with_server(run);
+    if let Some(dir) = &binaries {
+        report(&loom_e2e::skips::read(dir));
+    }
+    code
+}
+
+/// Runs `run` with a PostgreSQL server named in its environment when there can be one.
+fn with_server(mut run: Command) -> ExitCode {
+    if std::env::var_os(URL_VAR).is_some_and(|url| !url.is_empty()) {
         return status(run);
     }
     let Some(bin) = pg::binaries() else {
@@ -44,6 +62,20 @@ fn main() -> ExitCode {
     let code = status(run);
     drop(server);
     code
+}
+
+/// Prints the tests that did not run, by reason, where the person running the suites sees it.
+fn report(skipped: &[(String, Vec<String>)]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let count: usize = skipped.iter().map(|(_, tests)| tests.len()).sum();
+    let tests = if count == 1 { "test did" } else { "tests did" };
+    eprintln!("\n!!! {count} {tests} NOT run on this machine (they passed without checking anything):");
+    for (reason, tests) in skipped {
+        eprintln!("!!!   {} because {reason}: {}", tests.len(), tests.join(", "));
+    }
+    eprintln!("!!! CI installs what they need (.ci/run); see the README.\n");
 }
 
 fn status(mut command: Command) -> ExitCode {
