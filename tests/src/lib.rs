@@ -433,14 +433,41 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+/// How long a command the tests run may take unless a test says otherwise: far more than any
+/// needs, so that one that hangs fails the test with its name instead of stalling the suite.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs `command`, which must finish within `limit` (it is killed and the test fails
 /// otherwise: a host that wrongly starts would serve forever), and collects its output.
-pub fn run_within(command: Command, limit: Duration) -> Outcome {
-    let (done, finished) = mpsc::channel();
-    let program = format!("{command:?}");
-    let mut command = command;
+pub fn run_within(mut command: Command, limit: Duration) -> Outcome {
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = command.spawn().expect("the command starts");
+    let program = format!("{command:?}");
+    finish_within(command.spawn().expect("the command starts"), &program, limit)
+}
+
+/// Runs `command` to completion, feeding `stdin` (or nothing), and collects its output; it
+/// must finish within [`COMMAND_LIMIT`].
+pub fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
+    use std::io::Write;
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let program = format!("{command:?}");
+    let mut child = command.spawn().expect("the command starts");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    if let Some(input) = stdin {
+        // A command may rightly exit without reading its input (it refused something first).
+        match pipe.write_all(input.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin takes the input: {e}"),
+            _ => {}
+        }
+    }
+    drop(pipe);
+    finish_within(child, &program, COMMAND_LIMIT)
+}
+
+/// Waits for `child` (`program`, for the failure) at most `limit` and collects its output;
+/// kills it and fails the test after that.
+pub fn finish_within(child: Child, program: &str, limit: Duration) -> Outcome {
+    let (done, finished) = mpsc::channel();
     let pid = child.id();
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
@@ -458,27 +485,5 @@ pub fn run_within(command: Command, limit: Duration) -> Outcome {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("{program} did not finish within {limit:?}");
         }
-    }
-}
-
-/// Runs `command` to completion, feeding `stdin` (or nothing), and collects its output.
-pub fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
-    use std::io::Write;
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the command starts");
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    if let Some(input) = stdin {
-        // A command may rightly exit without reading its input (it refused something first).
-        match pipe.write_all(input.as_bytes()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin takes the input: {e}"),
-            _ => {}
-        }
-    }
-    drop(pipe);
-    let output = child.wait_with_output().expect("the command finishes");
-    Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -139,8 +139,8 @@ fn settings_edited_while_login_waits_are_kept() {
     got.recv_timeout(Duration::from_secs(10)).expect("loom asks the server");
     std::fs::write(project.settings(), r#"{"project_name": "demo", "edited_meanwhile": [1, 2]}"#).unwrap();
     go.send(()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let outcome = loom_e2e::finish_within(child, "loom login", loom_e2e::COMMAND_LIMIT);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
     let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.settings()).unwrap()).unwrap();
     assert_eq!(settings["edited_meanwhile"], serde_json::json!([1, 2]), "{settings}");
     assert_eq!(settings["auth"]["access_token"], "a.b.c");

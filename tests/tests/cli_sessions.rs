@@ -91,8 +91,8 @@ async fn six_looms_started_at_once_after_expiry_refresh_once_and_all_succeed() {
         })
         .collect();
     for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let outcome = loom_e2e::finish_within(child, "loom whoami", loom_e2e::COMMAND_LIMIT);
+        assert_eq!(outcome.code, Some(0), "{outcome:?}");
     }
     assert_eq!(refreshes(&host), 1, "one rotation for six processes:\n{}", host.logs());
     // The session is still live well past any grace: the saved refresh token works.

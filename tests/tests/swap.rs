@@ -100,11 +100,18 @@ async fn swaps_under_load_drop_no_request() {
             seen
         })
     };
+    // Waits for `at_least` more answered requests; fails (rather than hang) when they stop coming.
     let progress = |at_least: usize| {
         let done = Arc::clone(&done);
         async move {
             let target = done.load(Ordering::Relaxed) + at_least;
+            let deadline = Instant::now() + Duration::from_secs(60);
             while done.load(Ordering::Relaxed) < target {
+                assert!(
+                    Instant::now() < deadline,
+                    "requests stopped succeeding: {} answered",
+                    done.load(Ordering::Relaxed)
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
