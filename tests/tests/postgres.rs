@@ -11,6 +11,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple";
+/// A database password to look for where none may be shown.
+const MARKER: &str = "Xq7pMarkerW2";
 
 async fn me(host: &TestHost, token: &str) -> reqwest::Response {
     client().get(host.url("/users/me/")).bearer_auth(token).send().await.unwrap()
@@ -102,7 +104,10 @@ async fn a_database_outage_gives_503s_and_the_host_recovers_by_itself() {
 #[tokio::test]
 async fn a_host_started_before_its_database_waits_for_it() {
     let Some(mut server) = pg::own() else { return };
-    let database = TestDatabase::postgres(PostgresDatabase::create(&server.url));
+    // The server trusts loopback and ignores the password: the URL carries a marker to look for.
+    let mut database = TestDatabase::postgres(PostgresDatabase::create(&server.url));
+    database.url = database.url.replacen("postgres://loom@", &format!("postgres://loom:{MARKER}@"), 1);
+    assert!(database.url.contains(MARKER), "{}", database.url);
     server.pause();
     let dir = tempfile::tempdir().unwrap();
     let starting = TestHost::start_in(dir.path(), HostOptions { database: Some(database), ..Default::default() });
@@ -114,7 +119,20 @@ async fn a_host_started_before_its_database_waits_for_it() {
     server.resume().unwrap();
     let host = tokio::task::spawn_blocking(move || starting.wait()).await.unwrap();
     register(&host, "ada@example.com", PASSWORD).await;
-    assert!(!host.logs().contains("postgres://loom:"), "no password in the log");
+    assert!(!host.logs().contains(MARKER), "the database password in the log:\n{}", host.logs());
+    // Nor in what an admin command says, when it works and when it fails.
+    for (url, args) in [
+        (host.database_url.clone(), &["users", "list"][..]),
+        (host.database_url.replace("/loom_test_", "/no_such_database_"), &["users", "list"][..]),
+        (host.database_url.clone(), &["keys", "list"][..]),
+    ] {
+        let mut command = std::process::Command::new(loom_e2e::binary("host-server"));
+        command.arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&url).args(args);
+        command.arg("--component").arg(loom_e2e::component()).arg("--trusted-signers").arg(loom_e2e::dev_signers());
+        command.env_remove("DATABASE_URL");
+        let outcome = loom_e2e::run_within(command, Duration::from_secs(60));
+        assert!(!format!("{outcome:?}").contains(MARKER), "{args:?} showed the database password: {outcome:?}");
+    }
 }
 
 /// A load balancer's view: the hosts to spread requests over, changed while requests run.
