@@ -40,6 +40,11 @@ pub const MAX_ARGON2_LANES: u64 = 16;
 pub const MAX_BCRYPT_COST: u64 = 16;
 pub const MAX_PBKDF2_ROUNDS: u64 = 10_000_000;
 
+/// A character of the crypt base64 alphabet bcrypt and passlib use (`./A-Za-z0-9`).
+fn is_crypt64(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'/'
+}
+
 /// A stored password hash's format and cost, read from its header (nothing is checked against
 /// a password here: the component does that).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,54 +61,89 @@ impl HashFormat {
     /// The format of `hash`, or why the component would not check it: unknown (or plain text),
     /// malformed, or dearer than one login may spend.
     pub fn of(hash: &str) -> Result<Self, String> {
-        let format = Self::parse(hash).ok_or_else(|| "an unknown or plain-text password hash format".to_owned())?;
+        let format = Self::parse(hash).map_err(|malformed| match malformed {
+            None => "an unknown or plain-text password hash format".to_owned(),
+            Some(format) => format!("a malformed {format} hash"),
+        })?;
         format.within_bounds()?;
         Ok(format)
     }
 
-    fn parse(hash: &str) -> Option<Self> {
+    /// Reads the header and checks the whole string is well formed (what the component's
+    /// parsers require): `Err(None)` for an unknown format, `Err(Some(format))` for a
+    /// malformed one.
+    fn parse(hash: &str) -> Result<Self, Option<&'static str>> {
         let mut parts = hash.split('$');
-        if !parts.next()?.is_empty() {
-            return None;
+        if parts.next() != Some("") {
+            return Err(None);
         }
-        let id = parts.next()?;
-        if id.starts_with("argon2") && matches!(id, "argon2id" | "argon2i" | "argon2d") {
-            let mut params = parts.next()?;
-            if params.starts_with("v=") {
-                params = parts.next()?;
-            }
-            let (mut memory_kib, mut passes, mut lanes) = (None, None, None);
-            for pair in params.split(',') {
-                let (name, value) = pair.split_once('=')?;
-                let value = value.parse::<u64>().ok();
-                match name {
-                    "m" => memory_kib = value,
-                    "t" => passes = value,
-                    "p" => lanes = value,
-                    _ => {}
-                }
-            }
-            let (salt, output) = (parts.next()?, parts.next()?);
-            if salt.is_empty() || output.is_empty() {
-                return None;
-            }
-            return Some(Self::Argon2 {
-                variant: id.to_owned(),
-                memory_kib: memory_kib?,
-                passes: passes?,
-                lanes: lanes?,
-            });
+        let id = parts.next().ok_or(None)?;
+        if matches!(id, "argon2id" | "argon2i" | "argon2d") {
+            return Self::parse_argon2(id, parts).ok_or(Some("argon2"));
         }
         if matches!(id, "2a" | "2b" | "2y") {
-            let cost = parts.next()?.parse().ok()?;
-            return (hash.len() == 60).then(|| Self::Bcrypt { prefix: format!("${id}$"), cost });
+            let cost = parts.next().filter(|cost| cost.len() == 2).and_then(|cost| cost.parse().ok());
+            let rest = parts.next().unwrap_or_default();
+            let well_formed =
+                hash.len() == 60 && rest.len() == 53 && rest.bytes().all(is_crypt64) && parts.next().is_none();
+            return cost
+                .filter(|_| well_formed)
+                .map(|cost| Self::Bcrypt { prefix: format!("${id}$"), cost })
+                .ok_or(Some("bcrypt"));
         }
         if id == "pbkdf2-sha256" {
-            let rounds = parts.next()?.parse().ok()?;
-            let (salt, checksum) = (parts.next()?, parts.next()?);
-            return (!salt.is_empty() && checksum.len() == 43).then_some(Self::Pbkdf2Sha256 { rounds });
+            let rounds = parts.next().filter(|r| !r.starts_with('0')).and_then(|rounds| rounds.parse().ok());
+            let (salt, checksum) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let well_formed = !salt.is_empty()
+                && salt.len() <= 128
+                && salt.bytes().all(is_crypt64)
+                && checksum.len() == 43
+                && checksum.bytes().all(is_crypt64)
+                && parts.next().is_none();
+            return rounds.filter(|_| well_formed).map(|rounds| Self::Pbkdf2Sha256 { rounds }).ok_or(Some("PBKDF2"));
         }
-        None
+        Err(None)
+    }
+
+    /// An argon2 PHC string's parameters, when it is one the argon2 crate reads: version 16
+    /// or 19, exactly `m`, `t` and `p` (t ≥ 1, p ≥ 1, m ≥ 8p), a salt of 8 to 48 bytes and an
+    /// output of 4 to 64 bytes, in unpadded base64.
+    fn parse_argon2<'a>(variant: &str, mut parts: impl Iterator<Item = &'a str>) -> Option<Self> {
+        let mut params = parts.next()?;
+        if let Some(version) = params.strip_prefix("v=") {
+            if !matches!(version, "16" | "19") {
+                return None;
+            }
+            params = parts.next()?;
+        }
+        let (mut memory_kib, mut passes, mut lanes) = (None, None, None);
+        for pair in params.split(',') {
+            let (name, value) = pair.split_once('=')?;
+            let value = Some(value).filter(|v| !v.starts_with('0') || *v == "0")?.parse::<u64>().ok()?;
+            let slot = match name {
+                "m" => &mut memory_kib,
+                "t" => &mut passes,
+                "p" => &mut lanes,
+                _ => return None,
+            };
+            if slot.replace(value).is_some() {
+                return None;
+            }
+        }
+        let (memory_kib, passes, lanes) = (memory_kib?, passes?, lanes?);
+        let (salt, output) = (parts.next()?, parts.next()?);
+        let base64 = |text: &str, bytes: std::ops::RangeInclusive<usize>| {
+            text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+                && text.len() % 4 != 1
+                && bytes.contains(&(text.len() * 3 / 4))
+        };
+        let well_formed = passes >= 1
+            && lanes >= 1
+            && memory_kib >= 8 * lanes
+            && base64(salt, 8..=48)
+            && base64(output, 4..=64)
+            && parts.next().is_none();
+        well_formed.then(|| Self::Argon2 { variant: variant.to_owned(), memory_kib, passes, lanes })
     }
 
     fn within_bounds(&self) -> Result<(), String> {
@@ -270,10 +310,26 @@ mod tests {
         for (hash, why) in [
             ("hunter2", "unknown"),
             ("$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA", "unknown"),
-            ("$argon2id$v=19$m=300000,t=2,p=1$c2FsdA$aGFzaA", "dearer"),
-            ("$argon2id$v=19$m=19456,t=11,p=1$c2FsdA$aGFzaA", "dearer"),
+            ("$argon2id$v=19$m=300000,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "dearer"),
+            ("$argon2id$v=19$m=19456,t=11,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "dearer"),
             ("$2b$17$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", "cost 17"),
-            ("$2b$12$short", "unknown"),
+            // Malformed: what the component's parsers would refuse at every login.
+            ("$2b$12$short", "malformed bcrypt"),
+            ("$2b$04$!!!!/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", "malformed bcrypt"),
+            ("$2b$4$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUWx", "malformed bcrypt"),
+            (
+                "$pbkdf2-sha256$29000$N2YM!WQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk",
+                "malformed PBKDF2",
+            ),
+            ("$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A", "malformed PBKDF2"),
+            ("$argon2id$v=19$m=19456,t=0,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=19456,t=2,p=0$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=8,t=2,p=16$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=19456,t=2,p=1$c2Fsd!NhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFz", "malformed argon2"),
+            ("$argon2id$v=18$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
+            ("$argon2id$v=19$m=19456,t=2,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA", "malformed argon2"),
             ("$pbkdf2-sha256$10000001$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk", "rounds"),
         ] {
             let refused = HashFormat::of(hash).unwrap_err();

@@ -97,18 +97,13 @@ impl Server {
         crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
         let state = AppState::new(store.clone(), runtime, tokens, throttle, config.session_policy(), public_url);
         // Make the decoy hash and measure the cost of a check now, off the request path; then
-        // survey the stored hashes' costs, and again now and then (an import may add some).
+        // survey the stored hashes' costs, again after every import and now and then.
         let warm = state.clone();
         tokio::spawn(async move {
             if let Err(error) = warm.credentials.warm(&warm.runtime).await {
                 tracing::warn!(%error, "could not measure the cost of a password check yet");
             }
-            loop {
-                if let Err(error) = warm.credentials.survey(&warm.runtime, &warm.store).await {
-                    tracing::warn!(%error, "could not survey the stored password hashes' costs");
-                }
-                tokio::time::sleep(crate::credentials::SURVEY_EVERY).await;
-            }
+            crate::credentials::watch_stored_costs(&warm.credentials, &warm.runtime, &warm.store).await;
         });
         let mut app = routes::router(state);
         if config.metrics_bind.is_some() {

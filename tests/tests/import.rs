@@ -22,11 +22,17 @@ fn fastapi_source(path: &Path, only: &[&str]) -> Option<Vec<Value>> {
     Some(serde_json::from_str(&outcome.stdout).expect("the rows as JSON"))
 }
 
-/// `host-server users ARGS` on `host`'s database.
+/// `host-server users ARGS` on `host`'s database, with its component.
 fn users(host: &TestHost, args: &[&str]) -> Outcome {
+    users_with(host, &[], args)
+}
+
+/// `host-server SETTINGS users ARGS` on `host`'s database, with its component.
+fn users_with(host: &TestHost, settings: &[&str], args: &[&str]) -> Outcome {
     let mut command = std::process::Command::new(binary("host-server"));
     command.arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&host.database_url);
-    command.arg("users").args(args).env_remove("DATABASE_URL");
+    command.arg("--component").arg(loom_e2e::component()).arg("--trusted-signers").arg(loom_e2e::dev_signers());
+    command.args(settings).arg("users").args(args).env_remove("DATABASE_URL");
     run_within(command, Duration::from_secs(60))
 }
 
@@ -72,6 +78,20 @@ async fn the_fastapi_services_users_move_in_and_log_in_with_their_old_passwords(
         assert!(!dry.stdout.contains(secret_part) && !dry.stderr.contains(secret_part), "a hash in the report");
     }
     assert_eq!(users(&host, &["list"]).stdout.lines().count(), 2, "the dry run wrote nothing");
+    // The component checks one hash of each format first: one it cannot check here, in its
+    // memory or in half its deadline, refuses its rows.
+    let constrained = users_with(
+        &host,
+        &["--hash-deadline-ms", "200", "--guest-memory-mib", "40"],
+        &["import", &source, "--dry-run"],
+    );
+    for expected in [
+        "row 101: refused: its password hash (bcrypt $2b$ cost 12) takes",
+        "--hash-deadline-ms 200",
+        "row 102: refused: its password hash (argon2id m=65536,t=3,p=4) cannot be checked by the component here",
+    ] {
+        assert!(constrained.stdout.contains(expected), "{expected:?} in:\n{}", constrained.stdout);
+    }
 
     let imported = users(&host, &["import", &source]);
     assert_eq!(imported.code, Some(1), "{imported:?}");
@@ -151,18 +171,23 @@ async fn a_postgresql_source_imports_like_a_sqlite_one() {
 }
 
 /// The time of a failed login against an imported bcrypt account, which no argon2 parameter
-/// predicts, tells nothing either: a host times each such format, at the first check of one
-/// and in its survey of the stored hashes (at start, and now and then).
+/// predicts, tells nothing either: a host times each such format in its survey of the stored
+/// hashes, at start and within seconds of an import made while it serves.
 #[tokio::test]
 async fn an_imported_accounts_failed_login_takes_as_long_as_an_unknown_ones() {
     let dir = tempfile::tempdir().unwrap();
     let source_file = dir.path().join("sql_app.db");
     // Ada's bcrypt hash of cost 12 (passlib's default), dearer than the serving argon2id.
     let Some(_) = fastapi_source(&source_file, &["101"]) else { return };
-    let unthrottled = || HostOptions { args: vec!["--login-max-failures".into(), "1000".into()], ..Default::default() };
+    let unthrottled = || HostOptions {
+        args: vec!["--login-max-failures".into(), "1000".into()],
+        log_filter: Some("info,host_server::credentials=debug".into()),
+        ..Default::default()
+    };
     // On a data directory of the test's own, which outlives the host: it is restarted below.
     let data = tempfile::tempdir().unwrap();
     let host = TestHost::spawn_in(data.path(), unthrottled());
+    host.wait_for_log("surveyed the stored password hashes");
     let imported = users(&host, &["import", &format!("sqlite://{}", source_file.display())]);
     assert_eq!(imported.code, Some(0), "{imported:?}");
     let failed = async |host: &TestHost, email: &str| {
@@ -170,25 +195,33 @@ async fn an_imported_accounts_failed_login_takes_as_long_as_an_unknown_ones() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         took
     };
-    // The host serving while the import ran learns the format's cost at its first check. The
-    // floor follows the fastest check seen, so the two kinds of login take turns.
-    failed(&host, "ada@example.com").await;
+    // The host serving while the import ran sees it (within a 5-second poll) and times the
+    // format before anyone tries Ada's account (the log's wait has a 10-second deadline).
+    host.wait_for_log("bcrypt $2b$ cost 12");
+    let mut unknown = Duration::MAX;
+    for _ in 0..4 {
+        unknown = unknown.min(failed(&host, "nobody@example.com").await);
+    }
+    let mut known = Duration::MAX;
+    for _ in 0..4 {
+        known = known.min(failed(&host, "ada@example.com").await);
+    }
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    // Unpadded, an unknown account took ~0.25 times as long (a busy machine can slow her checks
+    // past the floor's margin: the bound is loose).
+    assert!(ratio > 0.7, "unknown/imported login time ratio {ratio:.2} ({unknown:?} / {known:?})");
+    // The floor follows the fastest check seen, so the two kinds of login take turns.
     let (mut unknown, mut known) = (Duration::MAX, Duration::MAX);
     for _ in 0..6 {
         known = known.min(failed(&host, "ada@example.com").await);
         unknown = unknown.min(failed(&host, "nobody@example.com").await);
     }
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-    // Unpadded, an unknown account took ~0.25 times as long.
     assert!((0.85..1.18).contains(&ratio), "unknown/imported login time ratio {ratio:.2} ({unknown:?} / {known:?})");
 
     // A host started on the database knows it before any check of Ada's account (a busy
     // machine can slow her checks past the floor's margin: the bound is loose).
-    let options = HostOptions {
-        database: Some(host.database()),
-        log_filter: Some("info,host_server::credentials=debug".into()),
-        ..unthrottled()
-    };
+    let options = HostOptions { database: Some(host.database()), ..unthrottled() };
     drop(host);
     let started = TestHost::spawn_in(data.path(), options);
     started.wait_for_log("surveyed the stored password hashes");

@@ -15,7 +15,7 @@ mod users;
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let outcome = match command {
-        Command::Users(command) => users::run(&store, command).await,
+        Command::Users(command) => users::run(config, &store, command).await,
         Command::Keys(keys) => run_keys(config, &store, keys).await,
     };
     store.close().await;

@@ -2,22 +2,25 @@
 
 use std::collections::BTreeMap;
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, bail};
+use secrecy::SecretString;
 
 use super::when;
-use crate::config::UsersCommand;
+use crate::config::{Config, UsersCommand};
 use crate::import::Verdict;
 use crate::password::HashFormat;
 use crate::store::UserStore;
 use crate::telemetry::audit::{self, Event};
 
-pub async fn run(store: &UserStore, command: &UsersCommand) -> anyhow::Result<()> {
+pub async fn run(config: &Config, store: &UserStore, command: &UsersCommand) -> anyhow::Result<()> {
     match command {
         UsersCommand::List { hash_formats: false } => list(store).await,
         UsersCommand::List { hash_formats: true } => hash_formats(store).await,
         UsersCommand::Deactivate { email } => set_active(store, email, false).await,
         UsersCommand::Activate { email } => set_active(store, email, true).await,
-        UsersCommand::Import { source, dry_run } => import(store, source, *dry_run).await,
+        UsersCommand::Import { source, dry_run } => import(config, store, source, *dry_run).await,
     }
 }
 
@@ -70,22 +73,56 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
     Ok(())
 }
 
-/// Reads the old service's users, decides each row, reports every one that is not simply
-/// imported, and writes the rest in one transaction (not in a dry run).
-async fn import(store: &UserStore, source: &str, dry_run: bool) -> anyhow::Result<()> {
+/// Reads the old service's users, decides each row, has the component check one hash of
+/// each format to import (a format it cannot check here, within its memory and in half its
+/// deadline, is refused), reports every row that is not simply imported, and writes the rest in
+/// one transaction (not in a dry run).
+async fn import(config: &Config, store: &UserStore, source: &str, dry_run: bool) -> anyhow::Result<()> {
     let described = crate::store::describe_database(source);
     let rows = crate::store::source::legacy_users(source)
         .await
         .with_context(|| format!("cannot read the users of {described}"))?;
-    let plan = crate::import::plan(&rows, &store.account_keys().await?);
+    let mut plan = crate::import::plan(&rows, &store.account_keys().await?);
+    let formats = plan.formats().into_iter().map(|(format, hash)| (format, hash.to_owned())).collect::<Vec<_>>();
+    if !formats.is_empty() {
+        let runtime = crate::startup::start_runtime(config).await?;
+        let limit = Duration::from_millis(config.hash_deadline_ms) / 2;
+        for (format, hash) in formats {
+            let started = Instant::now();
+            let checked = runtime.verify_password(SecretString::from("not the password"), hash).await;
+            let took = started.elapsed();
+            match checked {
+                Ok(_) if took <= limit => println!("{format}: {} ms per check here", took.as_millis()),
+                Ok(_) => plan.refuse_format(
+                    &format,
+                    &format!(
+                        "takes {} ms to check here, more than half of --hash-deadline-ms {}",
+                        took.as_millis(),
+                        config.hash_deadline_ms
+                    ),
+                ),
+                Err(error) => {
+                    tracing::debug!(%error, format, "the component could not check a hash to import");
+                    // A deadline ends a check late; running out of memory, early.
+                    let why = if took >= limit {
+                        format!("takes more than --hash-deadline-ms {} to check here", config.hash_deadline_ms)
+                    } else {
+                        format!(
+                            "cannot be checked by the component here (within --guest-memory-mib {})",
+                            config.guest_memory_mib
+                        )
+                    };
+                    plan.refuse_format(&format, &why);
+                }
+            }
+        }
+    }
     for row in &plan.rows {
-        match &row.verdict {
-            Verdict::Refused(why) => println!("row {}: refused: {why}", row.id),
-            Verdict::AlreadyHere => println!("row {}: here already", row.id),
-            Verdict::Import => {}
+        if let Verdict::Refused(why) = &row.verdict {
+            println!("row {}: refused: {why}", row.label);
         }
         if let Some(warning) = &row.warning {
-            println!("row {}: warning: {warning}", row.id);
+            println!("row {}: warning: {warning}", row.label);
         }
     }
     let (imported, here, refused) = (

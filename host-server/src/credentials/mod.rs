@@ -11,7 +11,7 @@
 
 mod floor;
 
-pub use floor::SURVEY_EVERY;
+pub use floor::{IMPORTS_POLL, SURVEY_EVERY};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +121,24 @@ impl PasswordChecks {
             }
         }
         Ok(Verdict { matches: false, needs_rehash: false, checked_hash, pad_until })
+    }
+}
+
+/// Surveys the stored hashes' costs now, after every import (within [`IMPORTS_POLL`]) and every
+/// [`SURVEY_EVERY`]; runs for the host's life.
+pub async fn watch_stored_costs(checks: &PasswordChecks, runtime: &Arc<Runtime>, store: &crate::store::UserStore) {
+    let (mut surveyed_at, mut surveyed_import) = (None::<Instant>, None::<i64>);
+    loop {
+        let last_import = store.last_import().await.ok();
+        let due = surveyed_at.is_none_or(|at| at.elapsed() >= SURVEY_EVERY)
+            || (last_import.is_some() && last_import != surveyed_import);
+        if due {
+            if let Err(error) = checks.survey(runtime, store).await {
+                tracing::warn!(%error, "could not survey the stored password hashes' costs");
+            }
+            (surveyed_at, surveyed_import) = (Some(Instant::now()), last_import.or(surveyed_import));
+        }
+        tokio::time::sleep(IMPORTS_POLL).await;
     }
 }
 

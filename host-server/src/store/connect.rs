@@ -159,6 +159,10 @@ pub fn describe(url: &str) -> String {
             ),
             Err(_) => "a PostgreSQL database (its URL is not shown: it may hold a password)".into(),
         },
+        // SQLite takes no user or password, but a URL may still carry one (`sqlite://u:pw@host/…`).
+        Some(Kind::Sqlite) if url.contains('@') => {
+            "a SQLite database (its URL is not shown: it may hold a password)".into()
+        }
         Some(Kind::Sqlite) => match SqliteConnectOptions::from_str(url) {
             Ok(options) => format!("the SQLite database {}", options.get_filename().display()),
             Err(_) => "a SQLite database (its URL is not shown)".into(),
@@ -174,6 +178,8 @@ mod tests {
     #[test]
     fn a_database_is_described_never_by_its_url() {
         assert_eq!(describe("postgres://loom:s3cret@db:5432/loom"), "the PostgreSQL database loom on db:5432");
+        assert!(!describe("sqlite://admin:s3cret@localhost/tmp/x.db").contains("s3cret"));
+        assert!(!describe("sqlite://:s3cret@/tmp/x.db").contains("s3cret"));
         assert_eq!(describe("postgres://loom@db/loom?password=s3cret"), "the PostgreSQL database loom on db:5432");
         assert_eq!(
             describe("postgres://loom:p%40ss@db/loom?sslmode=require"),

@@ -57,6 +57,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("cannot open the inline readers: {0}")]
     Readers(rusqlite::Error),
+    /// The database an import reads from cannot be read, and why.
+    #[error("{0}")]
+    Source(String),
     /// The database holds something this host cannot have written.
     #[error("the database holds {0}")]
     Corrupt(String),

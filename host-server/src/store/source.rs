@@ -1,57 +1,72 @@
 //! The old FastAPI service's database, read for an import: its `users` table (the columns of
 //! Loom's FastAPI seed: `id`, `email`, `username` (optional), `hashed_password`, `is_active`;
 //! any others are ignored), from SQLite or PostgreSQL. Read-only: nothing is migrated or written.
+//!
+//! Every value is read as the bytes of its text, whatever its column's type (SQLite lets any
+//! row hold anything), so that one odd value refuses its row, not the whole import: the import
+//! ([`crate::import`]) interprets them.
 
 use std::str::FromStr;
 
-use sqlx::Row;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Row};
 
 use super::StoreError;
 use super::connect::Kind;
 
+/// One value of a row as read: the bytes of its text, `None` for NULL.
+pub type Raw = Option<Vec<u8>>;
+
 /// A row of the old `users` table, as read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LegacyUser {
-    pub id: i64,
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub hashed_password: Option<String>,
-    pub is_active: bool,
+    pub id: Raw,
+    pub email: Raw,
+    pub username: Raw,
+    pub hashed_password: Raw,
+    pub is_active: Raw,
 }
 
-/// Reads the table through `$pool`, with its `username` column or, when the old service had
-/// none, without it (written once, compiled for each backend's pool).
+/// The columns, as text, with or without `username` (the old service may have had none).
+fn select(cast: &str, with_username: bool) -> String {
+    let column = |name: &str| format!("CAST({name} AS {cast})");
+    let username = if with_username { column("username") } else { format!("CAST(NULL AS {cast})") };
+    format!(
+        "SELECT {}, {}, {username}, {}, {} FROM users ORDER BY id",
+        column("id"),
+        column("email"),
+        column("hashed_password"),
+        column("is_active")
+    )
+}
+
+/// Reads the table on `$connection` (written once, compiled for each backend), each value
+/// through `$value` into [`Raw`].
 macro_rules! read_users {
-    ($pool:expr) => {{
-        let pool = $pool;
-        let with_username = "SELECT id, email, username, hashed_password, is_active FROM users ORDER BY id";
-        let rows = match sqlx::query(with_username).fetch_all(&pool).await {
-            Ok(rows) => Ok(rows),
+    ($connection:expr, $cast:expr, $value:expr) => {{
+        let mut connection = $connection;
+        let rows = match sqlx::query(&select($cast, true)).fetch_all(&mut connection).await {
             Err(sqlx::Error::Database(error)) if error.message().contains("username") => {
-                let without = "SELECT id, email, CAST(NULL AS TEXT) AS username, hashed_password, is_active \
-                               FROM users ORDER BY id";
-                sqlx::query(without).fetch_all(&pool).await
+                sqlx::query(&select($cast, false)).fetch_all(&mut connection).await
             }
-            Err(other) => Err(other),
+            other => other,
         };
-        pool.close().await;
-        rows?
+        let _ = connection.close().await;
+        let value = $value;
+        rows.map_err(unreadable)?
             .iter()
             .map(|row| {
                 Ok(LegacyUser {
-                    // SQLAlchemy's Integer is 32 bits on PostgreSQL, 64 on SQLite.
-                    id: row.try_get::<i64, _>("id").or_else(|_| row.try_get::<i32, _>("id").map(i64::from))?,
-                    email: row.try_get("email")?,
-                    username: row.try_get("username")?,
-                    hashed_password: row.try_get("hashed_password")?,
-                    // SQLAlchemy's Boolean column defaults to true; a NULL reads as not deactivated.
-                    is_active: row.try_get::<Option<bool>, _>("is_active")?.unwrap_or(true),
+                    id: value(row, 0)?,
+                    email: value(row, 1)?,
+                    username: value(row, 2)?,
+                    hashed_password: value(row, 3)?,
+                    is_active: value(row, 4)?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .map_err(unreadable)
     }};
 }
 
@@ -62,12 +77,37 @@ pub async fn legacy_users(url: &str) -> Result<Vec<LegacyUser>, StoreError> {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|_| StoreError::Url { reason: "the source URL is not a valid sqlite:// URL".into() })?
                 .read_only(true);
-            read_users!(sqlx::SqlitePool::connect_with(options).await?)
+            let connection = options.connect().await.map_err(unreadable)?;
+            read_users!(connection, "BLOB", |row: &sqlx::sqlite::SqliteRow, at| row.try_get::<Option<Vec<u8>>, _>(at))
         }
         Kind::Postgres => {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|_| StoreError::Url { reason: "the source URL is not a valid postgres:// URL".into() })?;
-            read_users!(sqlx::PgPool::connect_with(options).await?)
+            let connection = options.connect().await.map_err(unreadable)?;
+            read_users!(connection, "TEXT", |row: &sqlx::postgres::PgRow, at| row
+                .try_get::<Option<String>, _>(at)
+                .map(|text| text.map(String::into_bytes)))
         }
     }
+}
+
+/// Why the source could not be read, in one sentence of its own (the database's message said
+/// once, never the URL).
+fn unreadable(error: sqlx::Error) -> StoreError {
+    let reason = match &error {
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            if message.contains("no such table") || db.code().as_deref() == Some("42P01") {
+                "it has no users table".to_owned()
+            } else if message.contains("no such column") || db.code().as_deref() == Some("42703") {
+                format!("its users table lacks a column the import reads ({message})")
+            } else {
+                message.to_owned()
+            }
+        }
+        sqlx::Error::Io(io) => format!("cannot reach it: {io}"),
+        sqlx::Error::Tls(tls) => format!("cannot set up TLS with it: {tls}"),
+        other => other.to_string(),
+    };
+    StoreError::Source(reason)
 }

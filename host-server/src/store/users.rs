@@ -110,6 +110,10 @@ impl UserStore {
             Backend::Sqlite { pool, .. } => {
                 let mut transaction = pool.begin().await?;
                 each!(transaction, &insert(""));
+                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
+                    .bind(users.len() as i64)
+                    .execute(&mut *transaction)
+                    .await?;
                 transaction.commit().await?;
             }
             Backend::Postgres(pool) => {
@@ -120,10 +124,23 @@ impl UserStore {
                 )
                 .execute(&mut *transaction)
                 .await?;
+                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
+                    .bind(users.len() as i64)
+                    .execute(&mut *transaction)
+                    .await?;
                 transaction.commit().await?;
             }
         }
         Ok(())
+    }
+
+    /// The newest import's number (0 before any): it changes when `users import` writes
+    /// accounts, which hosts then survey.
+    pub async fn last_import(&self) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM imports")
+            .fetch_one(pool)
+            .await?)
+        .unwrap_or(0))
     }
 
     /// Every account's id, email key and username key, for an import's checks.
