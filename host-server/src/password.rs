@@ -177,6 +177,14 @@ impl HashFormat {
         }
     }
 
+    /// The memory checking it takes, in bytes; `None` for algorithms that take next to none.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        match self {
+            Self::Argon2 { memory_kib, .. } => memory_kib.checked_mul(1024),
+            _ => None,
+        }
+    }
+
     /// A short description for reports: `argon2id m=19456,t=2,p=1`, `bcrypt cost 12`, ...
     pub fn describe(&self) -> String {
         match self {

@@ -234,11 +234,33 @@ async fn a_component_that_misbehaves_at_call_time_fails_only_that_call() {
 
 #[tokio::test]
 async fn the_guest_sees_no_files_network_environment_or_arguments() {
-    // The fixture answers the password `probe-sandbox` with what it can see from inside;
-    // this test process has an environment, arguments, files and a network.
+    // The fixture answers the password `probe-sandbox:PORT` with what it can see from inside,
+    // having tried to connect to a listener of this test's; this test process has an
+    // environment, arguments, files and a network.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
     let runtime = start(&built("fixtures/evil.wasm")).await.unwrap();
-    let seen = runtime.hash_password("probe-sandbox".into()).await.unwrap();
-    assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=false", "{seen}");
+    let seen = runtime.hash_password(format!("probe-sandbox:{port}").into()).await.unwrap();
+    // Refused by the sandbox (wasi:sockets' access-denied), not unsupported by the guest's std.
+    assert_eq!(seen, "env=0 args=0 root=false cwd=false tmp=false net=PermissionDenied", "{seen}");
+    assert!(listener.accept().is_err(), "the guest reached the test's listener");
+    // The control: the same connection from outside the sandbox arrives.
+    let _outside = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while listener.accept().is_err() {
+        assert!(std::time::Instant::now() < deadline, "the listener sees no connection at all");
+        std::thread::yield_now(); // polling a non-blocking listener
+    }
+}
+
+#[tokio::test]
+async fn every_call_gets_a_fresh_instance() {
+    // The fixture counts calls in a static: an instance reused would remember the first.
+    let runtime = start(&built("fixtures/evil.wasm")).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(runtime.hash_password("count-calls".into()).await.unwrap(), "calls=1");
+    }
 }
 
 #[tokio::test]

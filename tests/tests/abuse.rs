@@ -76,6 +76,31 @@ async fn an_account_is_throttled_after_its_failures_until_the_window_passes() {
 }
 
 #[tokio::test]
+async fn parallel_guesses_do_not_slip_past_the_throttle() {
+    // Twenty wrong passwords at once against an allowance of three: exactly three are checked.
+    let host = host(&["--login-max-failures", "3", "--login-max-failures-per-address", "1000"]);
+    register(&host, "ada@example.com", PASSWORD).await;
+    let guesses: Vec<_> = (0..20)
+        .map(|n| {
+            let form = [("username", "ada@example.com".to_owned()), ("password", format!("wrong guess {n}"))];
+            tokio::spawn(client().post(host.url("/token")).form(&form).send())
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap().unwrap().status());
+    }
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(checked, 3, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(s)),
+        "{statuses:?}"
+    );
+    // And the right password is refused now too: the allowance is spent.
+    assert_eq!(attempt(&host, "ada@example.com", PASSWORD, None).await.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn a_burst_of_right_logins_to_one_account_is_told_to_retry_in_a_second_and_locks_nothing() {
     // A fleet of CI jobs sharing an account, all logging in at the same instant.
     let host = host(&["--login-max-failures", "5"]);
@@ -144,8 +169,13 @@ async fn host_without_proxies() -> TestHost {
 #[tokio::test]
 async fn registrations_are_throttled_per_address() {
     let host = host(&["--signups-per-address", "2"]);
-    register(&host, "one@example.com", PASSWORD).await;
-    register(&host, "two@example.com", PASSWORD).await;
+    // A registration hashes its password: what a refusal before any hashing must take far less than.
+    let mut hashing = Duration::MAX;
+    for email in ["one@example.com", "two@example.com"] {
+        let started = Instant::now();
+        register(&host, email, PASSWORD).await;
+        hashing = hashing.min(started.elapsed());
+    }
     let started = Instant::now();
     let response = client()
         .post(host.url("/users/"))
@@ -158,7 +188,8 @@ async fn registrations_are_throttled_per_address() {
     assert!((3590..=3600).contains(&retry_after), "{retry_after}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["detail"], format!("Too many registrations from this address; try again in {retry_after} seconds"));
-    assert!(started.elapsed() < Duration::from_millis(500));
+    let refused_in = started.elapsed();
+    assert!(refused_in < hashing / 2, "refused in {refused_in:?}; a registration with its hash took {hashing:?}");
 }
 
 #[tokio::test]
@@ -179,25 +210,51 @@ async fn asking_whether_an_address_is_registered_counts_against_the_allowance() 
 #[tokio::test]
 async fn a_full_hashing_queue_answers_503_at_once_and_cheap_requests_go_on() {
     let host = host(&["--max-hash-queue", "1", "--signups-per-address", "1000"]);
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    // One hash's time, unhurried: what a cheap request must take far less than, even now.
+    let mut hashing = Duration::MAX;
+    for n in 0..2 {
+        let started = Instant::now();
+        register(&host, &format!("warm{n}@example.com"), PASSWORD).await;
+        hashing = hashing.min(started.elapsed());
+    }
+    let saturated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let signups: Vec<_> = (0..16)
         .map(|n| {
             let request = client()
                 .post(host.url("/users/"))
                 .json(&json!({ "email": format!("u{n}@example.com"), "password": PASSWORD }));
+            let saturated = std::sync::Arc::clone(&saturated);
             async move {
                 let started = Instant::now();
                 let response = request.send().await.unwrap();
+                if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    saturated.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
                 (response.status(), retry_after, started.elapsed(), response.json::<Value>().await.unwrap())
             }
         })
         .map(tokio::spawn)
         .collect();
-    let health = async {
-        let response = client().get(host.url("/healthz")).send().await.unwrap();
-        response.status()
-    };
-    assert_eq!(health.await, StatusCode::OK);
+    // Once the queue is full (a refusal came back), cheap requests are still answered at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !saturated.load(std::sync::atomic::Ordering::Relaxed) {
+        assert!(Instant::now() < deadline, "the hashing queue never filled");
+        tokio::time::sleep(Duration::from_millis(1)).await; // polling the signups' flag
+    }
+    let (mut healthz, mut me) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(client().get(host.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+        healthz = healthz.min(started.elapsed());
+        let started = Instant::now();
+        let response = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        me = me.min(started.elapsed());
+    }
+    assert!(healthz < hashing / 2 && me < hashing / 2, "/healthz {healthz:?}, /users/me/ {me:?}, one hash {hashing:?}");
     let mut outcomes = Vec::new();
     for signup in signups {
         outcomes.push(signup.await.unwrap());
@@ -252,6 +309,9 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     let took = started.elapsed();
+    // Kept alive (a server that closes after each answer would end it at once), then closed.
+    assert!(!String::from_utf8_lossy(&rest).to_ascii_lowercase().contains("connection: close"), "not kept alive");
+    assert!(took >= Duration::from_millis(900), "the connection was not kept alive: closed after {took:?}");
     assert!(took < Duration::from_secs(5), "an idle connection stayed open {took:?}");
 }
 

@@ -81,14 +81,22 @@ fn plain_http_to_another_host_is_refused_unless_insecure() {
         let line = one_line(&outcome.stderr);
         assert!(line.contains("plain http://") && line.contains("--insecure") && line.contains("https://"), "{line}");
     }
-    // With --insecure loom goes ahead (and here finds no server at a closed port).
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let mut whoami = project.loom(&["whoami", "--insecure", "--server", &format!("http://localhost:{port}")]);
-    whoami.env("LOOM_TOKEN", "a.b.c");
+    // With --insecure loom goes ahead: through a proxy on this machine (the way to reach a
+    // remote name from a test), which sees the plain request and answers for the server.
+    let account = r#"{"id":1,"email":"ada@example.com","username":null,"is_active":true}"#;
+    let (proxy, requests) = scripted_server(vec![json_reply("200 OK", account)]);
+    let mut whoami = project.loom(&["whoami", "--insecure", "--server", "http://auth.example.com"]);
+    whoami.env("LOOM_TOKEN", "a.b.c").env("http_proxy", &proxy).env_remove("NO_PROXY").env_remove("no_proxy");
     let outcome = run(whoami, None);
-    assert!(outcome.stderr.contains("Cannot reach"), "{outcome:?}");
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert!(outcome.stdout.contains("ada@example.com"), "{outcome:?}");
+    assert_eq!(all(&requests), ["GET http://auth.example.com/users/me/ HTTP/1.1"]);
+    // Without it, the same command sends nothing.
+    let (proxy, requests) = scripted_server(vec![json_reply("200 OK", account)]);
+    let mut whoami = project.loom(&["whoami", "--server", "http://auth.example.com"]);
+    whoami.env("LOOM_TOKEN", "a.b.c").env("http_proxy", &proxy).env_remove("NO_PROXY").env_remove("no_proxy");
+    assert_eq!(run(whoami, None).code, Some(2));
+    assert!(all(&requests).is_empty(), "a plain request went out without --insecure");
     assert!(!project.settings().exists());
 }
 
@@ -123,6 +131,16 @@ fn an_absurd_expires_in_is_an_error_not_a_panic() {
     let line = one_line(&outcome.stderr);
     assert!(line.contains("a token said to expire in 18446744073709551615 seconds"), "{line}");
     assert!(!outcome.stderr.contains("panicked") && !project.settings().exists());
+    // At the edge: ten years (315,360,000 seconds) is accepted, a second more is not.
+    for (expires_in, accepted) in [(315_360_000u64, true), (315_360_001, false)] {
+        let body = format!(r#"{{"access_token":"a.b.c","token_type":"bearer","expires_in":{expires_in}}}"#);
+        let (server, _got, go) = one_shot_server(json_reply("200 OK", &body));
+        go.send(()).unwrap();
+        let project = Project::new();
+        let outcome = login(&project, &server);
+        assert_eq!(outcome.code == Some(0), accepted, "{expires_in}: {outcome:?}");
+        assert_eq!(project.settings().exists(), accepted, "{expires_in}");
+    }
 }
 
 #[test]

@@ -237,3 +237,32 @@ async fn an_imported_accounts_failed_login_takes_as_long_as_an_unknown_ones() {
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(ratio > 0.7, "after a start, unknown/imported ratio {ratio:.2} ({unknown:?} / {known:?})");
 }
+
+/// An account whose stored hash the host cannot check (here: pwdlib's 64 MiB argon2id on a host
+/// whose instances may have 40 MiB) fails like a wrong password, with a log line for the
+/// operator, never with an answer of its own that would tell the account exists.
+#[tokio::test]
+async fn an_account_whose_hash_is_too_dear_here_fails_like_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_file = dir.path().join("sql_app.db");
+    let Some(rows) = fastapi_source(&source_file, &["102"]) else { return };
+    let data = tempfile::tempdir().unwrap();
+    let host = TestHost::spawn_in(data.path(), HostOptions::default());
+    let imported = users(&host, &["import", &format!("sqlite://{}", source_file.display())]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    let options = HostOptions {
+        database: Some(host.database()),
+        args: vec!["--guest-memory-mib".into(), "40".into()],
+        ..Default::default()
+    };
+    drop(host);
+    let small = TestHost::spawn_in(data.path(), options);
+    let password = rows[0]["password"].as_str().unwrap();
+    for (email, password) in [("bob@example.com", password), ("bob@example.com", "not it"), ("nobody@example.com", "x")]
+    {
+        let (status, _, body) = login(&small, email, password).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{email}: {body}");
+        assert_eq!(body["detail"], "Incorrect username or password", "{email}: {body}");
+    }
+    small.wait_for_log("this account cannot log in until its password is reset");
+}

@@ -203,6 +203,12 @@ async fn tokens_from_before_the_upgrade_stay_valid_until_the_legacy_key_is_retir
     assert_eq!(me(&host, &new).await, StatusCode::OK);
 }
 
+/// An attacker's Ed25519 key, PKCS #8 DER in base64 (a test fixture, made for these tests and
+/// for nothing else).
+const ATTACKER_KEY: &str = "MC4CAQAwBQYDK2VwBCIEINiRNvvwYNGk400uySIvLtQUAuHFI6JKVuF86YYzISRW";
+/// Its public half, as a JWK's `x`.
+const ATTACKER_X: &str = "Y2IrJdwJsGn_OyRA8sccUZ8Q4z1i5IzKdxA-RrMgN9k";
+
 #[tokio::test]
 async fn tokens_are_checked_with_the_hosts_keys_only() {
     let host = TestHost::spawn();
@@ -233,18 +239,52 @@ async fn tokens_are_checked_with_the_hosts_keys_only() {
         StatusCode::UNAUTHORIZED
     );
 
-    // A key URL in the header is never fetched: a listener there sees no connection.
+    // Tokens of the right algorithm, signed by the attacker's own Ed25519 key, that point to it:
+    // a key URL in the header (`jku`, `x5u`) for a kid the host does not know is never
+    // fetched (a listener there sees no connection), and a key embedded in the header (`jwk`)
+    // is never used.
+    let attacker = {
+        use base64::Engine as _;
+        EncodingKey::from_ed_der(&base64::engine::general_purpose::STANDARD.decode(ATTACKER_KEY).unwrap())
+    };
+    let attacker_jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(
+        json!({ "kty": "OKP", "crv": "Ed25519", "x": ATTACKER_X, "kid": "attacker", "alg": "EdDSA", "use": "sig" }),
+    )
+    .unwrap();
     let lure = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     lure.set_nonblocking(true).unwrap();
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
-    header.kid = Some(kid.clone());
-    header.jku = Some(format!("http://{}/jwks.json", lure.local_addr().unwrap()));
-    header.x5u = Some(format!("http://{}/cert.pem", lure.local_addr().unwrap()));
-    let lured =
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"the attacker's own secret, 32 by")).unwrap();
-    assert_eq!(me(&host, &lured).await, StatusCode::UNAUTHORIZED);
+    let eddsa = |kid: Option<&str>| {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        header.kid = kid.map(Into::into);
+        header
+    };
+    let mut by_url = eddsa(Some("attacker"));
+    by_url.jku = Some(format!("http://{}/jwks.json", lure.local_addr().unwrap()));
+    by_url.x5u = Some(format!("http://{}/cert.pem", lure.local_addr().unwrap()));
+    let mut embedded = eddsa(Some("attacker"));
+    embedded.jwk = Some(attacker_jwk.clone());
+    let mut embedded_with_hosts_kid = eddsa(Some(&kid));
+    embedded_with_hosts_kid.jwk = Some(attacker_jwk.clone());
+    let mut embedded_without_kid = eddsa(None);
+    embedded_without_kid.jwk = Some(attacker_jwk);
+    for (what, header) in [
+        ("a key URL", by_url),
+        ("an embedded key", embedded),
+        ("an embedded key under the host's kid", embedded_with_hosts_kid),
+        ("an embedded key without a kid", embedded_without_kid),
+    ] {
+        let forged = jsonwebtoken::encode(&header, &claims, &attacker).unwrap();
+        // A good token for the key it points to: only the host's choice of keys refuses it.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["loom"]);
+        let embedded_key = DecodingKey::from_ed_components(ATTACKER_X).unwrap();
+        assert!(jsonwebtoken::decode::<Value>(&forged, &embedded_key, &validation).is_ok(), "{what}");
+        assert_eq!(me(&host, &forged).await, StatusCode::UNAUTHORIZED, "{what}");
+    }
     assert!(lure.accept().is_err(), "the host fetched a key from the token's header");
+    // The forgeries fail for their keys alone: the same claims under the host's own key pass.
+    assert_eq!(me(&host, &token).await, StatusCode::OK);
 
     // A host with another audience, on the same keys, refuses this one's tokens.
     let elsewhere = TestHost::spawn_in(

@@ -54,6 +54,10 @@ fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]
 async fn metrics_count_requests_logins_and_name_the_serving_component() {
     let host = observed_host();
     run_flow(&host).await;
+    // Paths that hold values (an id, something unknown) are counted by their route's pattern.
+    for path in ["/sessions/8741236", "/no/such/path-5519"] {
+        client().delete(host.url(path)).send().await.unwrap();
+    }
     let response = client().get(host.metrics_url()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -69,6 +73,8 @@ async fn metrics_count_requests_logins_and_name_the_serving_component() {
     assert_eq!(requests("/token", "POST", "429"), Some(1.0));
     assert_eq!(requests("/users/me/", "GET", "200"), Some(1.0));
     assert_eq!(requests("/logout", "POST", "204"), Some(1.0));
+    assert!(requests("unmatched", "DELETE", "404").is_some(), "{text}");
+    assert!(!text.contains("8741236") && !text.contains("5519"), "a raw path in the metrics:\n{text}");
     for (outcome, count) in [("ok", 1.0), ("failed", 3.0), ("throttled", 1.0)] {
         assert_eq!(sample(&scrape, "loom_logins_total", &[("outcome", outcome)]), Some(count), "{outcome}");
     }
@@ -173,4 +179,42 @@ async fn a_trapping_candidate_shows_as_a_rejected_reload_and_guest_traps() {
         assert!(std::time::Instant::now() < deadline, "no component.rejected event:\n{}", host.logs());
         tokio::time::sleep(std::time::Duration::from_millis(10)).await; // polling the host's log
     }
+}
+
+/// The audit events a flow does not reach: a refused registration, and a key rotation made by
+/// an admin command while the host serves (which each host logs when it sees it).
+#[tokio::test]
+async fn a_throttled_signup_and_a_key_change_are_audit_events() {
+    let host = TestHost::spawn_with(HostOptions {
+        args: ["--log-format", "json", "--signups-per-address", "1"].map(String::from).to_vec(),
+        ..Default::default()
+    });
+    register(&host, EMAIL, PASSWORD).await;
+    let refused = client()
+        .post(host.url("/users/"))
+        .json(&serde_json::json!({ "email": "bob@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let mut rotate = std::process::Command::new(loom_e2e::binary("host-server"));
+    rotate.arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&host.database_url);
+    rotate.arg("--component").arg(component()).arg("--trusted-signers").arg(loom_e2e::dev_signers());
+    rotate.args(["keys", "rotate"]).env_remove("DATABASE_URL");
+    let rotated = loom_e2e::run_within(rotate, std::time::Duration::from_secs(60));
+    assert_eq!(rotated.code, Some(0), "{rotated:?}");
+    // The host re-reads the keys every 5 seconds.
+    host.wait_for_log(r#""event":"keys.changed""#);
+    let logs = host.logs();
+    let audit: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["target"] == "audit")
+        .collect();
+    let throttled = audit.iter().find(|e| e["event"] == "signup.throttled").expect("a signup.throttled event");
+    assert_eq!(throttled["client"], "127.0.0.1", "{throttled}");
+    let changed = audit.iter().find(|e| e["event"] == "keys.changed").unwrap();
+    let kid = rotated.stdout.split_whitespace().find(|word| word.starts_with("20")).expect("the new kid in the output");
+    assert_eq!(changed["signing"], kid.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-'), "{changed}");
+    assert!(changed["verifying"].as_u64().is_some_and(|n| n >= 1), "the previous key still verifies: {changed}");
 }

@@ -90,9 +90,15 @@ async fn a_database_outage_gives_503s_and_the_host_recovers_by_itself() {
     let login_attempt = login_attempt.await.unwrap();
     assert_eq!(login_attempt.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(login_attempt.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    // Readiness answers within its documented 2 seconds, naming the database.
+    let started = std::time::Instant::now();
     let ready = client().get(host.url("/readyz")).send().await.unwrap();
+    let took = started.elapsed();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(ready.json::<Value>().await.unwrap()["detail"].is_string());
+    let body = ready.json::<Value>().await.unwrap();
+    assert!(body["detail"].is_string(), "{body}");
+    assert_eq!(body["database"], "unavailable", "{body}");
+    assert!(took < Duration::from_millis(2500), "/readyz took {took:?} during the outage");
     assert_eq!(client().get(host.url("/healthz")).send().await.unwrap().status(), StatusCode::OK, "still alive");
 
     server.resume().unwrap();

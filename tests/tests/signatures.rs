@@ -233,3 +233,33 @@ fn switches_from_the_environment_read_as_people_write_them() {
     assert_eq!(outcome.code, Some(2), "{outcome:?}");
     assert!(outcome.stderr.contains("LOOM_AUTH_ALLOW_UNSIGNED") || outcome.stderr.contains("maybe"), "{outcome:?}");
 }
+
+#[test]
+fn loom_sign_keeps_its_secret_key_private_and_never_overwrites_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = keygen(dir.path(), "release");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&secret), 0o600, "the secret key is the owner's alone");
+    let (secret_before, public_before) = (std::fs::read(&secret).unwrap(), std::fs::read(&public).unwrap());
+    let public_text = String::from_utf8(public_before.clone()).unwrap();
+    assert!(public_text.lines().any(|line| line.starts_with("RW")), "a minisign public key: {public_text}");
+
+    // A second keygen onto the same path refuses, in one sentence, and changes nothing.
+    let again = || {
+        let mut command = std::process::Command::new(binary("loom-sign"));
+        command.arg("keygen").arg("--secret-key").arg(&secret).arg("--public-key").arg(&public);
+        command
+    };
+    let refused = run(again(), None);
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert_eq!(refused.stderr.trim().lines().count(), 1, "{refused:?}");
+    assert!(refused.stderr.contains(&secret.display().to_string()), "{refused:?}");
+    assert_eq!(std::fs::read(&secret).unwrap(), secret_before);
+    assert_eq!(std::fs::read(&public).unwrap(), public_before);
+    // --if-missing makes that a success, still changing nothing.
+    let mut kept = again();
+    kept.arg("--if-missing");
+    assert_eq!(run(kept, None).code, Some(0));
+    assert_eq!(std::fs::read(&secret).unwrap(), secret_before);
+}

@@ -176,7 +176,11 @@ async fn a_dearer_component_upgrades_stored_hashes_at_login() {
 
 #[tokio::test]
 async fn sighup_makes_the_host_check_its_component_again() {
-    let host = TestHost::spawn();
+    // The reload's log line names its trigger: the signal, not a file event or a timer.
+    let host = TestHost::spawn_with(HostOptions {
+        log_filter: Some("info,host_server::reload=debug".into()),
+        ..Default::default()
+    });
     assert_eq!(health(&host).await["last_reload"], Value::Null);
     let kill = run(
         {
@@ -189,6 +193,7 @@ async fn sighup_makes_the_host_check_its_component_again() {
     assert_eq!(kill.code, Some(0), "{kill:?}");
     let health = wait_for(&host, "a reload after SIGHUP", |h| !h["last_reload"].is_null()).await;
     assert_eq!(health["last_reload"]["result"], "unchanged", "{health}");
+    host.wait_for_log("trigger=\"SIGHUP\"");
 }
 
 #[tokio::test]

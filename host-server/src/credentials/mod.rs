@@ -96,32 +96,58 @@ impl PasswordChecks {
         let foreign = account.as_ref().and_then(|a| floor::foreign_class(a.hash));
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
         let mut target = account.as_ref().map_or_else(|| reference.decoy.clone(), |a| a.hash.to_owned());
+        if let Some(account) = &account
+            && needs_more_memory_than(runtime, account.hash)
+        {
+            unusable(account, "asks for more memory than an instance of the component may have (--guest-memory-mib)");
+            target = reference.decoy.clone();
+        }
         for (index, password) in spellings.iter().enumerate() {
             let checking = Instant::now();
             let outcome = runtime.verify_password(password.clone(), target.clone()).await;
             if let (Some(class), Ok(_)) = (&foreign, &outcome) {
                 self.floor.note_time(class.clone(), checking.elapsed());
             }
-            match outcome {
-                Ok(check) if check.matches && account.is_some() => {
+            let on_decoy = target == reference.decoy;
+            match (outcome, &account) {
+                (Ok(check), Some(_)) if check.matches => {
                     let needs_rehash = check.needs_rehash || index > 0;
                     return Ok(Verdict { matches: true, needs_rehash, checked_hash, pad_until });
                 }
-                Ok(_) => {}
-                Err(RuntimeError::Password(PasswordError::MalformedHash)) if account.is_some() => {
-                    tracing::error!(
-                        user_id = account.as_ref().map(|a| a.user_id),
-                        "the stored password hash is not a valid PHC string: this account cannot log in until its \
-                         password is reset"
-                    );
+                (Ok(_), _) => {}
+                // An account whose stored hash cannot be checked fails like a wrong password (its
+                // time padded alike), not with an answer of its own that would tell it exists.
+                (Err(RuntimeError::Password(PasswordError::MalformedHash)), Some(stored)) => {
+                    unusable(stored, "is not a valid PHC string");
                     target = reference.decoy.clone();
                     runtime.verify_password(password.clone(), target.clone()).await?;
                 }
-                Err(other) => return Err(other),
+                (Err(RuntimeError::Trap(trap)), Some(stored)) if !on_decoy && trap.contains("memory") => {
+                    unusable(stored, "needs more memory to check than an instance of the component may have");
+                    target = reference.decoy.clone();
+                    runtime.verify_password(password.clone(), target.clone()).await?;
+                }
+                (Err(other), _) => return Err(other),
             }
         }
         Ok(Verdict { matches: false, needs_rehash: false, checked_hash, pad_until })
     }
+}
+
+/// Whether checking `hash` would ask for more memory than one instance may have.
+fn needs_more_memory_than(runtime: &Runtime, hash: &str) -> bool {
+    crate::password::HashFormat::of(hash)
+        .ok()
+        .and_then(|format| format.memory_bytes())
+        .is_some_and(|needed| needed > u64::try_from(runtime.memory_limit_bytes()).unwrap_or(u64::MAX))
+}
+
+/// Says, for the operator, why `account` cannot log in.
+fn unusable(account: &Stored<'_>, why: &str) {
+    tracing::error!(
+        user_id = account.user_id,
+        "the stored password hash {why}: this account cannot log in until its password is reset"
+    );
 }
 
 /// Surveys the stored hashes' costs now, after every import (within [`IMPORTS_POLL`]) and every

@@ -5,8 +5,9 @@
 //! misbehaves on a trigger (`loop-forever`, `trap-now`, `alloc-forever`,
 //! `sleep-now`, `print-now`) on every export: as a password (hash, verify), as
 //! the token to check (verify), or as the host's issuer setting (issue, for
-//! every subject but the self-test's). Hashing `probe-sandbox` returns what the
-//! sandbox lets it see. With
+//! every subject but the self-test's). Hashing `probe-sandbox:PORT` returns what the
+//! sandbox lets it see, having tried to connect to 127.0.0.1:PORT; hashing `count-calls`
+//! counts the calls its instance has seen. With
 //! `issue-fails`, it issues tokens for the gate's self-test only; with `lax-tokens`, it checks
 //! a token's signature and nothing else (expiry, audience, issuer, kid).
 
@@ -55,16 +56,21 @@ mod component {
         }
     }
 
-    /// What the sandbox lets the component see.
-    fn probe() -> String {
+    /// What the sandbox lets the component see; `net` is how connecting to 127.0.0.1:`port`
+    /// went: `connected`, or the error's kind (the sandbox's refusal, as opposed to
+    /// `Unsupported`, which would mean the attempt never reached it).
+    fn probe(port: &str) -> String {
+        let net = match std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
+            Ok(_) => "connected".to_owned(),
+            Err(error) => format!("{:?}", error.kind()),
+        };
         format!(
-            "env={} args={} root={} cwd={} tmp={} net={}",
+            "env={} args={} root={} cwd={} tmp={} net={net}",
             std::env::vars_os().count(),
             std::env::args_os().count(),
             std::fs::read_dir("/").is_ok(),
             std::fs::read_dir(".").is_ok(),
             std::fs::write("/tmp/loom-fixture", b"x").is_ok(),
-            std::net::TcpStream::connect("127.0.0.1:8000").is_ok(),
         )
     }
 
@@ -104,8 +110,13 @@ mod component {
 
     impl Passwords for Fixture {
         fn hash(password: String) -> Result<String, PasswordError> {
-            if password == "probe-sandbox" {
-                return Ok(probe());
+            if let Some(port) = password.strip_prefix("probe-sandbox:") {
+                return Ok(probe(port));
+            }
+            if password == "count-calls" {
+                // A static survives between calls only if an instance is reused.
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                return Ok(format!("calls={}", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1));
             }
             misbehave(&password);
             passwords::hash(&password).map_err(password_error)

@@ -71,11 +71,13 @@ async fn me_with_a_bad_token_cannot_validate_credentials() {
 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
-    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(1), leeway: Some(0), ..Default::default() });
+    let host = TestHost::spawn_with(HostOptions { token_ttl: Some(3), leeway: Some(0), ..Default::default() });
     register(&host, "ada@example.com", PASSWORD).await;
     let token = login(&host, "ada@example.com", PASSWORD).await;
-    // Wait for the clock, not for the host: poll until the one-second lifetime has passed.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // It works first (at least two of its three seconds are left: `exp` is whole seconds).
+    assert_eq!(me(&host, bearer(&token)).await.status(), StatusCode::OK, "the token works before it expires");
+    // Wait for the clock, not for the host: poll until the lifetime has passed.
+    let deadline = Instant::now() + Duration::from_secs(15);
     let response = loop {
         let response = me(&host, bearer(&token)).await;
         if response.status() != StatusCode::OK || Instant::now() > deadline {

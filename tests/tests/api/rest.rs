@@ -43,6 +43,7 @@ async fn unknown_routes_and_methods_answer_with_a_detail() {
 async fn no_input_gets_a_server_error() {
     let host = TestHost::spawn();
     register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
     let bodies: [&[u8]; 8] = [
         b"",
         b"\x00\x01\x02\xff",
@@ -55,23 +56,76 @@ async fn no_input_gets_a_server_error() {
     ];
     let content_types =
         ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=latin1"];
-    for path in ["/users/", "/token", "/users/me/", "/healthz", "/nope"] {
+    // Every endpoint that reads a body, with its own method, so the input reaches its parser
+    // (a 404 or 405 would prove nothing); the bearer token is a valid one, so endpoints behind
+    // it parse the body too.
+    for (method, path) in [
+        ("POST", "/users/"),
+        ("POST", "/token"),
+        ("POST", "/revoke"),
+        ("POST", "/users/me/password"),
+        // Last: it ends the token's session.
+        ("POST", "/logout"),
+    ] {
         for body in bodies {
             for content_type in content_types {
                 let response = client()
-                    .post(host.url(path))
+                    .request(method.parse().unwrap(), host.url(path))
                     .header("content-type", content_type)
-                    .header("authorization", HeaderValue::from_bytes(b"Bearer \x80\xff").unwrap())
+                    .bearer_auth(&token)
                     .body(body.to_vec())
                     .send()
                     .await
                     .unwrap();
                 let status = response.status();
-                assert!(status.is_client_error(), "{path} {content_type} {body:?} gave {status}");
-                assert!(!detail(response).await.is_empty());
+                assert!(
+                    status.is_client_error() || status.is_success(),
+                    "{path} {content_type} {body:?} gave {status}"
+                );
+                assert!(
+                    ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&status),
+                    "{method} {path} never reached its parser: {status}"
+                );
+                if status.is_client_error() {
+                    assert!(!detail(response).await.is_empty(), "{path} {content_type} {body:?}");
+                }
             }
         }
     }
+    // Hostile Authorization headers reach the extractor of every endpoint behind a token.
+    let headers: [&[u8]; 7] = [
+        b"Bearer \x80\xff",
+        b"Bearer ",
+        b"Bearer a.b.c",
+        b"Bearer \xc3\x28.e30.e30",
+        b"Basic Og==",
+        b"bearer  two words",
+        b"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+    ];
+    for (method, path) in
+        [("GET", "/users/me/"), ("GET", "/sessions"), ("DELETE", "/sessions/1"), ("POST", "/users/me/password")]
+    {
+        for header in headers {
+            let response = client()
+                .request(method.parse().unwrap(), host.url(path))
+                .header("authorization", HeaderValue::from_bytes(header).unwrap())
+                .header("content-type", "application/json")
+                .body(r#"{"current_password":"x","new_password":"y"}"#)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            // 400 for a request without a token at all (RFC 6750's invalid_request), else 401.
+            assert!(
+                [StatusCode::BAD_REQUEST, StatusCode::UNAUTHORIZED].contains(&status),
+                "{method} {path} {header:?}: {status}"
+            );
+            assert!(!detail(response).await.is_empty());
+        }
+    }
+    let long = format!("Bearer {}", "a".repeat(64 * 1024));
+    let response = client().get(host.url("/users/me/")).header("authorization", long).send().await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
 }
 
 #[tokio::test]
