@@ -254,7 +254,9 @@ async fn a_full_hashing_queue_answers_503_at_once_and_cheap_requests_go_on() {
         assert_eq!(response.status(), StatusCode::OK);
         me = me.min(started.elapsed());
     }
-    assert!(healthz < hashing / 2 && me < hashing / 2, "/healthz {healthz:?}, /users/me/ {me:?}, one hash {hashing:?}");
+    // Under one hash (a busy CI machine shares its two cores with other tests; answered
+    // behind the queue, each would take several).
+    assert!(healthz < hashing && me < hashing, "/healthz {healthz:?}, /users/me/ {me:?}, one hash {hashing:?}");
     let mut outcomes = Vec::new();
     for signup in signups {
         outcomes.push(signup.await.unwrap());
