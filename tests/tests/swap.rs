@@ -214,6 +214,35 @@ async fn a_rejected_swap_shows_its_step_on_healthz_and_its_reason_only_in_the_lo
     host.wait_for_log("at the version step: it exports loom:auth@0.3.0");
 }
 
+#[tokio::test]
+async fn a_component_that_cannot_read_what_the_serving_one_made_is_refused_and_loses_no_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, served) = host_with_swappable_component(dir.path(), HostOptions::default());
+    register(&host, EMAIL, PASSWORD).await;
+    let token = login(&host, EMAIL, PASSWORD).await;
+    // Each is sound alone (it passes the gate as the first component of a host, below), but
+    // would log out every session or lock out every account made before it.
+    for (fixture, why) in [
+        ("fixtures/forgets-tokens.wasm", "checking a token the current component issued"),
+        ("fixtures/forgets-hashes.wasm", "a hash the current component made does not match its password"),
+    ] {
+        let candidate = built_component(fixture);
+        install(&candidate, &served);
+        let sha = sha256(&candidate);
+        let health = wait_for(&host, fixture, |h| h["last_reload"]["sha256"] == sha.as_str()).await;
+        let outcome = (&health["last_reload"]["result"], &health["last_reload"]["step"]);
+        assert_eq!(outcome, (&"rejected".into(), &"self-test".into()), "{fixture}: {health}");
+        host.wait_for_log(why);
+        let me = client().get(host.url("/users/me/")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(me.status(), 200, "{fixture}: the session outlives the refusal");
+        login(&host, EMAIL, PASSWORD).await;
+
+        let first = TestHost::spawn_with(HostOptions { component: Some(candidate), ..Default::default() });
+        register(&first, EMAIL, PASSWORD).await;
+        login(&first, EMAIL, PASSWORD).await;
+    }
+}
+
 #[test]
 fn a_host_refuses_to_start_on_a_bad_component() {
     for (fixture, step, why) in [
@@ -221,6 +250,7 @@ fn a_host_refuses_to_start_on_a_bad_component() {
         ("fixtures/wit-next.wasm", "version", "loom:auth@0.3.0"),
         // Checks signatures but nothing else: each of these would be a way in.
         ("fixtures/lax.wasm", "self-test", "an expired token is accepted"),
+        ("fixtures/forged.wasm", "self-test", "a token with a forged signature is accepted"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut command = std::process::Command::new(binary("host-server"));

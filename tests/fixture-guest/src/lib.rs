@@ -9,7 +9,10 @@
 //! sandbox lets it see, having tried to connect to 127.0.0.1:PORT; hashing `count-calls`
 //! counts the calls its instance has seen. With
 //! `issue-fails`, it issues tokens for the gate's self-test only; with `lax-tokens`, it checks
-//! a token's signature and nothing else (expiry, audience, issuer, kid).
+//! a token's signature and nothing else (expiry, audience, issuer, kid); with `forged-tokens`,
+//! it checks nothing and accepts any well-formed token. Two are sound on their own but cannot
+//! read what an earlier component made: `forgets-tokens` marks its tokens and refuses tokens
+//! without the mark, `forgets-hashes` peppers its argon2 hashes (only its own then match).
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -119,7 +122,7 @@ mod component {
                 return Ok(format!("calls={}", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1));
             }
             misbehave(&password);
-            passwords::hash(&password).map_err(password_error)
+            passwords::hash(&peppered(&password)).map_err(password_error)
         }
 
         fn verify(password: String, phc: String) -> Result<PasswordCheck, PasswordError> {
@@ -127,10 +130,20 @@ mod component {
             if cfg!(feature = "wrong-answers") {
                 return Ok(PasswordCheck { matches: true, needs_rehash: false });
             }
+            let password = if auth_guest::foreign::is_foreign(&phc) { password } else { peppered(&password) };
             let check = passwords::verify(&password, &phc).map_err(password_error)?;
             Ok(PasswordCheck { matches: check.matches, needs_rehash: check.needs_rehash })
         }
     }
+
+    /// The password an argon2 hash is made from: with `forgets-hashes`, a pepper is added, so a
+    /// hash another component made never matches.
+    fn peppered(password: &str) -> String {
+        if cfg!(feature = "forgets-hashes") { format!("{password}:fixture-pepper") } else { password.to_owned() }
+    }
+
+    /// The claim `forgets-tokens` marks its own tokens with, and requires.
+    const MARK: (&str, &str) = ("fixture-mark", "true");
 
     impl Keys for Fixture {
         fn generate_key(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
@@ -160,6 +173,10 @@ mod component {
                 }
                 misbehave(&s.issuer);
             }
+            let mut extra = extra;
+            if cfg!(feature = "forgets-tokens") {
+                extra.push((MARK.0.to_owned(), MARK.1.to_owned()));
+            }
             let key = tokens::SigningKey { kid: key.kid.as_deref(), alg: algorithm(key.alg), private: &key.private };
             let (token, c) = tokens::issue(&settings(&s), &key, &subject, &client_id, &extra).map_err(token_error)?;
             Ok(IssuedToken { token, claims: claims(c) })
@@ -169,6 +186,10 @@ mod component {
             misbehave(&String::from_utf8_lossy(&token));
             #[cfg(feature = "lax-tokens")]
             let (s, keys) = lax(s, keys, &token);
+            #[cfg(feature = "forged-tokens")]
+            if let Some(claims) = unchecked(&token) {
+                return Ok(claims);
+            }
             let keys: Vec<_> = keys
                 .iter()
                 .map(|k| tokens::VerificationKey {
@@ -177,8 +198,31 @@ mod component {
                     material: &k.material,
                 })
                 .collect();
-            tokens::verify(&settings(&s), &keys, &token).map(claims).map_err(token_error)
+            let checked = tokens::verify(&settings(&s), &keys, &token).map(claims).map_err(token_error)?;
+            let marked = checked.extra.iter().any(|(name, value)| (name.as_str(), value.as_str()) == MARK);
+            if cfg!(feature = "forgets-tokens") && !marked {
+                return Err(TokenError::Malformed);
+            }
+            Ok(checked)
         }
+    }
+
+    /// The claims `token`'s payload states, believed without any check.
+    #[cfg(feature = "forged-tokens")]
+    fn unchecked(token: &[u8]) -> Option<Claims> {
+        use base64::Engine;
+        let text = std::str::from_utf8(token).ok()?;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.split('.').nth(1)?).ok()?;
+        let serde_json::Value::Object(mut fields) = serde_json::from_slice(&payload).ok()? else { return None };
+        let mut text = |name: &str| match fields.remove(name) {
+            Some(serde_json::Value::String(value)) => value,
+            _ => String::new(),
+        };
+        let (sub, iss, aud, jti, client_id) = (text("sub"), text("iss"), text("aud"), text("jti"), text("client_id"));
+        let mut number = |name: &str| fields.remove(name).and_then(|value| value.as_i64()).unwrap_or_default();
+        let (iat, exp) = (number("iat"), number("exp"));
+        let extra = fields.into_iter().map(|(name, value)| (name, value.to_string())).collect();
+        Some(Claims { sub, iss, aud, iat, exp, jti, client_id, kid: None, extra })
     }
 
     /// Settings and keys under which `token` passes every check but its signature: its own
