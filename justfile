@@ -102,9 +102,9 @@ test: build-guest build-fixtures py-tools
 _test-suites:
     cargo test --release --workspace
     if [ -n "${LOOM_TEST_POSTGRES_URL:-}" ]; then \
-        LOOM_TEST_BACKEND=postgres cargo test --release --workspace --test api --test abuse --test admin --test import; \
+        LOOM_TEST_BACKEND=postgres cargo test --release --workspace --test api --test abuse --test admin --test import --test keys; \
     else \
-        echo "the PostgreSQL pass of api, abuse, admin and import: PostgreSQL is not installed" \
+        echo "the PostgreSQL pass of api, abuse, admin, import and keys: PostgreSQL is not installed" \
             >> {{target_dir}}/release/tests-that-did-not-run.txt; \
     fi
 

@@ -317,9 +317,10 @@ async fn rows_written_straight_into_the_keys_table_verify_nothing_and_stop_no_re
     let seed = [66u8; 32];
     let jwk = |kid: &str| auth_guest::keys::public_jwk(auth_guest::keys::Algorithm::EdDsa, &seed, kid).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let one_byte = if host.database_url.starts_with("sqlite:") { "X'00'" } else { "'\\x00'::bytea" };
     host.sql(&format!(
         "INSERT INTO signing_keys (kid, algorithm, state, sealed_private, public_jwk, legacy, created_at) \
-         VALUES ('planted', 'EdDSA', 'verifying', X'00', '{}', FALSE, {now})",
+         VALUES ('planted', 'EdDSA', 'verifying', {one_byte}, '{}', FALSE, {now})",
         jwk("planted")
     ));
     host.sql(&format!("UPDATE signing_keys SET public_jwk = '{}' WHERE kid = '{second_kid}'", jwk(&second_kid)));
@@ -350,4 +351,58 @@ async fn rows_written_straight_into_the_keys_table_verify_nothing_and_stop_no_re
     assert_eq!(published.keys.len(), 1, "only the active key is published");
     assert_eq!(me(&host, &login(&host, EMAIL, PASSWORD).await).await, StatusCode::OK, "logins go on");
     host.wait_for_log("signing key planted");
+}
+
+/// The log lines of `keys.changed` audit events so far.
+fn key_changes(host: &TestHost) -> Vec<String> {
+    host.logs().lines().filter(|line| line.contains("keys.changed")).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn an_hs256_key_signs_unpublished_and_sighup_makes_a_running_host_take_it_at_once() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let eddsa = login(&host, EMAIL, PASSWORD).await;
+    // The host also re-reads its keys every 5 seconds: should that beat the signal (a window of
+    // milliseconds between the command's end and the signal), rotate again.
+    let mut hs256_kid = None;
+    for _ in 0..3 {
+        let seen = key_changes(&host).len();
+        let (ok, said) = admin(&host, &["keys", "rotate", "--alg", "hs256"]);
+        assert!(ok, "{said}");
+        let kill = loom_e2e::run(
+            {
+                let mut command = Command::new("kill");
+                command.args(["-HUP", &host.pid().to_string()]);
+                command
+            },
+            None,
+        );
+        assert_eq!(kill.code, Some(0), "{kill:?}");
+        let took =
+            within(Duration::from_secs(10), "the rotation is seen", async || key_changes(&host).len() > seen).await;
+        let change = key_changes(&host).remove(seen);
+        if change.contains(r#"trigger="SIGHUP""#) {
+            println!("SIGHUP to the new key in use: {took:?}");
+            hs256_kid = Some(change);
+            break;
+        }
+        assert!(change.contains(r#"trigger="poll""#), "{change}");
+    }
+    assert!(hs256_kid.is_some(), "the keys were re-read on SIGHUP:\n{}", host.logs());
+
+    let token = login(&host, EMAIL, PASSWORD).await;
+    let head = header(&token);
+    assert_eq!(head.alg, Algorithm::HS256, "the active key is the shared secret");
+    let kid = head.kid.expect("a kid");
+    assert!(hs256_kid.unwrap().contains(&kid), "the change names the key that signs now");
+    assert_eq!(me(&host, &token).await, StatusCode::OK);
+    assert_eq!(me(&host, &eddsa).await, StatusCode::OK, "the previous EdDSA key keeps verifying");
+    let published = jwks(&host).await;
+    assert!(published.find(&kid).is_none(), "a shared secret is never published: {published:?}");
+    assert_eq!(published.keys.len(), 1, "the EdDSA key that still verifies: {published:?}");
+    let (ok, listed) = admin(&host, &["keys", "list"]);
+    assert!(ok, "{listed}");
+    let row = listed.lines().find(|line| line.starts_with(&kid)).unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(row.split_whitespace().take(3).collect::<Vec<_>>(), [kid.as_str(), "HS256", "active"], "{listed}");
 }

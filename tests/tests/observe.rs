@@ -217,4 +217,5 @@ async fn a_throttled_signup_and_a_key_change_are_audit_events() {
     let kid = rotated.stdout.split_whitespace().find(|word| word.starts_with("20")).expect("the new kid in the output");
     assert_eq!(changed["signing"], kid.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-'), "{changed}");
     assert!(changed["verifying"].as_u64().is_some_and(|n| n >= 1), "the previous key still verifies: {changed}");
+    assert_eq!(changed["trigger"], "poll", "{changed}");
 }

@@ -283,9 +283,9 @@ impl Keys {
         &self.sealer
     }
 
-    /// Reads the keys again; whether they changed. Keys that cannot be used are left out and
-    /// logged; the others take effect.
-    pub async fn refresh(&self, runtime: &Runtime) -> Result<bool, KeyringError> {
+    /// Reads the keys again (`trigger` says why, for the audit log); whether they changed. Keys
+    /// that cannot be used are left out and logged; the others take effect.
+    pub async fn refresh(&self, runtime: &Runtime, trigger: &str) -> Result<bool, KeyringError> {
         let stored = self.store.signing_keys().await?;
         let current = self.ring.load();
         if fingerprint(&stored) == current.fingerprint {
@@ -297,6 +297,7 @@ impl Keys {
         crate::telemetry::audit::record(crate::telemetry::audit::Event::KeysChanged {
             signing: ring.signing.as_ref().map_or("(none)", |key| key.kid.as_deref().unwrap_or(LEGACY_KID)),
             verifying: ring.verifying.len(),
+            trigger,
         });
         if ring.signing.is_none() {
             tracing::error!("no usable signing key: logins fail until the active key can be used again");
@@ -312,11 +313,11 @@ impl Keys {
         tokio::spawn(async move {
             loop {
                 let Some(strong) = keys.upgrade() else { return };
-                tokio::select! {
-                    () = tokio::time::sleep(REFRESH_EVERY) => {}
-                    () = strong.nudge.notified() => {}
-                }
-                match strong.refresh(&runtime).await {
+                let trigger = tokio::select! {
+                    () = tokio::time::sleep(REFRESH_EVERY) => "poll",
+                    () = strong.nudge.notified() => "SIGHUP",
+                };
+                match strong.refresh(&runtime, trigger).await {
                     Ok(true) => runtime.forget_verified_tokens(),
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "could not read the signing keys; keeping the ones in memory"),

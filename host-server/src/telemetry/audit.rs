@@ -37,8 +37,8 @@ pub enum Event<'a> {
     /// A candidate component refused at a gate `step`.
     ComponentRejected { candidate: &'a str, step: &'a str, reason: &'a str, trigger: &'a str },
     /// This host now signs with `signing` and verifies with `verifying` keys (a rotation or a
-    /// retirement, seen in the database).
-    KeysChanged { signing: &'a str, verifying: usize },
+    /// retirement, seen in the database; `trigger`: `poll` or `SIGHUP`).
+    KeysChanged { signing: &'a str, verifying: usize, trigger: &'a str },
 }
 
 impl Event<'_> {
@@ -121,8 +121,8 @@ pub fn record(event: Event<'_>) {
             trigger,
             "refused the candidate auth component at the {step} step: {reason}"
         ),
-        Event::KeysChanged { signing, verifying } => {
-            tracing::info!(target: "audit", event = name, signing, verifying, "the signing keys changed")
+        Event::KeysChanged { signing, verifying, trigger } => {
+            tracing::info!(target: "audit", event = name, signing, verifying, trigger, "the signing keys changed")
         }
     }
     super::measure::count(&event);
