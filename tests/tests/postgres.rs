@@ -74,6 +74,48 @@ async fn two_hosts_on_one_database_share_accounts_tokens_races_and_revocations()
 }
 
 #[tokio::test]
+async fn parallel_guesses_split_across_two_hosts_do_not_slip_past_the_throttle() {
+    let Some(server) = postgres_server() else { return };
+    let database = TestDatabase::postgres(PostgresDatabase::create(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let on = |database: &TestDatabase| HostOptions {
+        database: Some(database.clone()),
+        args: ["--login-max-failures", "3", "--login-max-failures-per-address", "1000"].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    let (a, b) = (TestHost::start_in(dir.path(), on(&database)), TestHost::start_in(dir.path(), on(&database)));
+    let (a, b) = tokio::task::spawn_blocking(move || (a.wait(), b.wait())).await.unwrap();
+    register(&a, "ada@example.com", PASSWORD).await;
+    // Twenty wrong passwords at once, alternating between the hosts, against an allowance of
+    // three: exactly three are checked, whichever host they reached.
+    let guesses: Vec<_> = (0..20)
+        .map(|n| {
+            let host = if n % 2 == 0 { &a } else { &b };
+            let form = [("username", "ada@example.com".to_owned()), ("password", format!("wrong guess {n}"))];
+            tokio::spawn(client().post(host.url("/token")).form(&form).send())
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap().unwrap().status());
+    }
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(checked, 3, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(s)),
+        "{statuses:?}"
+    );
+    for host in [&a, &b] {
+        let right = client().post(host.url("/token")).form(&[("username", "ada@example.com"), ("password", PASSWORD)]);
+        assert_eq!(
+            right.send().await.unwrap().status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "the allowance is spent on both"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_database_outage_gives_503s_and_the_host_recovers_by_itself() {
     let Some(mut server) = pg::own() else { return };
     let database = TestDatabase::postgres(PostgresDatabase::create(&server.url));
