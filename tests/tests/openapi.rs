@@ -11,10 +11,12 @@ use serde_json::Value;
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// A host whose allowances do not get in a fuzzer's way.
+/// A host whose allowances do not get in a fuzzer's way, with its discovery document on.
 fn generous_host() -> TestHost {
     TestHost::spawn_with(HostOptions {
         args: [
+            "--public-url",
+            "http://127.0.0.1",
             "--signups-per-address",
             "1000000",
             "--login-max-failures",
@@ -104,18 +106,23 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     let host = generous_host();
     register(&host, EMAIL, PASSWORD).await;
     let token = login(&host, EMAIL, PASSWORD).await;
-    // What ends sessions last, on its own: it may end the one the other operations are called with.
-    let everything_else = [
-        "register_user",
-        "login_for_access_token",
-        "read_users_me",
-        "list_sessions",
-        "healthz",
-        "readyz",
-        "jwks",
-        "authorization_server_metadata",
-    ];
+    // Every operation the document lists (so one added later is fuzzed too), what ends sessions
+    // last and on its own: it may end the one the other operations are called with.
     let ending = ["revoke_token", "end_session", "change_password", "logout"];
+    let listed: Vec<String> = document(&host).await["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|operations| operations.as_object().unwrap().values())
+        .map(|operation| operation["operationId"].as_str().expect("every operation has an id").to_owned())
+        .collect();
+    assert!(ending.iter().all(|id| listed.iter().any(|listed| listed == id)), "{listed:?}");
+    for discovery in ["jwks", "authorization_server_metadata"] {
+        assert!(listed.iter().any(|id| id == discovery), "{discovery} is documented: {listed:?}");
+    }
+    let metadata = client().get(host.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+    assert_eq!(metadata.status(), 200, "the discovery document is on, for the fuzzer to reach");
+    let everything_else: Vec<&str> = listed.iter().map(String::as_str).filter(|id| !ending.contains(id)).collect();
     for operations in [&everything_else[..], &ending[..]] {
         let report = run(schemathesis(&program, &host, &token, operations))
             .unwrap_or_else(|report| panic!("schemathesis failed on {operations:?}:\n{report}"));
