@@ -521,3 +521,70 @@ fn completions_for_each_shell_name_every_command() {
     assert_eq!(unknown.code, Some(2), "{unknown:?}");
     assert!(unknown.stderr.contains("possible values"), "{}", unknown.stderr);
 }
+
+#[tokio::test]
+async fn the_settings_file_and_the_server_come_from_flags_else_the_environment() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let project = Project::new();
+    let elsewhere = project.dir.path().join("elsewhere.json");
+    let nowhere = project.dir.path().join("missing-dir/loom.json");
+
+    // LOOM_SERVER and LOOM_CONFIG alone: the login goes to that server and into that file.
+    let mut login = project.loom(&["login", "--username", EMAIL, "--password-stdin"]);
+    login.env("LOOM_SERVER", &host.base_url).env("LOOM_CONFIG", &elsewhere);
+    let outcome = run(login, Some(PASSWORD));
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert_eq!(one_line(&outcome.stdout), format!("Logged in to {} as {EMAIL}", host.base_url));
+    assert!(keys(&elsewhere).contains(&"auth".to_owned()), "saved in LOOM_CONFIG's file");
+    assert!(!project.settings().exists(), "nothing written to the default file");
+
+    // The file named by LOOM_CONFIG, else --config, holds the login; the default file does not.
+    let mut whoami = project.loom(&["whoami"]);
+    whoami.env("LOOM_CONFIG", &elsewhere);
+    let outcome = run(whoami, None);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert!(one_line(&outcome.stdout).contains(EMAIL), "{outcome:?}");
+    let outcome = run(project.loom(&["whoami"]), None);
+    assert_eq!(outcome.code, Some(4), "the default file has no login: {outcome:?}");
+    // --config wins over LOOM_CONFIG, and --server over LOOM_SERVER.
+    let mut whoami = project.loom(&["whoami", "--config", elsewhere.to_str().unwrap(), "--server", &host.base_url]);
+    whoami.env("LOOM_CONFIG", &nowhere).env("LOOM_SERVER", closed_port());
+    let outcome = run(whoami, None);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert!(one_line(&outcome.stdout).contains(EMAIL), "{outcome:?}");
+    // LOOM_SERVER wins over the saved login's server, and the login is not sent there.
+    let other = closed_port();
+    let mut whoami = project.loom(&["whoami"]);
+    whoami.env("LOOM_CONFIG", &elsewhere).env("LOOM_SERVER", &other);
+    let outcome = run(whoami, None);
+    assert_eq!(outcome.code, Some(4), "{outcome:?}");
+    assert_eq!(
+        one_line(&outcome.stderr),
+        format!(
+            "Not logged in to {other} (the saved login is for {}). Run 'loom login --server {other}'.",
+            host.base_url
+        )
+    );
+    assert!(!nowhere.exists());
+}
+
+#[test]
+fn login_waits_thirty_seconds_for_a_server_busy_hashing_then_says_so() {
+    // Accepts connections (the kernel's backlog does), never reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let project = Project::new();
+    let login = project.loom(&["login", "--server", &server, "--username", EMAIL, "--password-stdin"]);
+    let started = Instant::now();
+    let outcome = run(login, Some(PASSWORD));
+    let took = started.elapsed();
+    drop(listener);
+    assert_eq!(outcome.code, Some(1), "{outcome:?}");
+    assert_eq!(
+        one_line(&outcome.stderr),
+        format!("error: Cannot reach the Loom server at {server}: it did not answer within 30 seconds")
+    );
+    assert!((Duration::from_secs(29)..Duration::from_secs(45)).contains(&took), "login took {took:?}");
+    assert!(!project.settings().exists(), "nothing saved");
+}

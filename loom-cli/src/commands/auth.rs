@@ -14,7 +14,7 @@ use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Server, TOKEN_ENV, TokenSource};
+use super::{Server, TOKEN_ENV, TokenSource, not_logged_in};
 use crate::failure::Failure;
 
 /// How close to its expiry an access token is refreshed before use.
@@ -64,7 +64,7 @@ impl Context {
     pub async fn authorize_saved(&mut self) -> Result<Authorized, Failure> {
         let login = self.stored.as_ref().filter(|login| login.server == self.server.url);
         let Some(login) = login else {
-            return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into()));
+            return Err(not_logged_in(&self.server.url, self.stored.as_ref()));
         };
         let token = SecretString::from(login.access_token.trim().to_owned());
         self.authorize_with(token, TokenSource::Saved(self.settings.path().to_owned())).await
@@ -117,9 +117,9 @@ impl Context {
     /// A refused refresh ends the login here too: the dead tokens are forgotten (exit 4).
     async fn refresh(&mut self, used: &SecretString) -> Result<SecretString, Failure> {
         let mut locked = self.settings.lock()?;
-        let login = locked.file.login()?.filter(|login| login.server == self.server.url);
-        let Some(login) = login else {
-            return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into()));
+        let login = match locked.file.login()? {
+            Some(login) if login.server == self.server.url => login,
+            other => return Err(not_logged_in(&self.server.url, other.as_ref())),
         };
         let on_disk = SecretString::from(login.access_token.trim().to_owned());
         if on_disk.expose_secret() != used.expose_secret() && !expiring(&on_disk) {

@@ -126,6 +126,18 @@ fn token_problem(token: &str) -> Option<String> {
     Some(format!("it contains {what} at character {}, which no token has", body[..at].chars().count() + 1))
 }
 
+/// Exit 4: no saved login for `server`; when the saved one is for another server, says which
+/// (a login is only ever sent to the server it came from).
+pub fn not_logged_in(server: &str, stored: Option<&StoredLogin>) -> Failure {
+    Failure::LoginRequired(match stored {
+        Some(login) if login.server != server => format!(
+            "Not logged in to {server} (the saved login is for {}). Run 'loom login --server {server}'.",
+            login.server
+        ),
+        _ => "Not logged in. Run 'loom login'.".into(),
+    })
+}
+
 /// Where the token a command sends comes from, which decides what the user
 /// should do when the server refuses it.
 pub enum TokenSource {
@@ -145,7 +157,7 @@ impl TokenSource {
             (None, Some(login)) if login.server == server => {
                 (login.access_token.trim().to_owned(), Self::Saved(settings.path().to_owned()))
             }
-            (None, _) => return Err(Failure::LoginRequired("Not logged in. Run 'loom login'.".into())),
+            (None, _) => return Err(not_logged_in(server, stored)),
         };
         if let Some(problem) = token_problem(&token) {
             return Err(Failure::LoginRequired(match source {

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 
 use auth::Context;
 pub use context::token_from_env;
-use context::{Server, TokenSource};
+use context::{Server, TokenSource, not_logged_in};
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
