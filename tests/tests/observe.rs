@@ -73,7 +73,10 @@ async fn metrics_count_requests_logins_and_name_the_serving_component() {
     assert_eq!(requests("/token", "POST", "429"), Some(1.0));
     assert_eq!(requests("/users/me/", "GET", "200"), Some(1.0));
     assert_eq!(requests("/logout", "POST", "204"), Some(1.0));
-    assert!(requests("unmatched", "DELETE", "404").is_some(), "{text}");
+    // (The parser misreads a label value holding braces, so this one is read from the text.)
+    let by_pattern = r#"loom_http_requests_total{route="/sessions/{id}",method="DELETE",status="401"} 1"#;
+    assert!(text.lines().any(|line| line == by_pattern), "{text}");
+    assert_eq!(requests("unmatched", "DELETE", "404"), Some(1.0), "{text}");
     assert!(!text.contains("8741236") && !text.contains("5519"), "a raw path in the metrics:\n{text}");
     for (outcome, count) in [("ok", 1.0), ("failed", 3.0), ("throttled", 1.0)] {
         assert_eq!(sample(&scrape, "loom_logins_total", &[("outcome", outcome)]), Some(count), "{outcome}");
