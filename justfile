@@ -121,6 +121,32 @@ bench-hot-path: build-guest
     cargo build --release -p host-server -p loom-bench
     {{target_dir}}/release/loom-bench --hot-path
 
+# Mutation testing (not in CI): lists the mutants no test catches, in target/mutants/.
+mutants *ARGS:
+    #!/usr/bin/env bash
+    # Breaks the code whose tests are fast natively, one mutant at a time (cargo-mutants).
+    set -uo pipefail
+    command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
+    export CARGO_TARGET_DIR={{target_dir}}/mutants-build
+    mkdir -p {{target_dir}}/mutants
+    status=0
+    scope() {
+        local name=$1; shift
+        cargo mutants --no-shuffle -o {{target_dir}}/mutants/$name "$@" 2>&1 | tee {{target_dir}}/mutants/$name.log
+        [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    }
+    # The guest's logic (its WIT glue, component.rs, runs only inside wasmtime: the e2e suites test it).
+    scope auth-guest -p auth-guest -e auth-guest/src/component.rs {{ARGS}}
+    # loom's settings file: parsing, locking, writing without loss.
+    scope loom-cli -p loom-cli -f loom-cli/src/settings.rs {{ARGS}}
+    # The host's pure modules, with its unit tests only (the e2e suites need a build of everything per mutant).
+    scope host-server -p host-server -f host-server/src/email.rs -f host-server/src/throttle.rs \
+        -f host-server/src/durable.rs -f host-server/src/tokens.rs {{ARGS}} -- --lib
+    for name in auth-guest loom-cli host-server; do
+        echo "$name: $(grep -h 'mutants tested' {{target_dir}}/mutants/$name.log)"
+    done
+    exit $status
+
 # Formatting and lints.
 lint:
     cargo fmt --all -- --check

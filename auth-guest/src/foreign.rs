@@ -107,6 +107,14 @@ mod tests {
     }
 
     #[test]
+    fn checksums_that_differ_anywhere_are_unequal() {
+        assert!(constant_time_eq(&[1, 2, 3], &[1, 2, 3]));
+        // Two differences that would cancel out if they were combined with XOR.
+        assert!(!constant_time_eq(&[1, 2], &[0, 3]));
+        assert!(!constant_time_eq(&[1, 2, 3], &[1, 2]));
+    }
+
+    #[test]
     fn hostile_or_broken_rows_are_refused_before_any_work() {
         for hash in [
             // bcrypt cost 17 and 31: beyond what one login may spend.

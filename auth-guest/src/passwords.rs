@@ -172,6 +172,53 @@ mod tests {
         assert_eq!(verify("hunter22", &pwdlib).unwrap(), PasswordCheck { matches: true, needs_rehash: true });
     }
 
+    /// An argon2 hash of `password` with exactly these parameters.
+    fn hash_with(algorithm: Algorithm, version: Version, m: u32, t: u32, p: u32, password: &str) -> String {
+        let salt = SaltString::encode_b64(&[3u8; 16]).unwrap();
+        Argon2::new(algorithm, version, Params::new(m, t, p, None).unwrap())
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn any_one_parameter_off_the_current_ones_asks_for_a_rehash() {
+        let (m, t, p) = (MEMORY_KIB, ITERATIONS, PARALLELISM);
+        for (what, phc) in [
+            ("version 0x10", hash_with(Algorithm::Argon2id, Version::V0x10, m, t, p, "hunter22")),
+            ("memory", hash_with(Algorithm::Argon2id, Version::V0x13, m + 8, t, p, "hunter22")),
+            ("passes", hash_with(Algorithm::Argon2id, Version::V0x13, m, t + 1, p, "hunter22")),
+            ("lanes", hash_with(Algorithm::Argon2id, Version::V0x13, m, t, p + 1, "hunter22")),
+        ] {
+            assert_eq!(
+                verify("hunter22", &phc).unwrap(),
+                PasswordCheck { matches: true, needs_rehash: true },
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn hashes_at_the_check_limits_verify_and_one_past_them_are_refused() {
+        let at_limits = [
+            hash_with(Algorithm::Argon2id, Version::V0x13, 8 * MAX_CHECK_LANES, 1, MAX_CHECK_LANES, "hunter22"),
+            hash_with(Algorithm::Argon2id, Version::V0x13, 8, MAX_CHECK_PASSES, 1, "hunter22"),
+            hash_with(Algorithm::Argon2id, Version::V0x13, MAX_CHECK_MEMORY_KIB, 1, 1, "hunter22"),
+        ];
+        for phc in &at_limits {
+            assert!(verify("hunter22", phc).unwrap().matches, "{phc}");
+        }
+        let past = [
+            at_limits[0].replace(&format!(",p={MAX_CHECK_LANES}$"), &format!(",p={}$", MAX_CHECK_LANES + 1)),
+            at_limits[1].replace(&format!(",t={MAX_CHECK_PASSES},"), &format!(",t={},", MAX_CHECK_PASSES + 1)),
+            at_limits[2].replace(&format!("m={MAX_CHECK_MEMORY_KIB},"), &format!("m={},", MAX_CHECK_MEMORY_KIB + 1)),
+        ];
+        for (phc, limit) in past.iter().zip(&at_limits) {
+            assert_ne!(phc, limit, "the parameter was moved");
+            assert_eq!(verify("hunter22", phc), Err(PasswordError::MalformedHash), "{phc}");
+        }
+    }
+
     #[test]
     fn foreign_formats_verify_and_need_rehash() {
         let passlib = "$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk";

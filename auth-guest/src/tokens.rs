@@ -215,8 +215,8 @@ pub fn verify(settings: &TokenSettings<'_>, keys: &[VerificationKey<'_>], token:
     validation.required_spec_claims.clear();
     let mut found = jsonwebtoken::decode::<Map<String, Value>>(token, &decoding_key(key)?, &validation)
         .map_err(|error| match error.kind() {
+            // (The header's algorithm was pinned to the key's above.)
             ErrorKind::InvalidSignature => TokenError::BadSignature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenError::AlgorithmNotAllowed,
             _ => TokenError::Malformed,
         })?
         .claims;
@@ -394,6 +394,9 @@ mod tests {
         assert!(check(&at(NOW + 1800 + 5), &token).is_ok());
         assert_eq!(check(&at(NOW + 1800 + 6), &token), Err(TokenError::Expired));
         assert_eq!(check(&at(NOW - 60), &token), Err(TokenError::NotYetValid));
+        // Issued up to the leeway in this host's future (another host's clock runs ahead): valid.
+        assert!(check(&at(NOW - 5), &token).is_ok());
+        assert_eq!(check(&at(NOW - 6), &token), Err(TokenError::NotYetValid));
         let nbf = format!(
             r#"{{"sub":"1","iss":"loom-auth","aud":"loom","iat":{NOW},"exp":{},"jti":"x","client_id":"c","nbf":{}}}"#,
             NOW + 600,
@@ -462,6 +465,8 @@ mod tests {
         assert_eq!(check(&settings(), &ed_signed(&SEED, ED_HEADER, &no_aud)), Err(TokenError::WrongAudience));
         let several = good_claims().replace(r#""aud":"loom""#, r#""aud":["billing","loom"]"#);
         assert!(check(&settings(), &ed_signed(&SEED, ED_HEADER, &several)).is_ok());
+        let none_ours = good_claims().replace(r#""aud":"loom""#, r#""aud":["billing","ci"]"#);
+        assert_eq!(check(&settings(), &ed_signed(&SEED, ED_HEADER, &none_ours)), Err(TokenError::WrongAudience));
         let no_client = good_claims().replace(r#","client_id":"loom""#, "");
         assert_eq!(check(&settings(), &ed_signed(&SEED, ED_HEADER, &no_client)), Err(TokenError::MissingClaim));
     }
@@ -517,5 +522,9 @@ mod tests {
         let token = ed_signed(&SEED, ED_HEADER, &good_claims());
         let keys = [VerificationKey { kid: Some("ed-1"), alg: Algorithm::EdDsa, material: &[1; 16] }];
         assert_eq!(verify(&settings(), &keys, token.as_bytes()), Err(TokenError::InvalidKey));
+        // An HS256 secret shorter than 32 bytes verifies nothing, even a token it signed.
+        let signed = hmac_signed(b"short", r#"{"alg":"HS256","typ":"at+jwt","kid":"hs-short"}"#, &good_claims());
+        let keys = [VerificationKey { kid: Some("hs-short"), alg: Algorithm::Hs256, material: b"short" }];
+        assert_eq!(verify(&settings(), &keys, signed.as_bytes()), Err(TokenError::InvalidKey));
     }
 }

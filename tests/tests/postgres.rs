@@ -122,6 +122,16 @@ async fn a_database_outage_gives_503s_and_the_host_recovers_by_itself() {
     let host = TestHost::spawn_with(HostOptions { database: Some(database), ..Default::default() });
     register(&host, "ada@example.com", PASSWORD).await;
     let token = login(&host, "ada@example.com", PASSWORD).await;
+    assert_eq!(me(&host, &token).await.status(), StatusCode::OK);
+
+    // A restart between two requests closes every connection the host holds: the next request
+    // finds out and is answered on a fresh one, not with an error.
+    server.pause();
+    server.resume().unwrap();
+    until_status(&host, "/readyz", StatusCode::OK).await;
+    for _ in 0..8 {
+        assert_eq!(me(&host, &token).await.status(), StatusCode::OK, "after a restart:\n{}", host.logs());
+    }
 
     server.pause();
     let response = me(&host, &token).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::pg_readers::PgReaders;
 use super::readers::Readers;
 use super::{Backend, StoreError};
 
@@ -124,7 +125,15 @@ pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend,
         }
     };
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    Ok(Backend::Postgres(pool))
+    let readers = Arc::new(PgReaders::new(options, reader_count(max_connections)));
+    Ok(Backend::Postgres { pool, readers })
+}
+
+/// How many connections the PostgreSQL standing lookup keeps: two per core (one waits for the
+/// server while the other's answer is handled), within the connections this host may open.
+fn reader_count(max_connections: u32) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (2 * cores).min(max_connections as usize / 2).max(1)
 }
 
 /// Whether `error` means the database could not be reached, rather than that

@@ -15,13 +15,14 @@ macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { pool: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres { pool: $pool, .. } => $body,
         }
     };
 }
 
 mod connect;
 mod keys;
+mod pg_readers;
 mod readers;
 mod sessions;
 pub mod source;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 
 pub use connect::describe as describe_database;
 pub use keys::{KeyChange, KeyState, StoredKey};
+use pg_readers::PgReaders;
 use readers::Readers;
 pub use sessions::{NewSession, Rotation, SessionRow};
 use sqlx::error::DatabaseError;
@@ -141,7 +143,11 @@ enum Backend {
         /// database that is not a file.
         readers: Option<Arc<Readers>>,
     },
-    Postgres(PgPool),
+    Postgres {
+        pool: PgPool,
+        /// Connections of their own for the per-request standing lookup.
+        readers: Arc<PgReaders>,
+    },
 }
 
 impl UserStore {

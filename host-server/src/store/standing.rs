@@ -32,11 +32,13 @@ impl UserStore {
     /// `now`. Asked on every authenticated request: answered inline when it can be
     /// ([`super::readers`]), else through the pool.
     pub async fn standing(&self, id: i64, jti: &str, sid: &str, now: i64) -> Result<Option<Standing>, StoreError> {
-        if let Backend::Sqlite { readers: Some(readers), .. } = &self.backend {
-            match readers.standing(STANDING, id, jti, sid, now) {
+        match &self.backend {
+            Backend::Sqlite { readers: Some(readers), .. } => match readers.standing(STANDING, id, jti, sid, now) {
                 Ok(found) => return Ok(found),
                 Err(why) => tracing::debug!(%why, "standing lookup through the pool"),
-            }
+            },
+            Backend::Postgres { readers, .. } => return Ok(readers.standing(STANDING, id, jti, sid, now).await?),
+            Backend::Sqlite { readers: None, .. } => {}
         }
         Ok(
             with_pool!(self, pool => sqlx::query_as(STANDING).bind(jti).bind(id).bind(sid).bind(now).fetch_optional(pool).await?),

@@ -14,7 +14,7 @@ macro_rules! insert_if_allowed {
     ($store:expr, $table:literal, $insert:expr) => {
         match &$store.backend {
             Backend::Sqlite { pool, .. } => $insert.execute(pool).await?.rows_affected(),
-            Backend::Postgres(pool) => {
+            Backend::Postgres { pool, .. } => {
                 let mut transaction = pool.begin().await?;
                 sqlx::query(concat!("LOCK TABLE ", $table, " IN SHARE ROW EXCLUSIVE MODE"))
                     .execute(&mut *transaction)

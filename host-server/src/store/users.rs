@@ -116,7 +116,7 @@ impl UserStore {
                     .await?;
                 transaction.commit().await?;
             }
-            Backend::Postgres(pool) => {
+            Backend::Postgres { pool, .. } => {
                 let mut transaction = pool.begin().await?;
                 each!(transaction, &insert("OVERRIDING SYSTEM VALUE"));
                 sqlx::query(
