@@ -290,3 +290,17 @@ async fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
         }
     }
 }
+
+#[test]
+fn the_shipped_build_needs_wide_arithmetic_and_a_host_without_it_refuses_it_at_compile() {
+    let bytes = std::fs::read(component_path()).unwrap();
+    // A host as before the build used it: the component model and SIMD, no wide arithmetic.
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let older = wasmtime::Engine::new(&config).unwrap();
+    let refused = wasmtime::component::Component::new(&older, &bytes).err().expect("an older host refuses it");
+    assert!(format!("{refused:?}").contains("wide arithmetic support is not enabled"), "{refused:?}");
+    config.wasm_wide_arithmetic(true);
+    let current = wasmtime::Engine::new(&config).unwrap();
+    wasmtime::component::Component::new(&current, &bytes).expect("it compiles with the feature");
+}

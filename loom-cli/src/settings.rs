@@ -275,6 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn a_file_already_private_or_without_a_token_is_not_said_to_be_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut settings = SettingsFile::load(&path).unwrap();
+        settings.set_login(&login());
+        assert_eq!(settings.save().unwrap(), Saved { tightened_from: None });
+        // Without a token the file keeps the mode it had, and nothing is said.
+        std::fs::write(&path, r#"{"project_name": "x"}"#).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut settings = SettingsFile::load(&path).unwrap();
+        assert_eq!(settings.save().unwrap(), Saved { tightened_from: None });
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn files_up_to_the_bound_are_read_and_one_byte_more_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_FILE);
+        std::fs::write(&path, vec![b' '; MAX_FILE_BYTES as usize]).unwrap();
+        assert_eq!(read_bounded(&path).unwrap().len() as u64, MAX_FILE_BYTES);
+        std::fs::write(&path, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let refused = read_bounded(&path).unwrap_err();
+        assert_eq!(refused.to_string(), "it is larger than 16 MiB");
+    }
+
+    #[test]
     fn keeps_other_keys_in_order_and_restricts_the_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DEFAULT_FILE);

@@ -111,7 +111,8 @@ pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend,
                  and `%` must be percent-encoded)"
             .into(),
     })?;
-    let pool_options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT);
+    let readers = reader_count(max_connections);
+    let pool_options = PgPoolOptions::new().max_connections(max_connections - readers).acquire_timeout(ACQUIRE_TIMEOUT);
     let mut wait = FIRST_RETRY;
     let pool = loop {
         match pool_options.clone().connect_with(options.clone()).await {
@@ -125,15 +126,16 @@ pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend,
         }
     };
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    let readers = Arc::new(PgReaders::new(options, reader_count(max_connections)));
+    let readers = (readers > 0).then(|| Arc::new(PgReaders::new(options, readers as usize)));
     Ok(Backend::Postgres { pool, readers })
 }
 
-/// How many connections the PostgreSQL standing lookup keeps: two per core (one waits for the
-/// server while the other's answer is handled), within the connections this host may open.
-fn reader_count(max_connections: u32) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (2 * cores).min(max_connections as usize / 2).max(1)
+/// How many of the host's `max_connections` the PostgreSQL standing lookup keeps for itself:
+/// two per core (one waits for the server while the other's answer is handled), at most half;
+/// none when only one connection is allowed (the lookup then goes through the pool).
+fn reader_count(max_connections: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    (2 * cores).min(max_connections / 2)
 }
 
 /// Whether `error` means the database could not be reached, rather than that

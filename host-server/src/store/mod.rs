@@ -145,8 +145,9 @@ enum Backend {
     },
     Postgres {
         pool: PgPool,
-        /// Connections of their own for the per-request standing lookup.
-        readers: Arc<PgReaders>,
+        /// Connections of their own for the per-request standing lookup (within the host's
+        /// `--database-max-connections`); none when only one connection is allowed.
+        readers: Option<Arc<PgReaders>>,
     },
 }
 

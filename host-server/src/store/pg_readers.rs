@@ -29,7 +29,7 @@ pub(super) struct PgReaders {
 }
 
 impl PgReaders {
-    /// `count` (at least one) connections to the server `options` name, opened when first used.
+    /// `count` (at least one) connections to the server `options` names, opened when first used.
     pub fn new(options: PgConnectOptions, count: usize) -> Self {
         let connections = (0..count.max(1)).map(|_| Arc::new(Mutex::new(None))).collect();
         Self { options, connections, next: AtomicUsize::new(0) }

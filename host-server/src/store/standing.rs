@@ -37,8 +37,10 @@ impl UserStore {
                 Ok(found) => return Ok(found),
                 Err(why) => tracing::debug!(%why, "standing lookup through the pool"),
             },
-            Backend::Postgres { readers, .. } => return Ok(readers.standing(STANDING, id, jti, sid, now).await?),
-            Backend::Sqlite { readers: None, .. } => {}
+            Backend::Postgres { readers: Some(readers), .. } => {
+                return Ok(readers.standing(STANDING, id, jti, sid, now).await?);
+            }
+            Backend::Sqlite { readers: None, .. } | Backend::Postgres { readers: None, .. } => {}
         }
         Ok(
             with_pool!(self, pool => sqlx::query_as(STANDING).bind(jti).bind(id).bind(sid).bind(now).fetch_optional(pool).await?),
