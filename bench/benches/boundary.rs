@@ -107,7 +107,8 @@ mod reused {
     }
 
     pub fn instance(path: &std::path::Path) -> (Store<State>, Authenticator) {
-        let engine = Engine::default();
+        // As the host's engine: the shipped build uses wide arithmetic.
+        let engine = Engine::new(wasmtime::Config::new().wasm_wide_arithmetic(true)).unwrap();
         let component = Component::from_file(&engine, path).unwrap();
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();

@@ -293,6 +293,16 @@ impl TestHost {
             .unwrap_or_else(|| panic!("the host announced no metrics address:\n{logs}"))
     }
 
+    /// `host-server` as an administrator runs it on this host's data directory and database, with
+    /// the component and signers the tests trust: add settings and a subcommand.
+    pub fn admin_command(&self) -> Command {
+        let mut command = Command::new(binary("host-server"));
+        command.arg("--data-dir").arg(&self.data_dir).arg("--database-url").arg(&self.database_url);
+        command.arg("--component").arg(component()).arg("--trusted-signers").arg(dev_signers());
+        command.env_remove("DATABASE_URL").env_remove("LOOM_AUTH_DATA_DIR");
+        command
+    }
+
     /// The host's process id (to send it signals).
     pub fn pid(&self) -> u32 {
         self.child.id()

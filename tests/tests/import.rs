@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use loom_e2e::{HostOptions, Outcome, TestHost, binary, client, python_tool, query_one, register, run_within};
+use loom_e2e::{HostOptions, Outcome, TestHost, client, python_tool, query_one, register, run_within};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -29,10 +29,8 @@ fn users(host: &TestHost, args: &[&str]) -> Outcome {
 
 /// `host-server SETTINGS users ARGS` on `host`'s database, with its component.
 fn users_with(host: &TestHost, settings: &[&str], args: &[&str]) -> Outcome {
-    let mut command = std::process::Command::new(binary("host-server"));
-    command.arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&host.database_url);
-    command.arg("--component").arg(loom_e2e::component()).arg("--trusted-signers").arg(loom_e2e::dev_signers());
-    command.args(settings).arg("users").args(args).env_remove("DATABASE_URL");
+    let mut command = host.admin_command();
+    command.args(settings).arg("users").args(args);
     run_within(command, Duration::from_secs(60))
 }
 

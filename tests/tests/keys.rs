@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use loom_e2e::{HostOptions, TestHost, binary, client, component, dev_signers, login, register};
+use loom_e2e::{HostOptions, TestHost, client, login, register};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -30,21 +30,10 @@ fn header(token: &str) -> Header {
 
 /// `host-server ARGS…` as an administrator would run it on `host`'s data directory and database.
 fn admin(host: &TestHost, args: &[&str]) -> (bool, String) {
-    let output = Command::new(binary("host-server"))
-        .arg("--data-dir")
-        .arg(&host.data_dir)
-        .arg("--database-url")
-        .arg(&host.database_url)
-        .arg("--component")
-        .arg(component())
-        .arg("--trusted-signers")
-        .arg(dev_signers())
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
+    let mut command = host.admin_command();
+    command.args(args);
+    let outcome = loom_e2e::run_within(command, Duration::from_secs(60));
+    (outcome.code == Some(0), format!("{}{}", outcome.stdout, outcome.stderr))
 }
 
 /// Polls `done` every 50 ms for at most `limit`: how long it took, or a failure.

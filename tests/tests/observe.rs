@@ -200,10 +200,8 @@ async fn a_throttled_signup_and_a_key_change_are_audit_events() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let mut rotate = std::process::Command::new(loom_e2e::binary("host-server"));
-    rotate.arg("--data-dir").arg(&host.data_dir).arg("--database-url").arg(&host.database_url);
-    rotate.arg("--component").arg(component()).arg("--trusted-signers").arg(loom_e2e::dev_signers());
-    rotate.args(["keys", "rotate"]).env_remove("DATABASE_URL");
+    let mut rotate = host.admin_command();
+    rotate.args(["keys", "rotate"]);
     let rotated = loom_e2e::run_within(rotate, std::time::Duration::from_secs(60));
     assert_eq!(rotated.code, Some(0), "{rotated:?}");
     // The host re-reads the keys every 5 seconds.

@@ -109,26 +109,25 @@ impl PasswordChecks {
                 self.floor.note_time(class.clone(), checking.elapsed());
             }
             let on_decoy = target == reference.decoy;
-            match (outcome, &account) {
+            let why_unusable = match (outcome, &account) {
                 (Ok(check), Some(_)) if check.matches => {
                     let needs_rehash = check.needs_rehash || index > 0;
                     return Ok(Verdict { matches: true, needs_rehash, checked_hash, pad_until });
                 }
-                (Ok(_), _) => {}
-                // An account whose stored hash cannot be checked fails like a wrong password (its
-                // time padded alike), not with an answer of its own that would tell it exists.
-                (Err(RuntimeError::Password(PasswordError::MalformedHash)), Some(stored)) => {
-                    unusable(stored, "is not a valid PHC string");
-                    target = reference.decoy.clone();
-                    runtime.verify_password(password.clone(), target.clone()).await?;
-                }
-                (Err(RuntimeError::Trap(trap)), Some(stored)) if !on_decoy && trap.contains("memory") => {
-                    unusable(stored, "needs more memory to check than an instance of the component may have");
-                    target = reference.decoy.clone();
-                    runtime.verify_password(password.clone(), target.clone()).await?;
+                (Ok(_), _) => continue,
+                (Err(RuntimeError::Password(PasswordError::MalformedHash)), Some(_)) => "is not a valid PHC string",
+                (Err(RuntimeError::Trap(trap)), Some(_)) if !on_decoy && trap.contains("memory") => {
+                    "needs more memory to check than an instance of the component may have"
                 }
                 (Err(other), _) => return Err(other),
+            };
+            // An account whose stored hash cannot be checked fails like a wrong password (its time
+            // padded alike, the decoy checked instead), not with an answer that tells it exists.
+            if let Some(stored) = &account {
+                unusable(stored, why_unusable);
             }
+            target = reference.decoy.clone();
+            runtime.verify_password(password.clone(), target.clone()).await?;
         }
         Ok(Verdict { matches: false, needs_rehash: false, checked_hash, pad_until })
     }

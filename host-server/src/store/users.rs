@@ -86,7 +86,8 @@ impl UserStore {
                  {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7)"
             )
         };
-        macro_rules! each {
+        // Every account, then the import's row (which hosts poll to survey the new hashes).
+        macro_rules! write_import {
             ($transaction:expr, $sql:expr) => {
                 for user in users {
                     sqlx::query($sql)
@@ -104,30 +105,26 @@ impl UserStore {
                             _ => StoreError::Database(error),
                         })?;
                 }
+                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
+                    .bind(users.len() as i64)
+                    .execute(&mut *$transaction)
+                    .await?;
             };
         }
         match &self.backend {
             Backend::Sqlite { pool, .. } => {
                 let mut transaction = pool.begin().await?;
-                each!(transaction, &insert(""));
-                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
-                    .bind(users.len() as i64)
-                    .execute(&mut *transaction)
-                    .await?;
+                write_import!(transaction, &insert(""));
                 transaction.commit().await?;
             }
             Backend::Postgres { pool, .. } => {
                 let mut transaction = pool.begin().await?;
-                each!(transaction, &insert("OVERRIDING SYSTEM VALUE"));
+                write_import!(transaction, &insert("OVERRIDING SYSTEM VALUE"));
                 sqlx::query(
                     "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 1) FROM users))",
                 )
                 .execute(&mut *transaction)
                 .await?;
-                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
-                    .bind(users.len() as i64)
-                    .execute(&mut *transaction)
-                    .await?;
                 transaction.commit().await?;
             }
         }
