@@ -53,6 +53,19 @@ mod tests {
     }
 
     #[test]
+    fn the_temporary_file_is_made_beside_the_target_so_the_rename_stays_on_its_filesystem() {
+        // /dev/shm is a tmpfs: a temporary file made anywhere else (the working directory)
+        // could not be renamed into it.
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir_in("/dev/shm").expect("a directory on /dev/shm");
+        let here = std::fs::metadata(".").unwrap().dev();
+        assert_ne!(std::fs::metadata(dir.path()).unwrap().dev(), here, "/dev/shm is another filesystem");
+        let path = dir.path().join("file");
+        write_atomic(&path, &[b"content"], IfExists::Replace).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"content");
+    }
+
+    #[test]
     fn keep_never_replaces_an_existing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file");

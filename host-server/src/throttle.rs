@@ -182,6 +182,53 @@ mod tests {
         policy.client_address(peer.parse().unwrap(), values.iter()).to_string()
     }
 
+    /// One failure per account allowed within an hour; a store of its own.
+    async fn one_failure_allowed() -> (tempfile::TempDir, UserStore, ThrottlePolicy) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("throttle.db").display());
+        let store = UserStore::open(&url, 4).await.unwrap();
+        let policy = ThrottlePolicy {
+            login_per_account: Allowance { max: 1, window_seconds: 3600 },
+            login_per_address: Allowance { max: 100, window_seconds: 3600 },
+            signups_per_address: Allowance { max: 100, window_seconds: 3600 },
+            trusted_proxies: Vec::new(),
+        };
+        (dir, store, policy)
+    }
+
+    async fn admit(policy: &ThrottlePolicy, store: &UserStore) -> Gate {
+        policy.admit_login(store, "ada@example.com".into(), "203.0.113.7".parse().unwrap()).await.unwrap()
+    }
+
+    fn open(gate: Gate) -> AdmittedLogin {
+        match gate {
+            Gate::Open(login) => login,
+            _ => panic!("the attempt was not admitted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_spends_the_allowance_and_a_success_gives_it_back() {
+        let (_dir, store, policy) = one_failure_allowed().await;
+        let first = open(admit(&policy, &store).await);
+        assert!(matches!(admit(&policy, &store).await, Gate::Crowded { on: Crowd::Account }), "in flight");
+        first.succeeded().await.unwrap();
+        open(admit(&policy, &store).await).failed().await.unwrap();
+        assert!(matches!(admit(&policy, &store).await, Gate::Throttled { retry_after } if retry_after > 3000));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_dropped_unsettled_counts_as_a_failure() {
+        let (_dir, store, policy) = one_failure_allowed().await;
+        drop(open(admit(&policy, &store).await));
+        // Settled by a task of its own: wait for it (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !matches!(admit(&policy, &store).await, Gate::Throttled { .. }) {
+            assert!(std::time::Instant::now() < deadline, "the dropped attempt never counted as a failure");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     #[test]
     fn forwarded_for_counts_only_behind_trusted_proxies() {
         let none = policy(&[]);

@@ -122,6 +122,12 @@ mod tests {
     }
 
     #[test]
+    fn now_is_the_system_clock_in_unix_seconds() {
+        let reference = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((unix_now() - reference).abs() <= 1, "{} vs {reference}", unix_now());
+    }
+
+    #[test]
     fn an_issuer_is_an_https_url_or_this_machine() {
         let problem = |text: &str| issuer_url_problem(&url::Url::parse(text).unwrap());
         for good in [
@@ -143,5 +149,7 @@ mod tests {
         ] {
             assert!(problem(bad).is_some(), "{bad}");
         }
+        // Plain http elsewhere is told what would do.
+        assert!(problem("http://auth.example.com").is_some_and(|why| why.contains("http:// only for this machine")));
     }
 }

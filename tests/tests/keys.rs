@@ -395,3 +395,31 @@ async fn an_hs256_key_signs_unpublished_and_sighup_makes_a_running_host_take_it_
     let row = listed.lines().find(|line| line.starts_with(&kid)).unwrap_or_else(|| panic!("{listed}"));
     assert_eq!(row.split_whitespace().take(3).collect::<Vec<_>>(), [kid.as_str(), "HS256", "active"], "{listed}");
 }
+
+#[tokio::test]
+async fn tokens_issued_before_a_public_url_was_set_stay_valid_after() {
+    // Without --public-url the issuer is the legacy name; setting one later must not log anyone out.
+    let data = tempfile::tempdir().unwrap();
+    let before = TestHost::spawn_in(data.path(), HostOptions::default());
+    register(&before, EMAIL, PASSWORD).await;
+    let old = login(&before, EMAIL, PASSWORD).await;
+    let database = before.database();
+    drop(before);
+    const PUBLIC: &str = "https://auth.example.com";
+    let after = TestHost::spawn_in(
+        data.path(),
+        HostOptions {
+            args: vec!["--public-url".into(), PUBLIC.into()],
+            database: Some(database),
+            ..Default::default()
+        },
+    );
+    assert_eq!(me(&after, &old).await, StatusCode::OK, "a token naming the legacy issuer");
+    let new = login(&after, EMAIL, PASSWORD).await;
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, new.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], PUBLIC, "new tokens name the public URL");
+}
