@@ -2,9 +2,11 @@
 //!
 //! The serving component's own cost, measured on a decoy hash it made, times a margin for
 //! noise. Stored hashes can be dearer: argon2 ones made before a swap back to a cheaper
-//! component rise it in proportion to their parameters (memory times passes, against the
-//! decoy's); hashes of another algorithm (imported bcrypt or PBKDF2) by their measured time,
-//! the fastest check seen per format and cost. Both are surveyed at start, within
+//! component, and hashes of another algorithm (imported bcrypt or PBKDF2). Each format and
+//! cost other than the decoy's raises it by its measured time, the fastest check seen (an
+//! argon2 one, until it is measured, in proportion to its parameters: memory times passes
+//! against the decoy's, which underestimates a hash that needs more memory than the caches
+//! hold, hence the measurement). Both are surveyed at start, within
 //! [`IMPORTS_POLL`] of an import made while hosts serve, and every [`SURVEY_EVERY`], and noted
 //! at every check.
 
@@ -49,7 +51,7 @@ pub(super) struct Floor {
     reference: Mutex<Option<Arc<Reference>>>,
     /// The dearest argon2 cost of a stored hash seen so far ([`argon2_cost`]).
     dearest: AtomicU64,
-    /// The fastest check seen of each format of another algorithm ([`foreign_class`]).
+    /// The fastest check seen of each stored format and cost ([`timed_class`]).
     foreign: std::sync::Mutex<BTreeMap<String, Duration>>,
 }
 
@@ -59,11 +61,10 @@ fn argon2_cost(phc: &str) -> Option<u64> {
     HashFormat::of(phc).ok()?.argon2_cost()
 }
 
-/// The format and cost of a hash of another algorithm than argon2 (`bcrypt cost 12`), whose
-/// time must be measured to be known; `None` for argon2 and for what is not a hash.
-pub(super) fn foreign_class(phc: &str) -> Option<String> {
-    let format = HashFormat::of(phc).ok()?;
-    format.argon2_cost().is_none().then(|| format.describe())
+/// The format and cost of a stored hash (`bcrypt $2b$ cost 12`, `argon2id m=32768,t=3,p=1`),
+/// whose time is measured; `None` for what is not a hash.
+pub(super) fn timed_class(phc: &str) -> Option<String> {
+    Some(HashFormat::of(phc).ok()?.describe())
 }
 
 /// The part of a PHC string before its salt: `$argon2id$v=19$m=19456,t=2,p=1$`.
@@ -104,7 +105,7 @@ impl Floor {
         }
     }
 
-    /// Notes how long a check of a hash of another algorithm took (its fastest counts).
+    /// Notes how long a check of a stored hash of `class` took (its fastest counts).
     pub(super) fn note_time(&self, class: String, took: Duration) {
         let mut foreign = self.lock_foreign();
         if foreign.len() >= MAX_FOREIGN_CLASSES && !foreign.contains_key(&class) {
@@ -135,7 +136,7 @@ impl Floor {
     }
 
     /// Surveys the stored hashes whose parameters differ from the serving component's: notes
-    /// the argon2 ones' costs, and times one hash of each other format not timed yet.
+    /// the argon2 ones' costs, and times one hash of each format and cost not timed yet.
     pub(super) async fn survey(
         &self,
         runtime: &Arc<Runtime>,
@@ -149,7 +150,7 @@ impl Floor {
             .hashes_not_starting_with(prefix, |phc| {
                 self.note(phc);
                 noted += 1;
-                if let Some(class) = foreign_class(phc)
+                if let Some(class) = timed_class(phc)
                     && !known.contains(&class)
                     && samples.len() < MAX_FOREIGN_CLASSES
                 {
@@ -199,11 +200,11 @@ mod tests {
         let hardened = "$argon2id$v=19$m=32768,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
         assert_eq!(argon2_cost(hardened), Some(98_304));
         assert_eq!(parameters_prefix(hardened), Some("$argon2id$v=19$m=32768,t=3,p=1$"));
-        assert_eq!(foreign_class(hardened), None);
+        assert!(timed_class(hardened).is_some_and(|class| class.ends_with("m=32768,t=3,p=1")), "{hardened}");
         let bcrypt = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
         assert_eq!(argon2_cost(bcrypt), None);
-        assert_eq!(foreign_class(bcrypt).as_deref(), Some("bcrypt $2b$ cost 12"));
-        assert_eq!(foreign_class("hunter2"), None);
+        assert_eq!(timed_class(bcrypt).as_deref(), Some("bcrypt $2b$ cost 12"));
+        assert_eq!(timed_class("hunter2"), None);
     }
 
     #[test]
@@ -218,6 +219,9 @@ mod tests {
         assert_eq!(floor.of(&reference), ms(300), "1.5 times bcrypt 12's fastest");
         floor.note("$argon2id$v=19$m=194560,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA");
         assert_eq!(floor.of(&reference), ms(400), "ten times the decoy's cost");
+        // Measured, a hash that needs more memory than the caches hold costs more than that.
+        floor.note_time("argon2id m=194560,t=2,p=1".into(), ms(500));
+        assert_eq!(floor.of(&reference), ms(750), "1.5 times its fastest check");
     }
 
     fn ms(n: u64) -> Duration {

@@ -92,8 +92,11 @@ impl PasswordChecks {
             self.floor.note(account.hash);
         }
         let pad_until = started + self.floor.of(&reference) * u32::try_from(spellings.len()).unwrap_or(u32::MAX);
-        // A hash of another algorithm (imported) is timed: its cost is known only so.
-        let foreign = account.as_ref().and_then(|a| floor::foreign_class(a.hash));
+        // A stored hash of other parameters than the decoy's is timed: its cost is known only so.
+        let foreign = account
+            .as_ref()
+            .and_then(|a| floor::timed_class(a.hash))
+            .filter(|class| floor::timed_class(&reference.decoy).as_ref() != Some(class));
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
         let mut target = account.as_ref().map_or_else(|| reference.decoy.clone(), |a| a.hash.to_owned());
         if let Some(account) = &account
