@@ -217,12 +217,12 @@ impl Runtime {
         self.active.load_full()
     }
 
-    /// Password hashes waiting for a hashing slot now.
     /// The most memory one instance of the component may have, in bytes (`--guest-memory-mib`).
     pub fn memory_limit_bytes(&self) -> usize {
         self.core.limits.memory_bytes
     }
 
+    /// Password hashes waiting for a hashing slot now.
     pub fn hash_queue_depth(&self) -> usize {
         self.hash_waiting.load(std::sync::atomic::Ordering::Relaxed)
     }
