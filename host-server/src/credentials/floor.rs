@@ -43,6 +43,15 @@ pub(super) struct Reference {
     floor: Duration,
     /// The decoy's argon2 cost ([`argon2_cost`]).
     decoy_cost: u64,
+    /// The decoy's format and cost ([`timed_class`]): stored hashes of it are not timed.
+    decoy_class: Option<String>,
+}
+
+impl Reference {
+    /// The class to time a check of `phc` under: its own, unless it is the decoy's.
+    pub(super) fn timed_class_of(&self, phc: &str) -> Option<String> {
+        timed_class(phc).filter(|class| self.decoy_class.as_ref() != Some(class))
+    }
 }
 
 /// The floor's parts, one set per host.
@@ -130,7 +139,8 @@ impl Floor {
         let floor = fastest.mul_f64(MARGIN);
         tracing::debug!(floor_ms = floor.as_millis() as u64, "measured the cost of a password check");
         let decoy_cost = argon2_cost(&decoy).unwrap_or(0);
-        let made = Arc::new(Reference { made_by: serving, decoy, floor, decoy_cost });
+        let decoy_class = timed_class(&decoy);
+        let made = Arc::new(Reference { made_by: serving, decoy, floor, decoy_cost, decoy_class });
         *reference = Some(Arc::clone(&made));
         Ok(made)
     }
@@ -210,7 +220,13 @@ mod tests {
     #[test]
     fn a_format_of_another_algorithm_counts_by_its_fastest_check() {
         let floor = Floor::default();
-        let reference = Reference { made_by: String::new(), decoy: String::new(), floor: ms(40), decoy_cost: 38_912 };
+        let reference = Reference {
+            made_by: String::new(),
+            decoy: String::new(),
+            floor: ms(40),
+            decoy_cost: 38_912,
+            decoy_class: None,
+        };
         assert_eq!(floor.of(&reference), ms(40));
         floor.note_time("bcrypt cost 12".into(), ms(300));
         floor.note_time("bcrypt cost 12".into(), ms(200));

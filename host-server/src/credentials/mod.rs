@@ -93,10 +93,7 @@ impl PasswordChecks {
         }
         let pad_until = started + self.floor.of(&reference) * u32::try_from(spellings.len()).unwrap_or(u32::MAX);
         // A stored hash of other parameters than the decoy's is timed: its cost is known only so.
-        let foreign = account
-            .as_ref()
-            .and_then(|a| floor::timed_class(a.hash))
-            .filter(|class| floor::timed_class(&reference.decoy).as_ref() != Some(class));
+        let foreign = account.as_ref().and_then(|a| reference.timed_class_of(a.hash));
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
         let mut target = account.as_ref().map_or_else(|| reference.decoy.clone(), |a| a.hash.to_owned());
         if let Some(account) = &account
