@@ -357,6 +357,22 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Registers `email` with `password` and returns the created account's JSON.
+/// Sends `count` different wrong passwords for `email` at once, spread over `hosts` in turn;
+/// the statuses they got.
+pub async fn parallel_wrong_guesses(hosts: &[&TestHost], email: &str, count: usize) -> Vec<reqwest::StatusCode> {
+    let guesses: Vec<_> = (0..count)
+        .map(|n| {
+            let form = [("username", email.to_owned()), ("password", format!("wrong guess {n}"))];
+            tokio::spawn(client().post(hosts[n % hosts.len()].url("/token")).form(&form).send())
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("the guess ran").expect("the host answered").status());
+    }
+    statuses
+}
+
 pub async fn register(host: &TestHost, email: &str, password: &str) -> serde_json::Value {
     let response = client()
         .post(host.url("/users/"))

@@ -80,16 +80,7 @@ async fn parallel_guesses_do_not_slip_past_the_throttle() {
     // Twenty wrong passwords at once against an allowance of three: exactly three are checked.
     let host = host(&["--login-max-failures", "3", "--login-max-failures-per-address", "1000"]);
     register(&host, "ada@example.com", PASSWORD).await;
-    let guesses: Vec<_> = (0..20)
-        .map(|n| {
-            let form = [("username", "ada@example.com".to_owned()), ("password", format!("wrong guess {n}"))];
-            tokio::spawn(client().post(host.url("/token")).form(&form).send())
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for guess in guesses {
-        statuses.push(guess.await.unwrap().unwrap().status());
-    }
+    let statuses = loom_e2e::parallel_wrong_guesses(&[&host], "ada@example.com", 20).await;
     let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     assert_eq!(checked, 3, "{statuses:?}");
     assert!(

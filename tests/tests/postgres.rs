@@ -88,17 +88,7 @@ async fn parallel_guesses_split_across_two_hosts_do_not_slip_past_the_throttle()
     register(&a, "ada@example.com", PASSWORD).await;
     // Twenty wrong passwords at once, alternating between the hosts, against an allowance of
     // three: exactly three are checked, whichever host they reached.
-    let guesses: Vec<_> = (0..20)
-        .map(|n| {
-            let host = if n % 2 == 0 { &a } else { &b };
-            let form = [("username", "ada@example.com".to_owned()), ("password", format!("wrong guess {n}"))];
-            tokio::spawn(client().post(host.url("/token")).form(&form).send())
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for guess in guesses {
-        statuses.push(guess.await.unwrap().unwrap().status());
-    }
+    let statuses = loom_e2e::parallel_wrong_guesses(&[&a, &b], "ada@example.com", 20).await;
     let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     assert_eq!(checked, 3, "{statuses:?}");
     assert!(
