@@ -331,8 +331,7 @@ async fn after_a_swap_back_to_a_cheaper_component_login_time_does_not_tell_eithe
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!((0.85..1.18).contains(&ratio), "unknown/known login time ratio {ratio:.2} ({unknown:?} / {known:?})");
     // A host that starts on such a database surveys the stored hashes: the floor covers Ada's
-    // from the first login on, before her account is ever checked. Both sides are measured on
-    // the restarted host, so a busy machine slows them alike.
+    // from the first login on, before her account is ever checked.
     let options = HostOptions {
         database: Some(host.database()),
         log_filter: Some("info,host_server::credentials=debug".into()),
@@ -343,20 +342,36 @@ async fn after_a_swap_back_to_a_cheaper_component_login_time_does_not_tell_eithe
     restarted.wait_for_log("surveyed the stored password hashes");
     // It noted Ada's hash: 32768 KiB times 3 passes.
     assert!(restarted.logs().contains("dearest=98304"), "{}", restarted.logs());
-    attempt(&restarted, "nobody@example.com").await;
+    // The survey timed Ada's hash on this host: its fastest of three checks.
+    let surveyed = surveyed_time(&restarted.logs(), "argon2id m=32768,t=3,p=1");
     let mut unknown_after = Duration::MAX;
     for _ in 0..5 {
         unknown_after = unknown_after.min(attempt(&restarted, "nobody@example.com").await);
     }
-    let mut known_after = Duration::MAX;
-    for _ in 0..5 {
-        known_after = known_after.min(attempt(&restarted, EMAIL).await);
-    }
-    // Without the survey an unknown account took ~0.4 times as long as Ada's first checks (a
-    // busy machine can slow her checks past the floor's margin: the bound is loose).
-    let ratio = unknown_after.as_secs_f64() / known_after.as_secs_f64();
+    // Padded to 1.5 times that (measured: 1.54 to 1.64 times). Without the survey it is padded
+    // to the cheaper component's floor only, well under Ada's check.
+    // Compared with the host's own measurement rather than with Ada's logins timed here: a
+    // burst of load during those (other suites share the machine) slowed them past the margin.
     assert!(
-        ratio > 0.7,
-        "after a restart, unknown/known login time ratio {ratio:.2} ({unknown_after:?} / {known_after:?})"
+        unknown_after >= surveyed,
+        "after a restart, an unknown account's login ({unknown_after:?}) is quicker than the surveyed check of \
+         Ada's hash ({surveyed:?})"
     );
+}
+
+/// The fastest surveyed check of stored hashes of `class`, from the host's debug log line
+/// `foreign={"argon2id m=32768,t=3,p=1": 91.2ms}`.
+fn surveyed_time(logs: &str, class: &str) -> Duration {
+    let line = logs.lines().find(|line| line.contains("surveyed the stored password hashes")).expect("a survey line");
+    let needle = format!("\"{class}\": ");
+    let start = line.find(&needle).unwrap_or_else(|| panic!("no time for {class} in {line}")) + needle.len();
+    let value: String = line[start..].chars().take_while(|c| *c != ',' && *c != '}').collect();
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_alphabetic() || c == 'µ').expect("a unit"));
+    let number: f64 = number.parse().unwrap_or_else(|_| panic!("a duration: {value}"));
+    match unit {
+        "s" => Duration::from_secs_f64(number),
+        "ms" => Duration::from_secs_f64(number / 1e3),
+        "µs" => Duration::from_secs_f64(number / 1e6),
+        _ => panic!("a duration: {value}"),
+    }
 }
