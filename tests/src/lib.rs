@@ -356,7 +356,6 @@ pub fn client() -> reqwest::Client {
         .expect("a reqwest client")
 }
 
-/// Registers `email` with `password` and returns the created account's JSON.
 /// Sends `count` different wrong passwords for `email` at once, spread over `hosts` in turn;
 /// the statuses they got.
 pub async fn parallel_wrong_guesses(hosts: &[&TestHost], email: &str, count: usize) -> Vec<reqwest::StatusCode> {
@@ -373,6 +372,7 @@ pub async fn parallel_wrong_guesses(hosts: &[&TestHost], email: &str, count: usi
     statuses
 }
 
+/// Registers `email` with `password` and returns the created account's JSON.
 pub async fn register(host: &TestHost, email: &str, password: &str) -> serde_json::Value {
     let response = client()
         .post(host.url("/users/"))

@@ -27,6 +27,17 @@ pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, 
                 AND sessions.revoked_at IS NULL AND sessions.expires_at > $4) AS session_live
     FROM users WHERE id = $2";
 
+/// [`STANDING`] for many tokens in one statement (PostgreSQL): parameters are arrays of user
+/// ids, `jti`s, `sid`s and times, one element per token; each row found carries its token's
+/// position in them, from 1, as `n`.
+pub(super) const STANDING_MANY: &str = "SELECT q.n, users.id, email, username, hashed_password, is_active,
+        tokens_valid_after,
+        EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = q.jti) AS revoked,
+        EXISTS (SELECT 1 FROM sessions WHERE sessions.id = q.sid AND sessions.user_id = users.id
+                AND sessions.revoked_at IS NULL AND sessions.expires_at > q.now) AS session_live
+    FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[]) WITH ORDINALITY AS q (id, jti, sid, now, n)
+    JOIN users ON users.id = q.id";
+
 impl UserStore {
     /// The user `id` and the standing of the token `jti` of session `sid` (empty: none) at
     /// `now`. Asked on every authenticated request: answered inline when it can be
@@ -38,7 +49,7 @@ impl UserStore {
                 Err(why) => tracing::debug!(%why, "standing lookup through the pool"),
             },
             Backend::Postgres { readers: Some(readers), .. } => {
-                return Ok(readers.standing(STANDING, id, jti, sid, now).await?);
+                return Ok(readers.standing(id, jti, sid, now).await?);
             }
             Backend::Sqlite { readers: None, .. } | Backend::Postgres { readers: None, .. } => {}
         }

@@ -133,3 +133,43 @@ async fn tokens_for_gone_or_inactive_users_are_refused() {
     let login = post_token(&host, &[("username", "ada@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn many_requests_at_once_each_get_their_own_account_and_standing() {
+    // On PostgreSQL, lookups that arrive together are answered by one statement: each answer
+    // must go back to its own request.
+    let host = TestHost::spawn();
+    let mut live = Vec::new();
+    let mut revoked = Vec::new();
+    for n in 0..6 {
+        let email = format!("user{n}@example.com");
+        register(&host, &email, PASSWORD).await;
+        live.push((login(&host, &email, PASSWORD).await, email.clone()));
+        let gone = login(&host, &email, PASSWORD).await;
+        let response = client().post(host.url("/logout")).bearer_auth(&gone).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "logging {email} out of one session");
+        revoked.push(gone);
+    }
+    let http = client();
+    let mut asked = tokio::task::JoinSet::new();
+    for round in 0..40 {
+        for (n, (token, email)) in live.iter().enumerate() {
+            let request = http.get(host.url("/users/me/")).bearer_auth(token).send();
+            let email = email.clone();
+            asked.spawn(async move {
+                let response = request.await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{email}");
+                assert_eq!(response.json::<Value>().await.unwrap()["email"], email.as_str());
+            });
+            if (round + n) % 3 == 0 {
+                let request = http.get(host.url("/users/me/")).bearer_auth(&revoked[n]).send();
+                asked.spawn(async move {
+                    assert_eq!(request.await.unwrap().status(), StatusCode::UNAUTHORIZED, "a revoked session");
+                });
+            }
+        }
+    }
+    while let Some(done) = asked.join_next().await {
+        done.expect("each request got its own answer");
+    }
+}
