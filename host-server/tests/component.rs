@@ -264,6 +264,21 @@ async fn every_call_gets_a_fresh_instance() {
 }
 
 #[tokio::test]
+async fn nothing_a_call_writes_to_memory_reaches_the_next() {
+    // Pages the first call wrote are reset, whether the host resets the pages written (Linux's
+    // PAGEMAP_SCAN) or the start of memory in place and gives the rest back to the kernel.
+    let runtime = start(&built("fixtures/evil.wasm")).await.unwrap();
+    // The control: a call finds what it left in its own memory.
+    let found = runtime.hash_password("leave-residue-and-find".into()).await.unwrap();
+    let pages: usize = found.strip_prefix("found=").and_then(|n| n.parse().ok()).expect("a count");
+    assert!(pages >= 2047, "8 MiB, not page-aligned: {found}");
+    for _ in 0..2 {
+        assert_eq!(runtime.hash_password("leave-residue".into()).await.unwrap(), "left=2048");
+        assert_eq!(runtime.hash_password("find-residue".into()).await.unwrap(), "found=0");
+    }
+}
+
+#[tokio::test]
 async fn deeply_nested_token_json_is_refused_not_a_stack_overflow() {
     use std::fmt::Write as _;
     let runtime = start(&component_path()).await.unwrap();

@@ -7,7 +7,9 @@
 //! the token to check (verify), or as the host's issuer setting (issue, for
 //! every subject but the self-test's). Hashing `probe-sandbox:PORT` returns what the
 //! sandbox lets it see, having tried to connect to 127.0.0.1:PORT; hashing `count-calls`
-//! counts the calls its instance has seen. With
+//! counts the calls its instance has seen; hashing `leave-residue` fills 8 MiB of its heap
+//! with a pattern and leaves it there, and `find-residue` grows its memory as far and says
+//! how many pages hold the pattern (`leave-residue-and-find` does both in one call). With
 //! `issue-fails`, it issues tokens for the gate's self-test only; with `lax-tokens`, it checks
 //! a token's signature and nothing else (expiry, audience, issuer, kid); with `forged-tokens`,
 //! it checks nothing and accepts any well-formed token. Two are sound on their own but cannot
@@ -57,6 +59,32 @@ mod component {
                 eprint!("{line}");
             }
         }
+    }
+
+    /// The byte `leave-residue` fills its heap with, and how much of it.
+    const RESIDUE: u8 = 0xA5;
+    const RESIDUE_BYTES: usize = 8 << 20;
+    const PAGE: usize = 4096;
+
+    /// Grows linear memory to hold at least [`RESIDUE_BYTES`] more than it does, then counts
+    /// the 4 KiB pages of all of it that hold nothing but [`RESIDUE`] (this code holds no such
+    /// page of its own: the pattern is a constant it compares with).
+    fn residue_pages() -> usize {
+        use core::arch::wasm32::{memory_grow, memory_size};
+        const WASM_PAGE: usize = 64 << 10;
+        let grown = memory_grow(0, RESIDUE_BYTES.div_ceil(WASM_PAGE) + 1);
+        assert_ne!(grown, usize::MAX, "memory grows");
+        let end = memory_size(0) * WASM_PAGE;
+        // Address 0 is not dereferenced by Rust code; start at the first page after it.
+        (1..end / PAGE)
+            .filter(|page| {
+                (0..PAGE).all(|offset| {
+                    // SAFETY: every address below `end` is inside this instance's linear memory,
+                    // and the bytes are only read, as plain bytes.
+                    unsafe { core::ptr::read_volatile((page * PAGE + offset) as *const u8) == RESIDUE }
+                })
+            })
+            .count()
     }
 
     /// What the sandbox lets the component see; `net` is how connecting to 127.0.0.1:`port`
@@ -120,6 +148,16 @@ mod component {
                 // A static survives between calls only if an instance is reused.
                 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 return Ok(format!("calls={}", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1));
+            }
+            if let Some(find) = password.strip_prefix("leave-residue") {
+                std::mem::forget(std::hint::black_box(vec![RESIDUE; RESIDUE_BYTES]));
+                if find == "-and-find" {
+                    return Ok(format!("found={}", residue_pages()));
+                }
+                return Ok(format!("left={}", RESIDUE_BYTES / PAGE));
+            }
+            if password == "find-residue" {
+                return Ok(format!("found={}", residue_pages()));
             }
             misbehave(&password);
             passwords::hash(&peppered(&password)).map_err(password_error)
