@@ -490,16 +490,25 @@ fn render(rows: &[Row], cores: usize) -> anyhow::Result<String> {
 /// What bounds the targets that are not met, as far as measured.
 const NOTES: &str = "
 Notes on the boundary targets:
-- Token verify: the host gives every call a fresh instance (pooling allocator, 256 KiB guest stack, the first
-  512 KiB of memory reset in place) so nothing one caller leaves in guest memory reaches the next. That costs
-  about 20 µs per call; the same check through one reused instance costs about 2.2× native, which would meet
-  the target but give up the isolation. A page-fault profile led to the current settings (49 µs before).
+- Token verify: the host gives every call a fresh instance (pooling allocator, 256 KiB guest stack; with
+  Linux's PAGEMAP_SCAN only the pages a call wrote are reset, up to 8 MiB in place) so nothing one caller
+  leaves in guest memory reaches the next. That costs about 15 µs per call; the same check through one reused
+  instance costs about 2× native, which would meet the target but give up the isolation. Resetting the first
+  512 KiB whether written or not, as before PAGEMAP_SCAN, cost 4.5 µs more per call (27.9 µs then).
 - The shipped guest is built with `simd128` and `wide-arithmetic` (64×64→128-bit multiplies, enabled in the
   host's engine) and curve25519-dalek's 64-bit backend (`curve25519_dalek_bits=\"64\"`); the plain build is
-  the one before (the rows \"build vs plain\"). Natively, curve25519-dalek picks its AVX2 backend at run time,
-  which WebAssembly's 128-bit SIMD cannot match.
-- argon2id: Cranelift's code for BLAKE2b's 64-bit rotations and multiplications runs at about 2.1-2.4× LLVM's
-  native code; `simd128` takes a fifth off; fat LTO with one codegen unit for the guest changed nothing.
+  the one before (the rows \"build vs plain\"). Natively, curve25519-dalek picks its AVX2 backend at run time:
+  built with its serial backend (`--cfg curve25519_dalek_backend=\"serial\"`, what the guest runs), the native
+  EdDSA verify took 59 µs instead of 40-43 µs, and the component's verify through a reused instance 64 µs. So
+  1.5× native (60 µs) cannot be had with a fresh instance per call; signing uses no AVX2 (59 µs either way).
+- argon2id: natively the argon2 crate picks an AVX2 compression (4 × 64-bit lanes) at run time; with that
+  branch disabled (the same code on 128-bit SSE2, as wide as WebAssembly's SIMD) a native hash took 26.3-29 ms
+  instead of 14.8-18.5 ms, in the same program. In the component the compression function is 77% of a hash
+  and is vectorised (Cranelift emits AVX-512 forms of the 128-bit operations); the epoch checks at its loops'
+  back edges, which let the host stop a runaway guest, cost 9% (23.0 ms without them); the rest is page faults
+  on the part of the hash's 19 MiB a slot does not keep resident (33.8 ms with 512 KiB kept, 30.7 ms with
+  8 MiB, 25.3 ms with all of it, which took peak RSS to 165 MiB). `simd128` took a fifth off; fat LTO with one
+  codegen unit changed nothing.
 - `/token` throughput is compared with one hash timed alone; two hashes at once share the memory bandwidth
   (19 MiB each), which is what the remaining few percent are.
 - `/users/me/`: a token checked before is answered from the verified-token cache (no component call), and the
