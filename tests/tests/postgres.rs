@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use loom_e2e::{HostOptions, PostgresDatabase, TestDatabase, TestHost, client, login, pg, postgres_server, register};
+use loom_e2e::{
+    HostOptions, PostgresDatabase, TestDatabase, TestHost, client, login, pg, postgres_server, query_one, register,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -102,6 +104,36 @@ async fn parallel_guesses_split_across_two_hosts_do_not_slip_past_the_throttle()
             StatusCode::TOO_MANY_REQUESTS,
             "the allowance is spent on both"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_the_server_ends_for_idling_is_replaced_not_an_error() {
+    let Some(server) = postgres_server() else { return };
+    let database = PostgresDatabase::create(&server);
+    let url = database.url.clone();
+    let host =
+        TestHost::spawn_with(HostOptions { database: Some(TestDatabase::postgres(database)), ..Default::default() });
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    // Connections made from now on end after 300 ms idle (a FATAL error, 57P05, like a pooler's
+    // idle timeout); the standing lookup opens its first one with the next request.
+    let name = query_one(&url, "SELECT current_database()::text");
+    host.sql(&format!("ALTER DATABASE {name} SET idle_session_timeout = '300ms'"));
+    let since = query_one(&url, "SELECT now()::text");
+    assert_eq!(me(&host, &token).await.status(), StatusCode::OK);
+    // Until every session opened since has been ended by the server.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let opened_since = format!(
+        "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() \
+         AND backend_start > '{since}' AND pid <> pg_backend_pid()"
+    );
+    while query_one(&url, &opened_since) != "0" {
+        assert!(tokio::time::Instant::now() < deadline, "the idle sessions were never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling the server's view
+    }
+    for _ in 0..3 {
+        assert_eq!(me(&host, &token).await.status(), StatusCode::OK, "{}", host.logs());
     }
 }
 

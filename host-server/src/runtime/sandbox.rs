@@ -148,13 +148,17 @@ const STACK_KEEP_RESIDENT: usize = 64 << 10;
 /// between uses, which makes the per-call fresh instance cheap (see
 /// `bench/RESULTS.md` for instantiation against reuse).
 pub fn engine(limits: &Limits) -> wasmtime::Result<Engine> {
-    let engine = match Engine::new(&config(limits, Reset::WrittenPages)) {
-        Ok(engine) => engine,
-        Err(error) => {
-            tracing::debug!(%error, "no PAGEMAP_SCAN: guest memory is reset by its first {KEEP_RESIDENT} bytes");
-            Engine::new(&config(limits, Reset::Prefix))?
-        }
+    let reset = if PoolingAllocationConfig::is_pagemap_scan_available() {
+        tracing::info!("guest memory is reset by the pages each call wrote (PAGEMAP_SCAN)");
+        Reset::WrittenPages
+    } else {
+        tracing::info!(
+            "guest memory is reset by its first {} KiB (no PAGEMAP_SCAN: Linux 6.7 or later has it)",
+            KEEP_RESIDENT >> 10
+        );
+        Reset::Prefix
     };
+    let engine = Engine::new(&config(limits, reset))?;
     let ticking = engine.weak();
     std::thread::Builder::new()
         .name("wasm-epoch".into())

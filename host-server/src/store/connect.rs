@@ -151,9 +151,10 @@ pub(super) fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // PostgreSQL: class 08 (connection exception), the server shutting down
-        // or starting (57P01-57P03), too many connections (53300).
+        // or starting (57P01-57P03), a connection ended for idling (57P05), too
+        // many connections (53300).
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "57P05" | "53300")
         }),
         _ => false,
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::ConnectOptions;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgSeverity};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Standing;
@@ -78,7 +78,7 @@ impl PgReaders {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..count.max(1) {
-            tokio::spawn(read(Arc::clone(&waiting), options.clone(), sql));
+            tokio::spawn(supervise(Arc::clone(&waiting), options.clone(), sql));
         }
         Self { queue }
     }
@@ -92,6 +92,18 @@ impl PgReaders {
             answered.await.map_err(|_| sqlx::Error::WorkerCrashed)?.map_err(sqlx::Error::from)
         };
         tokio::time::timeout(ANSWER_TIMEOUT, asked).await.unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+}
+
+/// Keeps a reader running until the queue closes: one that panics (the requests of its batch
+/// then fail, as unavailable) is replaced, so lookups never stop for good.
+async fn supervise(waiting: Arc<Mutex<mpsc::Receiver<Lookup>>>, options: PgConnectOptions, sql: &'static str) {
+    loop {
+        match tokio::spawn(read(Arc::clone(&waiting), options.clone(), sql)).await {
+            Ok(()) => return,
+            Err(error) if error.is_panic() => tracing::error!("a standing-lookup reader failed; starting another"),
+            Err(_) => return, // the runtime is shutting down
+        }
     }
 }
 
@@ -119,8 +131,9 @@ async fn read(waiting: Arc<Mutex<mpsc::Receiver<Lookup>>>, options: PgConnectOpt
     }
 }
 
-/// Each lookup's answer, in the batch's order, tried once more on a fresh connection when the
-/// one held turns out closed or broken.
+/// Each lookup's answer, in the batch's order. A connection that fails is never used again
+/// (it may be closed or left mid-exchange); one held since an earlier batch, which the server
+/// may have closed since (a restart, an idle timeout), is replaced and the batch tried once more.
 async fn answer(
     connection: &mut Option<PgConnection>,
     options: &PgConnectOptions,
@@ -131,10 +144,9 @@ async fn answer(
     let jtis: Vec<&str> = batch.iter().map(|lookup| lookup.jti.as_str()).collect();
     let sids: Vec<&str> = batch.iter().map(|lookup| lookup.sid.as_str()).collect();
     let nows: Vec<i64> = batch.iter().map(|lookup| lookup.now).collect();
-    let mut last = None;
-    for _ in 0..2 {
-        let fresh = connection.is_none();
-        let attempt = tokio::time::timeout(LOOKUP_TIMEOUT, async {
+    let held = connection.is_some();
+    let mut attempt = async || {
+        let found = tokio::time::timeout(LOOKUP_TIMEOUT, async {
             if connection.is_none() {
                 *connection = Some(options.connect().await?);
             }
@@ -143,23 +155,19 @@ async fn answer(
         })
         .await
         .unwrap_or(Err(sqlx::Error::PoolTimedOut));
-        match attempt {
-            Ok(rows) => return place(rows, batch.len()),
-            Err(error) if is_connection_error(&error) => {
-                // The connection is closed, broken, or left mid-exchange: never reuse it.
-                connection.take();
-                let failed = Failed { message: error.to_string(), unavailable: super::connect::is_unavailable(&error) };
-                if fresh {
-                    return Err(failed);
-                }
-                last = Some(failed);
-            }
-            Err(error) => {
-                return Err(Failed { message: error.to_string(), unavailable: super::connect::is_unavailable(&error) });
-            }
+        if found.is_err() {
+            connection.take();
         }
+        found
+    };
+    let found = match attempt().await {
+        Err(error) if held && is_connection_error(&error) => attempt().await,
+        found => found,
+    };
+    match found {
+        Ok(rows) => place(rows, batch.len()),
+        Err(error) => Err(Failed { message: error.to_string(), unavailable: super::connect::is_unavailable(&error) }),
     }
-    Err(last.expect("two attempts failed"))
 }
 
 /// The rows found, each at its lookup's place (`None` where no account matched).
@@ -180,10 +188,18 @@ fn place(rows: Vec<Numbered>, lookups: usize) -> Result<Vec<Option<Standing>>, F
     Ok(answers)
 }
 
-/// Whether `error` leaves a connection unusable (as opposed to a query the server refused).
+/// Whether `error` says the connection is unusable (as opposed to a query the server refused):
+/// closed, broken, silent, or ended by the server with a FATAL error.
 fn is_connection_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut)
-        || super::connect::is_unavailable(error)
+    let fatal = |db: &dyn sqlx::error::DatabaseError| {
+        db.try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic))
+    };
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) if fatal(db.as_ref()) => true,
+        _ => super::connect::is_unavailable(error),
+    }
 }
 
 #[cfg(test)]
