@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{PASSWORD, bearer, detail, me};
 
-async fn logout(host: &TestHost, token: &str, query: &str) -> reqwest::Response {
+pub(crate) async fn logout(host: &TestHost, token: &str, query: &str) -> reqwest::Response {
     client().post(host.url(&format!("/logout{query}"))).bearer_auth(token).send().await.unwrap()
 }
 
