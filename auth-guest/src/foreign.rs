@@ -9,7 +9,7 @@
 use pbkdf2::pbkdf2_hmac;
 use sha2::Sha256;
 
-use crate::passwords::PasswordError;
+use crate::password_error::PasswordError;
 
 /// The dearest bcrypt cost checked (2^16 rounds: seconds).
 pub const MAX_BCRYPT_COST: u32 = 16;

@@ -17,21 +17,9 @@ pub const MEMORY_KIB: u32 = 32_768;
 pub const ITERATIONS: u32 = 3;
 /// OWASP's argon2id recommendation: one lane.
 pub const PARALLELISM: u32 = 1;
-/// Longest password accepted, in bytes; longer input is refused before hashing.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub use crate::password_error::{MAX_PASSWORD_BYTES, PasswordError};
 /// Salt length in bytes.
 const SALT_BYTES: usize = 16;
-
-/// Why a password could not be hashed or checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PasswordError {
-    #[error("the stored hash is not a valid argon2 PHC string")]
-    MalformedHash,
-    #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
-    PasswordTooLong,
-    #[error("hashing failed inside the component")]
-    Internal,
-}
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

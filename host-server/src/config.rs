@@ -286,7 +286,7 @@ pub struct Timeouts {
 /// Administration that works on the database the settings point at, without serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Manage accounts: list them, deactivate or activate one.
+    /// Manage accounts: list them, deactivate or activate one, or import them from the FastAPI service.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Manage the token signing keys: list them, rotate to a new one, retire an old one.

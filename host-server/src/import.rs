@@ -23,53 +23,26 @@ pub enum Verdict {
 }
 
 /// The plan for one row: how the report names it (its old id, or its position when it has
-/// none), what comes of it, and a warning (a username dropped, an unknown state).
+/// none), what comes of it, a warning (a username dropped, an unknown state), and the account
+/// to create when it is imported.
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub label: String,
     pub verdict: Verdict,
     pub warning: Option<String>,
+    pub account: Option<ImportedUser>,
 }
 
-/// Every row's verdict, and the accounts to create (with the row each comes from).
-pub struct Plan {
-    pub rows: Vec<Planned>,
-    pub accounts: Vec<ImportedUser>,
-    account_rows: Vec<usize>,
-}
-
-impl Plan {
-    pub fn count(&self, wanted: fn(&Verdict) -> bool) -> usize {
-        self.rows.iter().filter(|row| wanted(&row.verdict)).count()
+impl Planned {
+    /// The format and cost of the hash it would import ([`HashFormat::describe`]).
+    pub fn format(&self) -> Option<String> {
+        HashFormat::of(&self.account.as_ref()?.hashed_password).ok().map(|format| format.describe())
     }
 
-    /// The formats (with their costs) of the hashes to import, each with one of its hashes:
-    /// what the component must be able to check here.
-    pub fn formats(&self) -> Vec<(String, &str)> {
-        let mut formats: Vec<(String, &str)> = Vec::new();
-        for account in &self.accounts {
-            let Ok(format) = HashFormat::of(&account.hashed_password) else { continue };
-            let format = format.describe();
-            if !formats.iter().any(|(known, _)| *known == format) {
-                formats.push((format, &account.hashed_password));
-            }
-        }
-        formats
-    }
-
-    /// Refuses every row whose hash is of `format` ([`HashFormat::describe`]), for `why`.
+    /// Refuses the row: its hash's `format` cannot be checked here, for `why`.
     pub fn refuse_format(&mut self, format: &str, why: &str) {
-        let mut kept = (Vec::new(), Vec::new());
-        for (account, row) in std::mem::take(&mut self.accounts).into_iter().zip(std::mem::take(&mut self.account_rows))
-        {
-            if HashFormat::of(&account.hashed_password).is_ok_and(|f| f.describe() == format) {
-                self.rows[row].verdict = Verdict::Refused(format!("its password hash ({format}) {why}"));
-            } else {
-                kept.0.push(account);
-                kept.1.push(row);
-            }
-        }
-        (self.accounts, self.account_rows) = kept;
+        self.account = None;
+        self.verdict = Verdict::Refused(format!("its password hash ({format}) {why}"));
     }
 }
 
@@ -78,83 +51,106 @@ pub const MAX_ID: i64 = (1 << 53) - 1;
 /// Longest value quoted in the report, in characters.
 const QUOTED_CHARS: usize = 40;
 
-/// Decides each of `rows` against the accounts here (`existing`: id, email key, username key),
-/// as registration would: an id of its own, a valid email (normalised the same way), unique by
-/// its key among the rows and the accounts here; a username kept when it fits the rules and is
-/// free, dropped with a warning otherwise; a well-formed hash of a format the component checks,
-/// within its bounds.
-pub fn plan(rows: &[LegacyUser], existing: &[(i64, String, Option<String>)]) -> Plan {
-    let by_id: HashMap<i64, &str> = existing.iter().map(|(id, key, _)| (*id, key.as_str())).collect();
-    let mut emails: HashMap<String, i64> = existing.iter().map(|(id, key, _)| (key.clone(), *id)).collect();
-    let mut usernames: HashSet<String> = existing.iter().filter_map(|(_, _, name)| name.clone()).collect();
-    let mut seen = Seen::default();
-    let mut plan = Plan { rows: Vec::with_capacity(rows.len()), accounts: Vec::new(), account_rows: Vec::new() };
-    for (position, row) in rows.iter().enumerate() {
-        let label = match text(&row.id) {
-            Ok(Some(id)) if !id.trim().is_empty() => shorten(id.trim()),
-            _ => format!("at position {}", position + 1),
-        };
-        let mut warnings = Vec::new();
-        let verdict = match decide(row, &by_id, &emails, &mut seen) {
-            Err(refusal) => Verdict::Refused(refusal),
-            Ok(None) => Verdict::AlreadyHere,
-            Ok(Some(account)) => {
-                let username = match text(&row.username) {
-                    Ok(name) => name.map(str::trim).filter(|name| !name.is_empty()),
-                    Err(()) => {
-                        warnings.push("its username is not text: dropped".to_owned());
-                        None
-                    }
-                };
-                let username = match username {
-                    None => None,
-                    Some(name) if crate::username::check(name).is_err() => {
-                        warnings.push(format!("its username {} does not fit the username rules: dropped", quote(name)));
-                        None
-                    }
-                    Some(name) if usernames.contains(&username_key(name)) => {
-                        warnings.push(format!("its username {} is taken: dropped", quote(name)));
-                        None
-                    }
-                    Some(name) => Some(name.to_owned()),
-                };
-                let is_active = match active(&row.is_active) {
-                    Ok(Some(active)) => active,
-                    Ok(None) => {
-                        warnings.push(
-                            "its is_active is NULL: imported deactivated (`host-server users activate EMAIL` lets \
-                             it in)"
-                                .to_owned(),
-                        );
-                        false
-                    }
-                    Err(given) => {
-                        let refusal = format!("its is_active {given} is neither true nor false");
-                        plan.rows.push(Planned { label, verdict: Verdict::Refused(refusal), warning: None });
-                        continue;
-                    }
-                };
-                let (id, email, hashed_password) = account;
-                emails.insert(email_key(&email), id);
-                if let Some(name) = &username {
-                    usernames.insert(username_key(name));
-                }
-                plan.accounts.push(ImportedUser { id, email, username, hashed_password, is_active });
-                plan.account_rows.push(plan.rows.len());
-                Verdict::Import
-            }
-        };
-        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
-        plan.rows.push(Planned { label, verdict, warning });
-    }
-    plan
+/// A key (an email's or a username's) as the planner keeps it: 128 bits of its SHA-256, so
+/// that what it holds per row is a few dozen bytes, whatever the row (a million rows: tens
+/// of megabytes, not the rows themselves).
+type Key = [u8; 16];
+
+fn key(text: &str) -> Key {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+    digest[..16].try_into().expect("a SHA-256 has 16 bytes and more")
 }
 
-/// The ids and email keys of the rows decided so far, with how the report names their rows.
+/// Decides rows one at a time, in the source's order, against the accounts here and the rows
+/// before, as registration would: an id of its own, a valid email (normalised the same way),
+/// unique by its key among the rows and the accounts here; a username kept when it fits the
+/// rules and is free, dropped with a warning otherwise; a well-formed hash of a format the
+/// component checks, within its bounds. Holds only what uniqueness needs, never a row: the
+/// same rows decided again by a fresh planner come to the same plans.
+pub struct Planner {
+    by_id: HashMap<i64, Key>,
+    emails: HashMap<Key, i64>,
+    usernames: HashSet<Key>,
+    seen: Seen,
+    position: usize,
+}
+
+impl Planner {
+    /// A planner against the accounts here (`existing`: id, email key, username key).
+    pub fn new(existing: &[(i64, String, Option<String>)]) -> Self {
+        Self {
+            by_id: existing.iter().map(|(id, email, _)| (*id, key(email))).collect(),
+            emails: existing.iter().map(|(id, email, _)| (key(email), *id)).collect(),
+            usernames: existing.iter().filter_map(|(_, _, name)| name.as_deref().map(key)).collect(),
+            seen: Seen::default(),
+            position: 0,
+        }
+    }
+
+    /// The plan for the next row.
+    pub fn decide(&mut self, row: &LegacyUser) -> Planned {
+        self.position += 1;
+        let label = match text(&row.id) {
+            Ok(Some(id)) if !id.trim().is_empty() => shorten(id.trim()),
+            _ => format!("at position {}", self.position),
+        };
+        let refused = |label: String, why: String| Planned {
+            label,
+            verdict: Verdict::Refused(why),
+            warning: None,
+            account: None,
+        };
+        let (id, email, hashed_password) = match decide(row, &self.by_id, &self.emails, &mut self.seen) {
+            Err(refusal) => return refused(label, refusal),
+            Ok(None) => return Planned { label, verdict: Verdict::AlreadyHere, warning: None, account: None },
+            Ok(Some(account)) => account,
+        };
+        let mut warnings = Vec::new();
+        let username = match text(&row.username) {
+            Ok(name) => name.map(str::trim).filter(|name| !name.is_empty()),
+            Err(()) => {
+                warnings.push("its username is not text: dropped".to_owned());
+                None
+            }
+        };
+        let username = match username {
+            None => None,
+            Some(name) if crate::username::check(name).is_err() => {
+                warnings.push(format!("its username {} does not fit the username rules: dropped", quote(name)));
+                None
+            }
+            Some(name) if self.usernames.contains(&key(&username_key(name))) => {
+                warnings.push(format!("its username {} is taken: dropped", quote(name)));
+                None
+            }
+            Some(name) => Some(name.to_owned()),
+        };
+        let is_active = match active(&row.is_active) {
+            Ok(Some(active)) => active,
+            Ok(None) => {
+                warnings.push(
+                    "its is_active is NULL: imported deactivated (`host-server users activate EMAIL` lets it in)"
+                        .to_owned(),
+                );
+                false
+            }
+            Err(given) => return refused(label, format!("its is_active {given} is neither true nor false")),
+        };
+        self.emails.insert(key(&email_key(&email)), id);
+        if let Some(name) = &username {
+            self.usernames.insert(key(&username_key(name)));
+        }
+        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+        let account = ImportedUser { id, email, username, hashed_password, is_active };
+        Planned { label, verdict: Verdict::Import, warning, account: Some(account) }
+    }
+}
+
+/// The ids and email keys of the rows decided so far, with the id of each email's row.
 #[derive(Default)]
 struct Seen {
     ids: HashSet<i64>,
-    emails: HashMap<String, String>,
+    emails: HashMap<Key, i64>,
 }
 
 /// A value as text: `Ok(None)` for NULL, `Err` when its bytes are not UTF-8.
@@ -191,8 +187,8 @@ fn active(raw: &Raw) -> Result<Option<bool>, String> {
 /// already, `Err` why not.
 fn decide(
     row: &LegacyUser,
-    by_id: &HashMap<i64, &str>,
-    emails: &HashMap<String, i64>,
+    by_id: &HashMap<i64, Key>,
+    emails: &HashMap<Key, i64>,
     seen: &mut Seen,
 ) -> Result<Option<(i64, String, String)>, String> {
     let id = match text(&row.id) {
@@ -214,11 +210,11 @@ fn decide(
         Err(()) => return Err("its email is not text".into()),
     };
     let email = crate::email::normalize(given).map_err(|reason| format!("not an email address ({reason})"))?;
-    let key = email_key(&email);
+    let key = key(&email_key(&email));
     if let Some(first) = seen.emails.get(&key) {
         return Err(format!("the same email address as row {first}"));
     }
-    seen.emails.insert(key.clone(), id.to_string());
+    seen.emails.insert(key, id);
     match (by_id.get(&id), emails.get(&key)) {
         (Some(here), _) if *here == key => return Ok(None),
         (Some(_), _) => return Err(format!("id {id} belongs to another account here")),
@@ -239,6 +235,20 @@ mod tests {
     use super::*;
 
     const BCRYPT: &str = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+
+    /// Every row's plan, by a fresh planner.
+    fn plan(rows: &[LegacyUser], existing: &[(i64, String, Option<String>)]) -> Vec<Planned> {
+        let mut planner = Planner::new(existing);
+        rows.iter().map(|row| planner.decide(row)).collect()
+    }
+
+    fn plan_again(rows: &[LegacyUser], existing: &[(i64, String, Option<String>)]) -> Vec<Planned> {
+        plan(rows, existing)
+    }
+
+    fn accounts(plan: &[Planned]) -> Vec<&ImportedUser> {
+        plan.iter().filter_map(|planned| planned.account.as_ref()).collect()
+    }
 
     fn row(id: i64, email: &str, username: Option<&str>, hash: &str) -> LegacyUser {
         LegacyUser {
@@ -266,7 +276,7 @@ mod tests {
             row(7, "kept@example.com", None, BCRYPT),
         ];
         let plan = plan(&rows, &existing);
-        let verdicts: Vec<_> = plan.rows.iter().map(|r| (r.label.parse::<i64>().unwrap(), r.verdict.clone())).collect();
+        let verdicts: Vec<_> = plan.iter().map(|r| (r.label.parse::<i64>().unwrap(), r.verdict.clone())).collect();
         assert_eq!(verdicts[0], (101, Verdict::Import));
         assert_eq!(verdicts[1], (102, Verdict::Refused("the same email address as row 101".into())));
         assert!(matches!(&verdicts[2].1, Verdict::Refused(why) if why.starts_with("not an email address")));
@@ -274,15 +284,19 @@ mod tests {
         assert!(matches!(&verdicts[4].1, Verdict::Refused(why) if why.contains("id 1 belongs to another account")));
         assert!(matches!(&verdicts[5].1, Verdict::Refused(why) if why.contains("exists here")));
         assert_eq!(verdicts[6].1, Verdict::Import);
-        assert!(plan.rows[6].warning.as_deref().unwrap().contains("does not fit"));
-        assert!(plan.rows[7].warning.as_deref().unwrap().contains("taken"));
+        assert!(plan[6].warning.as_deref().unwrap().contains("does not fit"));
+        assert!(plan[7].warning.as_deref().unwrap().contains("taken"));
         assert_eq!(verdicts[8], (7, Verdict::AlreadyHere));
-        assert_eq!(plan.accounts.len(), 3);
-        assert_eq!(plan.accounts[0].email, "Ada@example.com");
-        assert_eq!(plan.accounts[0].username.as_deref(), Some("ada"));
-        assert_eq!(plan.accounts[1].username, None);
+        let accounts = accounts(&plan);
+        assert_eq!(accounts.len(), 3);
+        assert_eq!(accounts[0].email, "Ada@example.com");
+        assert_eq!(accounts[0].username.as_deref(), Some("ada"));
+        assert_eq!(accounts[1].username, None);
+        // The same rows again, by a fresh planner: the same plans (the import decides twice).
+        let again = plan_again(&rows, &existing);
+        assert_eq!(format!("{again:?}"), format!("{plan:?}"));
         // No refusal says anything of a hash's content.
-        for planned in &plan.rows {
+        for planned in &plan {
             if let Verdict::Refused(why) = &planned.verdict {
                 assert!(!why.contains("hunter2") && !why.contains("R9h/"), "{why}");
             }
@@ -316,7 +330,6 @@ mod tests {
         ];
         let plan = plan(&rows, &[]);
         let said: Vec<String> = plan
-            .rows
             .iter()
             .map(|r| match &r.verdict {
                 Verdict::Refused(why) => format!("{}: {why}", r.label),
@@ -342,7 +355,7 @@ mod tests {
             assert!(said.starts_with(expected), "{said:?} should start with {expected:?}");
         }
         assert_eq!(said.len(), expected.len());
-        let active: Vec<bool> = plan.accounts.iter().map(|a| a.is_active).collect();
+        let active: Vec<bool> = accounts(&plan).iter().map(|a| a.is_active).collect();
         assert_eq!(active, [true, false, false, true], "NULL and false import deactivated");
     }
 
@@ -355,18 +368,14 @@ mod tests {
             row(3, "c@example.com", None, BCRYPT),
         ];
         let mut plan = plan(&rows, &[]);
-        assert_eq!(
-            plan.formats().iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
-            ["bcrypt $2b$ cost 12", "pbkdf2-sha256 29000 rounds"]
-        );
-        plan.refuse_format("bcrypt $2b$ cost 12", "takes too long");
-        assert_eq!(plan.accounts.len(), 1);
-        assert_eq!(plan.accounts[0].id, 2);
-        assert_eq!(
-            plan.rows[0].verdict,
-            Verdict::Refused("its password hash (bcrypt $2b$ cost 12) takes too long".into())
-        );
-        assert_eq!(plan.rows[1].verdict, Verdict::Import);
-        assert!(matches!(plan.rows[2].verdict, Verdict::Refused(_)));
+        let formats: Vec<_> = plan.iter().filter_map(Planned::format).collect();
+        assert_eq!(formats, ["bcrypt $2b$ cost 12", "pbkdf2-sha256 29000 rounds", "bcrypt $2b$ cost 12"]);
+        for planned in plan.iter_mut().filter(|p| p.format().as_deref() == Some("bcrypt $2b$ cost 12")) {
+            planned.refuse_format("bcrypt $2b$ cost 12", "takes too long");
+        }
+        assert_eq!(accounts(&plan).iter().map(|a| a.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(plan[0].verdict, Verdict::Refused("its password hash (bcrypt $2b$ cost 12) takes too long".into()));
+        assert_eq!(plan[1].verdict, Verdict::Import);
+        assert!(matches!(plan[2].verdict, Verdict::Refused(_)));
     }
 }

@@ -39,6 +39,8 @@ pub const MAX_ARGON2_PASSES: u64 = 10;
 pub const MAX_ARGON2_LANES: u64 = 16;
 pub const MAX_BCRYPT_COST: u64 = 16;
 pub const MAX_PBKDF2_ROUNDS: u64 = 10_000_000;
+/// The bytes of a password bcrypt reads; the rest is ignored.
+const BCRYPT_MAX_BYTES: usize = 72;
 
 /// A character of the crypt base64 alphabet bcrypt and passlib use (`./A-Za-z0-9`).
 fn is_crypt64(byte: u8) -> bool {
@@ -182,6 +184,35 @@ impl HashFormat {
         match self {
             Self::Argon2 { memory_kib, .. } => memory_kib.checked_mul(1024),
             _ => None,
+        }
+    }
+
+    /// The algorithm family: within one, [`HashFormat::rank`] orders what a check costs.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::Argon2 { .. } => "argon2",
+            Self::Bcrypt { .. } => "bcrypt",
+            Self::Pbkdf2Sha256 { .. } => "pbkdf2-sha256",
+        }
+    }
+
+    /// Where a check of it stands in its family's costs: a higher rank costs at least as much
+    /// (argon2: memory times passes, then memory; bcrypt: the cost; PBKDF2: the rounds).
+    pub fn rank(&self) -> (u64, u64) {
+        match self {
+            Self::Argon2 { memory_kib, passes, .. } => (memory_kib.saturating_mul(*passes), *memory_kib),
+            Self::Bcrypt { cost, .. } => (*cost, 0),
+            Self::Pbkdf2Sha256 { rounds } => (*rounds, 0),
+        }
+    }
+
+    /// Whether a match of `password` against a hash of this format proves it is the password
+    /// that was hashed. bcrypt reads only the first 72 bytes, and stops at a NUL byte: a longer
+    /// password matches by its beginning, so another password of that beginning would too.
+    pub fn distinguishes(&self, password: &[u8]) -> bool {
+        match self {
+            Self::Bcrypt { .. } => password.len() < BCRYPT_MAX_BYTES && !password.contains(&0),
+            Self::Argon2 { .. } | Self::Pbkdf2Sha256 { .. } => true,
         }
     }
 

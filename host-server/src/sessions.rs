@@ -1,12 +1,19 @@
 //! Sessions: how long a login lasts, and the refresh tokens that keep it going.
 //!
-//! A successful password login starts a session and hands out its first refresh token: 256
-//! random bits, kept by the store only as a SHA-256 digest. Each refresh spends the token and
-//! hands out the next (rotation, RFC 9700 §4.14.2), in one atomic statement, so concurrent
-//! refreshes of one token cannot both rotate it. The token just spent stays good for
-//! `reuse_grace` seconds and answers with the same successor (a lost answer retried, several
-//! processes refreshing at once: the session stays one session); presented after the grace it
-//! is a replay, and the whole session ends (its refresh token and its access tokens).
+//! A successful password login starts a session and hands out its first refresh token. Each
+//! refresh spends the token and hands out the next (rotation, RFC 9700 §4.14.2), in one atomic
+//! statement, so concurrent refreshes of one token cannot both rotate it.
+//!
+//! A refresh token names its family: `loomrt_<session>.<generation>.<tag>`, the tag an HMAC of
+//! the session id and generation under a key derived from the master key. So every token a
+//! session ever spent is recognised as that session's for the session's whole life, with one
+//! counter per session as the only storage (and the digest of the current and the just-spent
+//! token; never a token). The token just spent answers again for `reuse_grace` seconds, with
+//! the same successor (a lost answer retried, several processes refreshing at once); any spent
+//! token presented after that, the owner's or a thief's, is a replay, and the whole session
+//! ends (its refresh token and its access tokens). A token whose tag does not match is refused
+//! before any database read. Tokens from before families (random, with no session in them)
+//! are still taken as their session's current token, and rotate into the family form.
 
 use std::time::Duration;
 
@@ -15,13 +22,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::keyring::seal::{SealError, Sealer};
+use crate::keyring::seal::Sealer;
 use crate::store::{NewSession, Rotation, SessionRow, StoreError, UserStore};
 
 /// What every refresh token starts with, so secret scanners can tell one.
 pub const REFRESH_PREFIX: &str = "loomrt_";
-/// Random bytes in a refresh token (256 bits).
-const REFRESH_BYTES: usize = 32;
+/// What a refresh token's tag is made for (see [`Sealer::tag`]).
+const TAG_PURPOSE: &str = "loom-auth refresh token v1";
+/// Hex digits in a session id (128 random bits).
+const SESSION_ID_HEX: usize = 32;
 /// Longest `User-Agent` kept with a session, in characters.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -29,8 +38,6 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 pub enum SessionError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot seal or open a refresh token: {0}")]
-    Seal(#[from] SealError),
     #[error("no randomness for a session")]
     Random,
 }
@@ -72,28 +79,84 @@ impl Granted {
 /// Why a refresh token was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Unknown, spent long ago, expired, revoked, of an inactive account, or of another client.
+    /// Unknown, forged, expired, revoked, of an inactive account, or of another client.
     Invalid,
-    /// Spent, and presented again after the grace: the session it belonged to has ended.
+    /// Spent, and presented again after the grace (or not the one just spent): the session it
+    /// belonged to has ended.
     Reused { session_id: String, user_id: i64 },
 }
 
+/// Why a session was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// The account's stored hash is no longer the one the password was checked against (the
+    /// password changed meanwhile), or the account was deactivated: the login has failed.
+    CredentialsChanged,
+}
+
+/// A refresh token as presented, read without the database.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// A family token whose tag matches: its session and generation.
+    Family { session: String, generation: i64 },
+    /// A token from before families (random): only its digest can find its session.
+    Unfamiliar,
+    /// Shaped like a family token, but its tag does not match: never issued here.
+    Forged,
+}
+
+/// The refresh token of `session`'s `generation`.
+pub fn family_token(sealer: &Sealer, session: &str, generation: i64) -> SecretString {
+    let tag = sealer.tag(TAG_PURPOSE, &[session.as_bytes(), generation.to_string().as_bytes()]);
+    SecretString::from(format!("{REFRESH_PREFIX}{session}.{generation}.{}", URL_SAFE_NO_PAD.encode(tag)))
+}
+
+/// Reads `token` (see [`Presented`]).
+pub fn read_token(sealer: &Sealer, token: &str) -> Presented {
+    let Some(body) = token.strip_prefix(REFRESH_PREFIX) else { return Presented::Unfamiliar };
+    let mut parts = body.split('.');
+    let (Some(session), Some(generation), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return if body.contains('.') { Presented::Forged } else { Presented::Unfamiliar };
+    };
+    let session_ok = session.len() == SESSION_ID_HEX && session.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    // Written by `family_token` only: digits, no sign, no leading zero, from 1.
+    let number = generation.parse::<i64>().ok().filter(|n| *n >= 1 && n.to_string() == generation);
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok();
+    match (session_ok, number, tag) {
+        (true, Some(number), Some(tag))
+            if sealer.tag_matches(TAG_PURPOSE, &[session.as_bytes(), generation.as_bytes()], &tag) =>
+        {
+            Presented::Family { session: session.to_owned(), generation: number }
+        }
+        _ => Presented::Forged,
+    }
+}
+
 impl SessionPolicy {
-    /// Starts a session for `user_id` through `client_id` at `now`.
+    /// Starts a session for `user_id` through `client_id` at `now`, if the account is still
+    /// active and its stored hash is still `checked_hash` (the one the password was checked
+    /// against): a login checked while the password changed, or the account was deactivated,
+    /// starts nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         &self,
         store: &UserStore,
+        sealer: &Sealer,
         user_id: i64,
+        checked_hash: &str,
         client_id: &str,
         client: &Client<'_>,
         now: i64,
-    ) -> Result<Granted, SessionError> {
-        let id = random_hex(16)?;
-        let (refresh_token, refresh_digest) = mint()?;
+    ) -> Result<Result<Granted, NotStarted>, SessionError> {
+        let id = random_hex(SESSION_ID_HEX / 2)?;
+        let refresh_token = family_token(sealer, &id, 1);
+        let refresh_digest = digest(refresh_token.expose_secret());
         let user_agent = bounded(client.user_agent);
         let new = NewSession {
             id: &id,
             user_id,
+            checked_hash,
             client_id,
             address: client.address,
             user_agent: &user_agent,
@@ -102,7 +165,9 @@ impl SessionPolicy {
             expires_at: now.saturating_add(seconds(self.max_age)),
             refresh_digest: &refresh_digest,
         };
-        store.create_session(&new).await?;
+        if !store.create_session(&new).await? {
+            return Ok(Err(NotStarted::CredentialsChanged));
+        }
         let session = SessionRow {
             id: id.clone(),
             user_id,
@@ -117,14 +182,15 @@ impl SessionPolicy {
             expires_at: new.expires_at,
             revoked_at: None,
             rotated_at: None,
-            sealed_refresh: None,
+            previous_digest: None,
+            generation: 1,
         };
-        Ok(Granted { session, refresh_token, retried: false })
+        Ok(Ok(Granted { session, refresh_token, retried: false }))
     }
 
     /// Trades the refresh token `presented` for the session's next one (see the module's
     /// documentation), or says why not. `client_id`, when the request names one, must be the
-    /// session's. A replay after the grace ends the session before it answers.
+    /// session's. A replay ends the session before it answers.
     pub async fn refresh(
         &self,
         store: &UserStore,
@@ -134,19 +200,22 @@ impl SessionPolicy {
         client: &Client<'_>,
         now: i64,
     ) -> Result<Result<Granted, Refusal>, SessionError> {
+        let read = read_token(sealer, presented.expose_secret());
+        if read == Presented::Forged {
+            return Ok(Err(Refusal::Invalid));
+        }
         let presented_digest = digest(presented.expose_secret());
-        let (next, next_digest) = mint()?;
-        // The session the token names, to seal the successor to. This read decides nothing: the
-        // UPDATE still requires the presented digest to be current, so of concurrent refreshes
-        // of one token exactly one rotates it, and the others take the retry path.
+        // The session the token is current for, whose generation names the successor. This
+        // read decides nothing: the UPDATE still requires the presented digest to be current,
+        // so of concurrent refreshes of one token exactly one rotates it, and the others take
+        // the retry path.
         let Some((current, _)) = store.session_by_refresh(&presented_digest).await? else {
-            return self.retry_or_replay(store, sealer, &presented_digest, client_id, now).await;
+            return self.retry_or_replay(store, sealer, read, &presented_digest, client_id, now).await;
         };
-        let sealed = sealer.seal_refresh(&current.id, next.expose_secret().as_bytes())?;
+        let next = family_token(sealer, &current.id, current.generation.saturating_add(1));
         let rotation = Rotation {
             presented_digest: &presented_digest,
-            new_digest: &next_digest,
-            sealed_refresh: &sealed,
+            new_digest: &digest(next.expose_secret()),
             client_id,
             address: client.address,
             user_agent: &bounded(client.user_agent),
@@ -156,34 +225,44 @@ impl SessionPolicy {
         match store.rotate_refresh(&rotation).await? {
             Some(session) => Ok(Ok(Granted { session, refresh_token: next, retried: false })),
             // Spent by a concurrent refresh between the two statements, or not live.
-            None => self.retry_or_replay(store, sealer, &presented_digest, client_id, now).await,
+            None => self.retry_or_replay(store, sealer, read, &presented_digest, client_id, now).await,
         }
     }
 
-    /// A refresh token that is not a session's current one: the one just spent, presented
-    /// again within the grace (answered with its successor), or after it (a replay: the
-    /// session ends), or one this host knows nothing of.
+    /// A refresh token that is not its session's current one: the one just spent, presented
+    /// again within the grace (answered with its successor); any spent one otherwise (a
+    /// replay: the session ends); or one this host knows nothing of.
     async fn retry_or_replay(
         &self,
         store: &UserStore,
         sealer: &Sealer,
+        read: Presented,
         presented_digest: &str,
         client_id: Option<&str>,
         now: i64,
     ) -> Result<Result<Granted, Refusal>, SessionError> {
-        let Some((session, user_active)) = store.session_by_previous(presented_digest).await? else {
+        let (found, spent_generation) = match read {
+            Presented::Family { session, generation } => (store.session(&session).await?, Some(generation)),
+            // A token from before families is known only while it is the one just spent.
+            Presented::Unfamiliar => (store.session_by_previous(presented_digest).await?, None),
+            Presented::Forged => return Ok(Err(Refusal::Invalid)),
+        };
+        let Some((session, user_active)) = found else {
             return Ok(Err(Refusal::Invalid));
         };
         if !session.live(now) || !user_active || client_id.is_some_and(|id| id != session.client_id) {
             return Ok(Err(Refusal::Invalid));
         }
+        let just_spent = session.previous_digest.as_deref() == Some(presented_digest);
+        let spent = just_spent || spent_generation.is_some_and(|generation| generation < session.generation);
+        if !spent {
+            // A family token ahead of its session: never issued (a database restored from before).
+            return Ok(Err(Refusal::Invalid));
+        }
         let spent_at = session.rotated_at.unwrap_or(i64::MIN);
-        if now.saturating_sub(spent_at) < seconds(self.reuse_grace)
-            && let Some(sealed) = &session.sealed_refresh
-        {
-            let successor = sealer.open_refresh(&session.id, sealed)?;
-            let token = String::from_utf8(successor.to_vec()).map_err(|_| SealError::WrongKey)?;
-            return Ok(Ok(Granted { session, refresh_token: SecretString::from(token), retried: true }));
+        if just_spent && now.saturating_sub(spent_at) < seconds(self.reuse_grace) && session.generation >= 1 {
+            let successor = family_token(sealer, &session.id, session.generation);
+            return Ok(Ok(Granted { session, refresh_token: successor, retried: true }));
         }
         store.revoke_session(&session.id, None, now).await?;
         Ok(Err(Refusal::Reused { session_id: session.id, user_id: session.user_id }))
@@ -214,17 +293,9 @@ pub fn sid_of(extra: &[(String, String)]) -> Result<Option<String>, MalformedSid
     }
 }
 
-/// A fresh refresh token and its digest.
-fn mint() -> Result<(SecretString, String), SessionError> {
-    let mut bytes = [0u8; REFRESH_BYTES];
-    getrandom::fill(&mut bytes).map_err(|_| SessionError::Random)?;
-    let token = format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let digest = digest(&token);
-    Ok((SecretString::from(token), digest))
-}
-
-/// The hex SHA-256 of a refresh token: what the store keeps. A refresh token holds 256 random
-/// bits, so a fast digest is enough (nothing to guess); a database dump gives no token.
+/// The hex SHA-256 of a refresh token: what the store keeps. A refresh token carries a 256-bit
+/// tag under a key the database never holds, so a fast digest is enough (nothing to guess); a
+/// database dump gives no token.
 pub fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -268,30 +339,107 @@ mod tests {
 
     const CLIENT: Client<'static> = Client { address: "127.0.0.1", user_agent: "test" };
 
+    async fn start(store: &UserStore, user: i64, at: i64) -> Granted {
+        policy().start(store, &sealer(), user, "hash", "loom", &CLIENT, at).await.unwrap().unwrap()
+    }
+
+    async fn refresh(store: &UserStore, token: &SecretString, at: i64) -> Result<Granted, Refusal> {
+        policy().refresh(store, &sealer(), token, None, &CLIENT, at).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_refresh_rotates_and_a_retry_within_the_grace_gets_the_same_successor() {
         let (_dir, store, ada) = store().await;
-        let started = policy().start(&store, ada, "loom", &CLIENT, 1000).await.unwrap();
+        let started = start(&store, ada, 1000).await;
         assert!(started.refresh_token.expose_secret().starts_with(REFRESH_PREFIX));
         let first = started.refresh_token;
-        let refresh = |token: SecretString, at: i64| {
-            let store = store.clone();
-            async move { policy().refresh(&store, &sealer(), &token, None, &CLIENT, at).await.unwrap() }
-        };
-        let second = refresh(first.clone(), 1010).await.unwrap();
+        let second = refresh(&store, &first, 1010).await.unwrap();
         assert_ne!(second.refresh_token.expose_secret(), first.expose_secret());
         assert_eq!(second.session.id, started.session.id);
         // The same token again, within the grace: the same successor, one session.
-        let retried = refresh(first.clone(), 1015).await.unwrap();
+        let retried = refresh(&store, &first, 1015).await.unwrap();
+        assert!(retried.retried);
         assert_eq!(retried.refresh_token.expose_secret(), second.refresh_token.expose_secret());
-        // The successor goes on.
-        let third = refresh(second.refresh_token.clone(), 1016).await.unwrap();
-        // The first one after the grace of its spending, once the chain moved on: unknown.
-        assert_eq!(refresh(first, 1030).await.unwrap_err(), Refusal::Invalid);
-        // The second after its grace: a replay, which ends the session.
-        assert!(matches!(refresh(second.refresh_token, 1030).await.unwrap_err(), Refusal::Reused { .. }));
-        assert_eq!(refresh(third.refresh_token, 1031).await.unwrap_err(), Refusal::Invalid, "the session is gone");
-        assert!(store.live_sessions(ada, 1031).await.unwrap().is_empty());
+        // The successor goes on, and the chain with it.
+        let third = refresh(&store, &second.refresh_token, 1016).await.unwrap();
+        let fourth = refresh(&store, &third.refresh_token, 1017).await.unwrap();
+        assert!(store.live_sessions(ada, 1018).await.unwrap().len() == 1);
+        drop(fourth);
+    }
+
+    /// A thief copies the owner's refresh token and rotates it `times` times; then the owner's
+    /// copy comes back after the grace: the session ends, the thief's newest token with it.
+    async fn a_thief_rotating(times: usize) {
+        let (_dir, store, ada) = store().await;
+        let owners = start(&store, ada, 1000).await.refresh_token;
+        let mut thiefs = owners.clone();
+        for step in 0..times {
+            thiefs = refresh(&store, &thiefs, 1001 + step as i64).await.unwrap().refresh_token;
+        }
+        let replay = refresh(&store, &owners, 1100).await.unwrap_err();
+        assert!(matches!(replay, Refusal::Reused { user_id, .. } if user_id == ada), "{times}: {replay:?}");
+        assert_eq!(refresh(&store, &thiefs, 1101).await.unwrap_err(), Refusal::Invalid, "the thief's newest");
+        assert!(store.live_sessions(ada, 1101).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_spent_token_is_recognised_for_the_sessions_life() {
+        for times in [1, 2, 5] {
+            a_thief_rotating(times).await;
+        }
+        // A token from the middle of a chain, after the grace: a replay too.
+        let (_dir, store, ada) = store().await;
+        let mut chain = vec![start(&store, ada, 1000).await.refresh_token];
+        for step in 0..6 {
+            let next = refresh(&store, chain.last().unwrap(), 1001 + step).await.unwrap().refresh_token;
+            chain.push(next);
+        }
+        assert!(matches!(refresh(&store, &chain[3], 1100).await.unwrap_err(), Refusal::Reused { .. }));
+        assert_eq!(refresh(&store, &chain[6], 1100).await.unwrap_err(), Refusal::Invalid);
+        // Within the grace, only the token just spent answers: an older one is a replay.
+        let mut chain = vec![start(&store, ada, 2000).await.refresh_token];
+        for step in 0..2 {
+            let next = refresh(&store, chain.last().unwrap(), 2001 + step).await.unwrap().refresh_token;
+            chain.push(next);
+        }
+        assert!(matches!(refresh(&store, &chain[0], 2003).await.unwrap_err(), Refusal::Reused { .. }));
+        assert_eq!(refresh(&store, &chain[2], 2003).await.unwrap_err(), Refusal::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_forged_or_foreign_token_ends_nothing() {
+        let (_dir, store, ada) = store().await;
+        let started = start(&store, ada, 1000).await;
+        let id = &started.session.id;
+        // Knowing the session id (every access token names it) does not make a token.
+        let forged = SecretString::from(format!("{REFRESH_PREFIX}{id}.1.{}", URL_SAFE_NO_PAD.encode([0u8; 32])));
+        assert_eq!(read_token(&sealer(), forged.expose_secret()), Presented::Forged);
+        assert_eq!(refresh(&store, &forged, 1001).await.unwrap_err(), Refusal::Invalid);
+        // Another master key's token for this session: forged too.
+        let other = family_token(&Sealer::new(&secrecy::SecretSlice::from(vec![4u8; 32])), id, 1);
+        assert_eq!(refresh(&store, &other, 1001).await.unwrap_err(), Refusal::Invalid);
+        for shape in
+            [format!("{REFRESH_PREFIX}{id}.01.x"), format!("{REFRESH_PREFIX}{id}.0.x"), format!("{REFRESH_PREFIX}a.b")]
+        {
+            assert_eq!(read_token(&sealer(), &shape), Presented::Forged, "{shape}");
+        }
+        assert_eq!(store.live_sessions(ada, 1002).await.unwrap().len(), 1, "nothing ended");
+        assert!(refresh(&store, &started.refresh_token, 1002).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_session_starts_only_for_the_hash_checked_and_an_active_account() {
+        let (_dir, store, ada) = store().await;
+        let start = |hash: &'static str| {
+            let store = store.clone();
+            async move { policy().start(&store, &sealer(), ada, hash, "loom", &CLIENT, 1000).await.unwrap() }
+        };
+        assert_eq!(start("another hash").await.unwrap_err(), NotStarted::CredentialsChanged);
+        store.set_active("ada@example.com", false, 999).await.unwrap();
+        assert_eq!(start("hash").await.unwrap_err(), NotStarted::CredentialsChanged);
+        assert!(store.live_sessions(ada, 1001).await.unwrap().is_empty());
+        store.set_active("ada@example.com", true, 999).await.unwrap();
+        assert!(start("hash").await.is_ok());
     }
 
     #[tokio::test]
@@ -301,27 +449,30 @@ mod tests {
             let (store, token) = (store.clone(), token.clone());
             async move { policy().refresh(&store, &sealer(), &token, client, &CLIENT, at).await.unwrap() }
         };
-        let idle = policy().start(&store, ada, "loom", &CLIENT, 1000).await.unwrap().refresh_token;
+        let idle = start(&store, ada, 1000).await.refresh_token;
         assert_eq!(refresh(&idle, None, 1100).await.unwrap_err(), Refusal::Invalid, "idle for 100 s");
-        let mut token = policy().start(&store, ada, "loom", &CLIENT, 1000).await.unwrap().refresh_token;
+        let mut token = start(&store, ada, 1000).await.refresh_token;
         assert_eq!(refresh(&token, Some("other"), 1050).await.unwrap_err(), Refusal::Invalid);
         for at in (1050..1000 + 1000).step_by(90) {
             token = refresh(&token, Some("loom"), at).await.unwrap().refresh_token;
         }
         assert_eq!(refresh(&token, None, 2000).await.unwrap_err(), Refusal::Invalid, "90 days, so to say");
         // A deactivated account cannot refresh.
-        let live = policy().start(&store, ada, "loom", &CLIENT, 3000).await.unwrap().refresh_token;
+        let live = start(&store, ada, 3000).await.refresh_token;
         store.set_active("ada@example.com", false, 3001).await.unwrap();
         assert_eq!(refresh(&live, None, 3002).await.unwrap_err(), Refusal::Invalid);
     }
 
     #[test]
-    fn refresh_tokens_are_long_random_and_kept_as_digests() {
-        let (a, digest_a) = mint().unwrap();
-        let (b, _) = mint().unwrap();
-        assert_ne!(a.expose_secret(), b.expose_secret());
-        assert_eq!(a.expose_secret().len(), REFRESH_PREFIX.len() + 43);
-        assert_eq!(digest_a, digest(a.expose_secret()));
-        assert!(!digest_a.contains(&a.expose_secret()[REFRESH_PREFIX.len()..]));
+    fn refresh_tokens_name_their_family_and_carry_its_tag() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let token = family_token(&sealer(), id, 7);
+        let text = token.expose_secret();
+        assert!(text.starts_with(&format!("{REFRESH_PREFIX}{id}.7.")), "{text}");
+        assert_eq!(text.len(), REFRESH_PREFIX.len() + 32 + 3 + 43);
+        assert_eq!(read_token(&sealer(), text), Presented::Family { session: id.into(), generation: 7 });
+        assert_ne!(family_token(&sealer(), id, 8).expose_secret(), text);
+        assert_eq!(read_token(&sealer(), "loomrt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), Presented::Unfamiliar);
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -43,7 +43,7 @@ impl ThrottlePolicy {
         }
     }
 
-    /// Admits a login attempt on `account` (its unique key) from `client`, or says why not.
+    /// Admits a login attempt on `account` (the key of the name given) from `client`, or says why not.
     pub async fn admit_login(&self, store: &UserStore, account: String, client: IpAddr) -> Result<Gate, StoreError> {
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| StoreError::Corrupt(format!("no randomness for an attempt id: {e}")))?;
@@ -109,10 +109,21 @@ impl AdmittedLogin {
         self.store.settle_login_attempt(attempt.id).await
     }
 
-    /// The login succeeded: the account's failures are forgotten.
-    pub async fn succeeded(mut self) -> Result<(), StoreError> {
-        let attempt = self.attempt.take().expect("settled once");
-        self.store.clear_login_failures(&attempt.account).await
+    /// The login succeeded: the failures under every name of the account (`names`) are forgotten.
+    pub async fn succeeded(mut self, names: &[String; 2]) -> Result<(), StoreError> {
+        self.attempt.take().expect("settled once");
+        self.store.clear_login_failures(names).await
+    }
+
+    /// Whether the account named by `names` (its email and username keys) has had its
+    /// allowance of attempts within the window under all its names together, this one apart.
+    /// Each name answers `429` by its own count alone (so that the answer for a name never
+    /// tells which account it belongs to); this caps what guesses through several names check.
+    pub async fn account_spent(&self, policy: &ThrottlePolicy, names: &[String; 2]) -> Result<bool, StoreError> {
+        let attempt = self.attempt.as_ref().expect("not settled yet");
+        let allowance = policy.login_per_account;
+        let attempts = self.store.attempts_on(names, attempt.id, crate::tokens::unix_now(), allowance).await?;
+        Ok(attempts >= i64::from(allowance.max))
     }
 }
 
@@ -212,7 +223,7 @@ mod tests {
         let (_dir, store, policy) = one_failure_allowed().await;
         let first = open(admit(&policy, &store).await);
         assert!(matches!(admit(&policy, &store).await, Gate::Crowded { on: Crowd::Account }), "in flight");
-        first.succeeded().await.unwrap();
+        first.succeeded(&["ada@example.com".into(), "username:ada".into()]).await.unwrap();
         open(admit(&policy, &store).await).failed().await.unwrap();
         assert!(matches!(admit(&policy, &store).await, Gate::Throttled { retry_after } if retry_after > 3000));
     }

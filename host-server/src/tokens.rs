@@ -63,14 +63,26 @@ impl TokenConfig {
     /// host's keys otherwise.
     pub async fn verify(&self, runtime: &Runtime, token: &[u8]) -> Result<Claims, RuntimeError> {
         let settings = self.settings();
-        match runtime.verify_token(&settings, token).await {
+        let verdict = match runtime.verify_token(&settings, token).await {
             Err(RuntimeError::Token(TokenError::WrongIssuer)) if settings.issuer != LEGACY_ISSUER => {
                 let mut legacy = settings;
                 legacy.settings.issuer = LEGACY_ISSUER.into();
                 runtime.verify_token(&legacy, token).await
             }
             verdict => verdict,
+        };
+        // The clock's refusals, for an operator puzzled by a client whose tokens fail at once
+        // (its issuer's clock ahead of this host's) or early (behind). Never the token itself.
+        if let Err(RuntimeError::Token(why @ (TokenError::NotYetValid | TokenError::Expired))) = &verdict {
+            tracing::debug!(
+                reason = ?why,
+                leeway_seconds = self.leeway_seconds,
+                now = unix_now(),
+                "refused a token for its time: it is dated ahead of this host's clock (not yet valid) or past its \
+                 expiry, beyond the leeway; compare the issuing host's clock with this one's"
+            );
         }
+        verdict
     }
 
     /// The settings and keys for a token operation now.

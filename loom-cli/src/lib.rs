@@ -5,6 +5,7 @@
 pub mod api;
 pub mod durable;
 pub mod known;
+pub mod lock;
 pub mod password;
 pub mod route;
 pub mod session;

@@ -38,6 +38,9 @@ pub enum SettingsError {
          --config or LOOM_CONFIG"
     )]
     Unwritable { path: PathBuf, reason: std::io::Error },
+    /// Another process kept the settings' lock past loom's patience.
+    #[error(transparent)]
+    Locked(crate::lock::LockError),
 }
 
 /// A login as stored in the settings file.
@@ -232,10 +235,12 @@ impl SettingsFile {
     /// The file as it is on disk now, under an exclusive lock on its directory held until the
     /// [`Locked`] is dropped: for a change that must ask the server first (a refresh), so that
     /// `loom`s started at once take turns, and each sees what the one before it saved.
+    /// The wait is bounded ([`crate::lock::PATIENCE`]): a lock held longer names its holder.
     pub fn lock(&self) -> Result<Locked, SettingsError> {
-        let lock_error = |reason| SettingsError::Write { path: self.path.clone(), reason };
-        let lock = std::fs::File::open(self.dir()).map_err(lock_error)?;
-        lock.lock().map_err(lock_error)?;
+        let lock = crate::lock::lock_dir(self.dir(), crate::lock::PATIENCE).map_err(|error| match error {
+            crate::lock::LockError::Io(reason) => SettingsError::Write { path: self.path.clone(), reason },
+            held => SettingsError::Locked(held),
+        })?;
         let file = Self::load(&self.path)?;
         Ok(Locked { file, _lock: lock })
     }

@@ -1,7 +1,6 @@
 //! `host-server users …`: list, deactivate, activate, import.
 
-use std::collections::BTreeMap;
-
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -9,7 +8,7 @@ use secrecy::SecretString;
 
 use super::when;
 use crate::config::{Config, UsersCommand};
-use crate::import::Verdict;
+use crate::import::{Planner, Verdict};
 use crate::password::HashFormat;
 use crate::store::UserStore;
 use crate::telemetry::audit::{self, Event};
@@ -73,65 +72,74 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
     Ok(())
 }
 
-/// Reads the old service's users, decides each row, has the component check one hash of
-/// each format to import (a format it cannot check here, within its memory and in half its
-/// deadline, is refused), reports every row that is not simply imported, and writes the rest in
-/// one transaction (not in a dry run).
+/// Rows read (and, written, held) at a time: memory stays bounded whatever the table's size.
+const IMPORT_PAGE: i64 = 2_000;
+
+/// Reads the old service's users a page at a time, twice, in one read transaction. The first
+/// pass decides each row and finds the formats (with their costs) of the hashes to import,
+/// which the component checks, one hash each: a format it cannot check here (within its
+/// memory, and in half its deadline) is refused. The second decides the rows again (the same
+/// way) and reports every row that is not simply imported, writing the rest, a page at a time,
+/// in one transaction (not in a dry run). Only a page of rows, and a few dozen bytes per row
+/// for uniqueness, are ever held.
 async fn import(config: &Config, store: &UserStore, source: &str, dry_run: bool) -> anyhow::Result<()> {
     let described = crate::store::describe_database(source);
-    let rows = crate::store::source::legacy_users(source)
-        .await
-        .with_context(|| format!("cannot read the users of {described}"))?;
-    let mut plan = crate::import::plan(&rows, &store.account_keys().await?);
-    let formats = plan.formats().into_iter().map(|(format, hash)| (format, hash.to_owned())).collect::<Vec<_>>();
-    if !formats.is_empty() {
-        let runtime = crate::startup::start_runtime(config).await?;
-        let limit = Duration::from_millis(config.hash_deadline_ms) / 2;
-        for (format, hash) in formats {
-            let started = Instant::now();
-            let checked = runtime.verify_password(SecretString::from("not the password"), hash).await;
-            let took = started.elapsed();
-            match checked {
-                Ok(_) if took <= limit => println!("{format}: {} ms per check here", took.as_millis()),
-                Ok(_) => plan.refuse_format(
-                    &format,
-                    &format!(
-                        "takes {} ms to check here, more than half of --hash-deadline-ms {}",
-                        took.as_millis(),
-                        config.hash_deadline_ms
-                    ),
-                ),
-                Err(error) => {
-                    tracing::debug!(%error, format, "the component could not check a hash to import");
-                    // A deadline ends a check late; running out of memory, early.
-                    let why = if took >= limit {
-                        format!("takes more than --hash-deadline-ms {} to check here", config.hash_deadline_ms)
-                    } else {
-                        format!(
-                            "cannot be checked by the component here (within --guest-memory-mib {})",
-                            config.guest_memory_mib
-                        )
-                    };
-                    plan.refuse_format(&format, &why);
-                }
+    let unreadable = || format!("cannot read the users of {described}");
+    let mut rows = crate::store::source::LegacySource::open(source).await.with_context(unreadable)?;
+    let existing = store.account_keys().await?;
+    // The first pass: one hash of each format to import.
+    let mut formats: BTreeMap<String, String> = BTreeMap::new();
+    let mut planner = Planner::new(&existing);
+    for offset in (0..).step_by(IMPORT_PAGE as usize) {
+        let page = rows.page(offset, IMPORT_PAGE).await.with_context(unreadable)?;
+        for row in &page {
+            let planned = planner.decide(row);
+            if let (Some(format), Some(account)) = (planned.format(), &planned.account) {
+                formats.entry(format).or_insert_with(|| account.hashed_password.clone());
             }
         }
-    }
-    for row in &plan.rows {
-        if let Verdict::Refused(why) = &row.verdict {
-            println!("row {}: refused: {why}", row.label);
-        }
-        if let Some(warning) = &row.warning {
-            println!("row {}: warning: {warning}", row.label);
+        if (page.len() as i64) < IMPORT_PAGE {
+            break;
         }
     }
-    let (imported, here, refused) = (
-        plan.count(|v| *v == Verdict::Import),
-        plan.count(|v| *v == Verdict::AlreadyHere),
-        plan.count(|v| matches!(v, Verdict::Refused(_))),
-    );
-    if !dry_run && !plan.accounts.is_empty() {
-        store.import_users(&plan.accounts).await.context("the import was not written (nothing of it was)")?;
+    drop(planner);
+    let refused_formats = check_formats(config, formats).await?;
+    // The second pass: the same decisions, reported and written.
+    let mut planner = Planner::new(&existing);
+    let mut writer = if dry_run { None } else { Some(store.begin_import().await?) };
+    let (mut imported, mut here, mut refused, mut total) = (0usize, 0usize, 0usize, 0usize);
+    for offset in (0..).step_by(IMPORT_PAGE as usize) {
+        let page = rows.page(offset, IMPORT_PAGE).await.with_context(unreadable)?;
+        let mut accounts = Vec::with_capacity(page.len());
+        for row in &page {
+            let mut planned = planner.decide(row);
+            if let Some((format, why)) = planned.format().and_then(|f| refused_formats.get_key_value(&f)) {
+                planned.refuse_format(format, why);
+            }
+            total += 1;
+            match &planned.verdict {
+                Verdict::Import => imported += 1,
+                Verdict::AlreadyHere => here += 1,
+                Verdict::Refused(why) => {
+                    refused += 1;
+                    println!("row {}: refused: {why}", planned.label);
+                }
+            }
+            if let Some(warning) = &planned.warning {
+                println!("row {}: warning: {warning}", planned.label);
+            }
+            accounts.extend(planned.account);
+        }
+        if let Some(writer) = &mut writer {
+            writer.write(&accounts).await.context("the import was not written (nothing of it was)")?;
+        }
+        if (page.len() as i64) < IMPORT_PAGE {
+            break;
+        }
+    }
+    rows.close().await;
+    if let Some(writer) = writer.filter(|_| imported > 0) {
+        writer.commit().await.context("the import was not written (nothing of it was)")?;
     }
     let verb = if dry_run { "Would import" } else { "Imported" };
     match imported {
@@ -139,7 +147,48 @@ async fn import(config: &Config, store: &UserStore, source: &str, dry_run: bool)
         _ => println!("{verb} {imported} accounts from {described}; {here} here already, {refused} refused."),
     }
     if refused > 0 {
-        bail!("{refused} of {} rows were refused (see above)", plan.rows.len());
+        bail!("{refused} of {total} rows were refused (see above)");
     }
     Ok(())
+}
+
+/// Has the component check one hash of each format (`formats`: its description, one of its
+/// hashes), printing each one's time; the formats it cannot check here, each with why.
+async fn check_formats(config: &Config, formats: BTreeMap<String, String>) -> anyhow::Result<HashMap<String, String>> {
+    let mut refused = HashMap::new();
+    if formats.is_empty() {
+        return Ok(refused);
+    }
+    let runtime = crate::startup::start_runtime(config).await?;
+    let limit = Duration::from_millis(config.hash_deadline_ms) / 2;
+    for (format, hash) in formats {
+        let started = Instant::now();
+        let checked = runtime.verify_password(SecretString::from("not the password"), hash).await;
+        let took = started.elapsed();
+        let why = match checked {
+            Ok(_) if took <= limit => {
+                println!("{format}: {} ms per check here", took.as_millis());
+                continue;
+            }
+            Ok(_) => format!(
+                "takes {} ms to check here, more than half of --hash-deadline-ms {}",
+                took.as_millis(),
+                config.hash_deadline_ms
+            ),
+            Err(error) => {
+                tracing::debug!(%error, format, "the component could not check a hash to import");
+                // A deadline ends a check late; running out of memory, early.
+                if took >= limit {
+                    format!("takes more than --hash-deadline-ms {} to check here", config.hash_deadline_ms)
+                } else {
+                    format!(
+                        "cannot be checked by the component here (within --guest-memory-mib {})",
+                        config.guest_memory_mib
+                    )
+                }
+            }
+        };
+        refused.insert(format, why);
+    }
+    Ok(refused)
 }

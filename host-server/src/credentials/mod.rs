@@ -16,7 +16,7 @@ pub use floor::{IMPORTS_POLL, SURVEY_EVERY};
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::runtime::{PasswordError, Runtime, RuntimeError};
@@ -76,10 +76,13 @@ impl PasswordChecks {
 
     /// Checks a password, in each of its `spellings` until one matches, against `account`'s
     /// stored hash, or against the decoy when there is no account. A match in a spelling other
-    /// than the first (the normalised one) asks for a re-hash.
+    /// than the first (the normalised one) asks for a re-hash, unless the stored format cannot
+    /// tell the password matched from another that begins alike (bcrypt's 72 bytes).
     ///
-    /// Every failure costs one check per spelling: a stored hash that is not a valid PHC string
-    /// is logged for the operator and checked as the decoy. The floor covers every spelling.
+    /// Every failure costs one check per spelling: a stored hash that cannot be checked here
+    /// (not a valid PHC string, too dear for the instance's memory or the deadline, one the
+    /// component faults on) is logged for the operator and the decoy is checked instead, so it
+    /// fails like a wrong password, padded alike. The floor covers every spelling.
     pub async fn check(
         &self,
         runtime: &Arc<Runtime>,
@@ -92,39 +95,66 @@ impl PasswordChecks {
             self.floor.note(account.hash);
         }
         let pad_until = started + self.floor.of(&reference) * u32::try_from(spellings.len()).unwrap_or(u32::MAX);
-        // A stored hash of other parameters than the decoy's is timed: its cost is known only so.
-        let foreign = account.as_ref().and_then(|a| reference.timed_class_of(a.hash));
+        let format = account.as_ref().and_then(|a| crate::password::HashFormat::of(a.hash).ok());
+        // A stored hash that may cost more than the decoy is timed: its cost is known only so.
+        let timed = format.as_ref().filter(|format| reference.dearer_than_decoy(format));
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
         let mut target = account.as_ref().map_or_else(|| reference.decoy.clone(), |a| a.hash.to_owned());
-        if let Some(account) = &account
-            && needs_more_memory_than(runtime, account.hash)
-        {
-            unusable(account, "asks for more memory than an instance of the component may have (--guest-memory-mib)");
-            target = reference.decoy.clone();
+        if let Some(account) = &account {
+            if needs_more_memory_than(runtime, account.hash) {
+                unusable(
+                    account,
+                    "asks for more memory than an instance of the component may have (--guest-memory-mib)",
+                );
+                target = reference.decoy.clone();
+            } else if format.as_ref().is_some_and(|format| !self.floor.usable(format)) {
+                unusable(account, "is of a format this host found it cannot check (see --hash-deadline-ms)");
+                target = reference.decoy.clone();
+            }
         }
         for (index, password) in spellings.iter().enumerate() {
             let checking = Instant::now();
             let outcome = runtime.verify_password(password.clone(), target.clone()).await;
-            if let (Some(class), Ok(_)) = (&foreign, &outcome) {
-                self.floor.note_time(class.clone(), checking.elapsed());
-            }
             let on_decoy = target == reference.decoy;
-            let why_unusable = match (outcome, &account) {
-                (Ok(check), Some(_)) if check.matches => {
-                    let needs_rehash = check.needs_rehash || index > 0;
+            if let (Some(format), Ok(_), false) = (timed, &outcome, on_decoy) {
+                self.floor.note_time(format, checking.elapsed());
+            }
+            let error = match (outcome, &account) {
+                (Ok(check), Some(_)) if check.matches && !on_decoy => {
+                    let distinguishes =
+                        format.as_ref().is_none_or(|f| f.distinguishes(password.expose_secret().as_bytes()));
+                    if (check.needs_rehash || index > 0) && !distinguishes {
+                        tracing::info!(
+                            user_id = account.as_ref().map(|a| a.user_id),
+                            "kept a bcrypt hash: the password matched it by its first 72 bytes, so another password \
+                             that begins alike would too, and it cannot be re-hashed from this login"
+                        );
+                    }
+                    let needs_rehash = (check.needs_rehash || index > 0) && distinguishes;
                     return Ok(Verdict { matches: true, needs_rehash, checked_hash, pad_until });
                 }
                 (Ok(_), _) => continue,
-                (Err(RuntimeError::Password(PasswordError::MalformedHash)), Some(_)) => "is not a valid PHC string",
-                (Err(RuntimeError::Trap(trap)), Some(_)) if !on_decoy && trap.contains("memory") => {
-                    "needs more memory to check than an instance of the component may have"
-                }
+                // A full hashing queue says nothing of the account: the service is busy.
+                (Err(error), Some(_)) if !on_decoy && !matches!(error, RuntimeError::Busy) => error,
                 (Err(other), _) => return Err(other),
             };
             // An account whose stored hash cannot be checked fails like a wrong password (its time
             // padded alike, the decoy checked instead), not with an answer that tells it exists.
             if let Some(stored) = &account {
-                unusable(stored, why_unusable);
+                let why = match &error {
+                    RuntimeError::Password(PasswordError::MalformedHash) => "is not a valid PHC string".to_owned(),
+                    RuntimeError::Trap(trap) if trap.contains("memory") => {
+                        "needs more memory to check than an instance of the component may have".to_owned()
+                    }
+                    other => format!("could not be checked ({other})"),
+                };
+                unusable(stored, &why);
+            }
+            if let Some(format) = &format
+                && !matches!(error, RuntimeError::Password(PasswordError::MalformedHash))
+            {
+                // Until a survey finds it checks after all, its accounts are checked as the decoy.
+                self.floor.note_unusable(format);
             }
             target = reference.decoy.clone();
             runtime.verify_password(password.clone(), target.clone()).await?;
@@ -189,9 +219,12 @@ pub enum Authentication {
 }
 
 impl PasswordChecks {
-    /// Checks a password presented for `user` (`None`: no account matched; attempts then count
-    /// under `account_key`, the name given), counted by the throttle against the account and
-    /// `client`, before any hashing. A failure is settled, recorded and padded before this
+    /// Checks a password presented for `user` (`None`: no account matched) under the name
+    /// whose key is `name_key`, counted by the throttle against that name and `client`, before
+    /// any hashing. A name is throttled by its own count only, whichever account it names, so a
+    /// `429` never links a username to an email; the account's attempts under all its names
+    /// together are capped too, silently: past the cap a login is checked as for no account
+    /// (the decoy), and fails alike. A failure is settled, recorded and padded before this
     /// returns, so the answer's time tells nothing.
     #[allow(clippy::too_many_arguments)]
     pub async fn authenticate(
@@ -200,13 +233,13 @@ impl PasswordChecks {
         store: &crate::store::UserStore,
         throttle: &crate::throttle::ThrottlePolicy,
         user: Option<&crate::store::User>,
-        account_key: String,
+        name_key: String,
         spellings: &[SecretString],
         client: std::net::IpAddr,
     ) -> Result<Authentication, AuthenticationError> {
         use crate::telemetry::audit::{self, Event};
         use crate::throttle::Gate;
-        let attempt = match throttle.admit_login(store, account_key, client).await? {
+        let attempt = match throttle.admit_login(store, name_key, client).await? {
             Gate::Open(attempt) => attempt,
             Gate::Throttled { retry_after } => {
                 audit::record(Event::LoginThrottled { client });
@@ -217,16 +250,21 @@ impl PasswordChecks {
                 return Ok(Authentication::Crowded { on });
             }
         };
-        let stored = user.map(|user| Stored { user_id: user.id, hash: &user.hashed_password });
+        let names = user.map(crate::store::User::login_keys);
+        let checked = match (user, &names) {
+            (Some(user), Some(names)) if !attempt.account_spent(throttle, names).await? => Some(user),
+            _ => None,
+        };
+        let stored = checked.map(|user| Stored { user_id: user.id, hash: &user.hashed_password });
         let verdict = self.check(runtime, stored, spellings).await?;
-        match user {
-            Some(user) if verdict.matches && user.is_active => {
-                attempt.succeeded().await?;
+        match (checked, &names) {
+            (Some(user), Some(names)) if verdict.matches && user.is_active => {
+                attempt.succeeded(names).await?;
                 Ok(Authentication::Passed { needs_rehash: verdict.needs_rehash, checked_hash: verdict.checked_hash })
             }
-            other => {
+            _ => {
                 attempt.failed().await?;
-                audit::record(Event::LoginFailed { user_id: other.map(|user| user.id), client });
+                audit::record(Event::LoginFailed { user_id: user.map(|user| user.id), client });
                 verdict.pad().await;
                 Ok(Authentication::Failed)
             }

@@ -162,11 +162,17 @@ impl KeyRing {
         derive: &impl PublicJwk,
     ) -> Result<(VerificationKey, Option<Value>, zeroize::Zeroizing<Vec<u8>>), KeyringError> {
         let alg = algorithm(&key.algorithm, &key.kid)?;
-        let kid = (!key.legacy).then(|| key.kid.clone());
+        let unusable = |reason: &str| KeyringError::Unusable { kid: key.kid.clone(), reason: reason.into() };
+        // Whether its tokens go without a kid (and so without the checks that come with one) is
+        // read from its kid, which the seal binds, never from the row's `legacy` column alone.
+        let legacy = key.kid == LEGACY_KID;
+        if key.legacy != legacy {
+            return Err(unusable("its legacy flag does not match its id"));
+        }
+        let kid = (!legacy).then(|| key.kid.clone());
         let private = sealer
             .open(&key.kid, &key.algorithm, &key.sealed_private)
             .map_err(|source| KeyringError::Seal { kid: key.kid.clone(), source })?;
-        let unusable = |reason: &str| KeyringError::Unusable { kid: key.kid.clone(), reason: reason.into() };
         let (material, jwk) = match alg {
             Algorithm::Hs256 => (private.to_vec(), None),
             Algorithm::Eddsa => {
@@ -448,5 +454,24 @@ mod tests {
         let keys = [eddsa("k2", KeyState::Retired), broken];
         let loaded = KeyRing::from_stored(&keys, &sealer(), &Native, Some(&previous)).await;
         assert!(loaded.ring.signing.is_none());
+    }
+
+    #[tokio::test]
+    async fn what_decides_how_a_key_verifies_is_not_the_rows_word() {
+        // A retired key's private half is gone (retirement destroys it): writing its state back
+        // to verifying or active makes nothing verify.
+        let mut unretired = eddsa("k1", KeyState::Verifying);
+        unretired.sealed_private = Vec::new();
+        // A key's row flagged legacy would verify tokens without a kid (no aud, typ or
+        // client_id checks); the flag is read from the sealed kid, and a row that disagrees is out.
+        let mut flagged = eddsa("k2", KeyState::Verifying);
+        flagged.legacy = true;
+        let mut unflagged = stored(LEGACY_KID, "HS256", KeyState::Verifying, &[9; 32], None);
+        unflagged.legacy = false;
+        let keys = [unretired, flagged, unflagged, eddsa_with_seed("k3", KeyState::Active, [8; 32])];
+        let loaded = ring(&keys).await;
+        let kids: Vec<_> = loaded.ring.verifying.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids, [Some("k3".to_owned())]);
+        assert_eq!(loaded.unusable.len(), 3, "{:?}", loaded.unusable);
     }
 }

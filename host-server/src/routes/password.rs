@@ -80,10 +80,10 @@ pub async fn change(
     state.store.set_password_hash(user.id, &hash).await?;
     let now = unix_now();
     let ended = state.store.revoke_sessions_of(user.id, current.session.as_deref(), now).await?;
-    if current.session.is_some() {
-        // Tokens from before sessions, which no session ends; this caller's goes on (its session).
-        state.store.revoke_all_tokens(user.id, now).await?;
-    }
+    // Tokens from before sessions, which no session ends, whatever the caller holds: a caller
+    // with a session goes on with it; one with such a token has ended its own too (it has no
+    // session to keep, and logs in again with the new password).
+    state.store.revoke_all_tokens(user.id, now).await?;
     audit::record(Event::PasswordChanged { user_id: user.id, client });
     audit::record(Event::SessionRevoked {
         user_id: user.id,

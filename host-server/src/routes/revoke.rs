@@ -87,10 +87,19 @@ async fn revoke_token(
 
 /// Ends the session `token` is the current or just-spent refresh token of; whether it is one.
 async fn revoke_refresh(state: &AppState, client: std::net::IpAddr, token: &SecretString) -> Result<bool, ApiError> {
-    let digest = crate::sessions::digest(token.expose_secret());
-    let found = match state.store.session_by_refresh(&digest).await? {
-        Some(found) => Some(found),
-        None => state.store.session_by_previous(&digest).await?,
+    use crate::sessions::Presented;
+    // Any token of a session's family names it (a spent one too: RFC 7009 lets the whole grant
+    // end); one from before families is found by its digest.
+    let found = match crate::sessions::read_token(state.tokens.keys.sealer(), token.expose_secret()) {
+        Presented::Family { session, .. } => state.store.session(&session).await?,
+        Presented::Forged => None,
+        Presented::Unfamiliar => {
+            let digest = crate::sessions::digest(token.expose_secret());
+            match state.store.session_by_refresh(&digest).await? {
+                Some(found) => Some(found),
+                None => state.store.session_by_previous(&digest).await?,
+            }
+        }
     };
     let Some((session, _)) = found else { return Ok(false) };
     if state.store.revoke_session(&session.id, None, unix_now()).await? {

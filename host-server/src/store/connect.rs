@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::outage::is_unavailable;
 use super::pg_readers::PgReaders;
 use super::readers::Readers;
 use super::standing::STANDING_MANY;
@@ -139,25 +140,6 @@ pub(super) async fn postgres(url: &str, max_connections: u32) -> Result<Backend,
 fn reader_count(max_connections: u32) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     (cores / 2).max(1).min(max_connections / 2)
-}
-
-/// Whether `error` means the database could not be reached, rather than that
-/// it refused or failed an operation.
-pub(super) fn is_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL: class 08 (connection exception), the server shutting down
-        // or starting (57P01-57P03), a connection ended for idling (57P05), too
-        // many connections (53300).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "57P05" | "53300")
-        }),
-        _ => false,
-    }
 }
 
 /// What a database URL names, for messages and logs: the PostgreSQL server's host, port and

@@ -139,6 +139,8 @@ impl UserStore {
     }
 
     /// Retires `kid`: its tokens are refused from the next refresh on. Never the active key.
+    /// Its sealed private half is destroyed with it, so no later write to its `state` makes it
+    /// verify again.
     pub async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<KeyChange, StoreError> {
         let state: Option<String> = with_pool!(self, pool =>
             sqlx::query_scalar("SELECT state FROM signing_keys WHERE kid = $1").bind(kid).fetch_optional(pool).await?);
@@ -147,10 +149,12 @@ impl UserStore {
             Some("active") => Ok(KeyChange::ActiveKey),
             Some(_) => {
                 with_pool!(self, pool => sqlx::query(
-                    "UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1 AND state <> 'active'",
+                    "UPDATE signing_keys SET state = 'retired', retired_at = $2, sealed_private = $3
+                     WHERE kid = $1 AND state <> 'active'",
                 )
                 .bind(kid)
                 .bind(now)
+                .bind(Vec::<u8>::new())
                 .execute(pool)
                 .await
                 .map(|_| ())?);

@@ -22,6 +22,7 @@ macro_rules! with_pool {
 
 mod connect;
 mod keys;
+mod outage;
 mod pg_readers;
 mod readers;
 mod sessions;
@@ -41,7 +42,7 @@ use sqlx::error::DatabaseError;
 use sqlx::{PgPool, SqlitePool};
 pub use standing::Standing;
 pub use throttle::{Admission, Allowance, Crowd, LoginAttempt, UNSETTLED_COUNTS_AFTER_SECONDS};
-pub use users::ImportedUser;
+pub use users::{ImportWriter, ImportedUser};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +80,7 @@ impl StoreError {
     /// trying again later.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Database(error) => connect::is_unavailable(error),
+            Self::Database(error) => outage::is_unavailable(error),
             _ => false,
         }
     }
@@ -93,6 +94,16 @@ pub struct User {
     pub username: Option<String>,
     pub hashed_password: String,
     pub is_active: bool,
+}
+
+impl User {
+    /// The keys of every name the account logs in by (its email's, and its username's or the
+    /// email's again): what its attempts count under together.
+    pub fn login_keys(&self) -> [String; 2] {
+        let email = email_key(&self.email);
+        let username = self.username.as_deref().map(|name| Login::Username(name).key());
+        [username.unwrap_or_else(|| email.clone()), email]
+    }
 }
 
 /// The columns a [`User`] is read from, in its order.
@@ -119,8 +130,8 @@ impl<'a> Login<'a> {
         if identifier.contains('@') { Self::Email(identifier) } else { Self::Username(identifier) }
     }
 
-    /// The key failed attempts are counted under when no account matches
-    /// (an account's attempts count under its email key, however it is named).
+    /// The key attempts under this name are counted under: the email's or the username's
+    /// key, whether or not an account has it (see [`User::login_keys`]).
     pub fn key(&self) -> String {
         match self {
             Self::Email(email) => email_key(email),
@@ -227,7 +238,7 @@ mod tests {
         // Once the oldest leaves the window, the account may try again.
         assert_eq!(admit("ada", "10.0.0.3", 1100).await, Admission::Admitted);
         // A success clears the account's failures.
-        store.clear_login_failures("ada").await.unwrap();
+        store.clear_login_failures(&["ada".into(), "ada".into()]).await.unwrap();
         assert_eq!(admit("ada", "10.0.0.9", 1101).await, Admission::Admitted);
         assert_eq!(store.purge_throttles(1300, 100, 3600).await.unwrap(), 3);
     }
@@ -255,7 +266,7 @@ mod tests {
         let refused = store.admit_login(&attempt(5, "10.0.0.1"), 1003, account, address).await.unwrap();
         assert_eq!(refused, Admission::Throttled { retry_after: 97 });
         // An attempt never settled (its host stopped) counts as a failure after a while.
-        store.clear_login_failures("ada").await.unwrap();
+        store.clear_login_failures(&["ada".into(), "ada".into()]).await.unwrap();
         for id in 6..=7 {
             assert_eq!(
                 store.admit_login(&attempt(id, "10.0.0.2"), 2000, account, address).await.unwrap(),

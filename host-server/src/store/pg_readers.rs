@@ -166,7 +166,7 @@ async fn answer(
     };
     match found {
         Ok(rows) => place(rows, batch.len()),
-        Err(error) => Err(Failed { message: error.to_string(), unavailable: super::connect::is_unavailable(&error) }),
+        Err(error) => Err(Failed { message: error.to_string(), unavailable: super::outage::is_unavailable(&error) }),
     }
 }
 
@@ -198,7 +198,7 @@ fn is_connection_error(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) if fatal(db.as_ref()) => true,
-        _ => super::connect::is_unavailable(error),
+        _ => super::outage::is_unavailable(error),
     }
 }
 

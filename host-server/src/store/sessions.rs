@@ -1,17 +1,20 @@
 //! Sessions: one per successful password login, holding the digest of its current refresh
-//! token (never the token), the digest of the one just spent, and that spent token's
-//! successor sealed under the master key (for honest retries within the grace; sealed by the
-//! caller, so a database dump holds no usable refresh token).
+//! token (never the token), the digest of the one just spent (for honest retries within the
+//! grace) and its refresh generation, which counts the tokens it has spent: every older one is
+//! a replay (the caller tells its tokens apart, see `crate::sessions`).
 //!
 //! Rotation is one `UPDATE … WHERE refresh_digest = $presented … RETURNING`: on either
 //! database, concurrent rotations of one token cannot both succeed, on one host or several.
+//! A session is created only while its account is active and holds the hash the password was
+//! checked against, in the same statement (on PostgreSQL with the account's row locked), so a
+//! login checked while the password changed or the account was deactivated starts nothing.
 
 use super::{StoreError, UserStore};
 
 /// A session's columns, in the order [`SessionRow`] reads them.
 const COLUMNS: &str = "id, user_id, client_id, created_at, created_address, created_user_agent, last_used_at, \
                        last_address, last_user_agent, idle_expires_at, expires_at, revoked_at, rotated_at, \
-                       sealed_refresh";
+                       previous_digest, generation";
 
 /// A session as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,8 +35,11 @@ pub struct SessionRow {
     pub revoked_at: Option<i64>,
     /// When the previous refresh token was spent.
     pub rotated_at: Option<i64>,
-    /// The current refresh token, sealed by the caller, for retries of the previous one.
-    pub sealed_refresh: Option<Vec<u8>>,
+    /// The digest of the refresh token spent last.
+    pub previous_digest: Option<String>,
+    /// The current refresh token's generation: 1 at login, one more at each rotation; 0 for a
+    /// session whose current token is from before generations.
+    pub generation: i64,
 }
 
 impl SessionRow {
@@ -47,6 +53,8 @@ impl SessionRow {
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: i64,
+    /// The stored hash the password was checked against: the account must still hold it.
+    pub checked_hash: &'a str,
     pub client_id: &'a str,
     pub address: &'a str,
     pub user_agent: &'a str,
@@ -58,11 +66,10 @@ pub struct NewSession<'a> {
 }
 
 /// A rotation, as the caller made it: the digest of the token presented, the new token's
-/// digest and sealed form, who asked and when.
+/// digest, who asked and when.
 pub struct Rotation<'a> {
     pub presented_digest: &'a str,
     pub new_digest: &'a str,
-    pub sealed_refresh: &'a [u8],
     /// The client the request names, which must be the session's; `None`: any.
     pub client_id: Option<&'a str>,
     pub address: &'a str,
@@ -73,26 +80,37 @@ pub struct Rotation<'a> {
 }
 
 impl UserStore {
-    /// Stores a new live session.
-    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<(), StoreError> {
-        with_pool!(self, pool => sqlx::query(
+    /// Stores a new live session (generation 1) if its account is active and still holds
+    /// `new.checked_hash`; whether it did.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<bool, StoreError> {
+        // PostgreSQL: the account's row is locked, so a password change or deactivation either
+        // commits first (and this finds the account changed) or waits for this session, which
+        // the sessions it then ends include. SQLite runs one writer at a time.
+        let lock = match &self.backend {
+            super::Backend::Sqlite { .. } => "",
+            super::Backend::Postgres { .. } => " FOR UPDATE",
+        };
+        let insert = format!(
             "INSERT INTO sessions (id, user_id, client_id, created_at, created_address, created_user_agent,
-                 last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest)
-             VALUES ($1, $2, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new.id)
-        .bind(new.user_id)
-        .bind(new.client_id)
-        .bind(new.now)
-        .bind(new.address)
-        .bind(new.user_agent)
-        .bind(new.idle_expires_at)
-        .bind(new.expires_at)
-        .bind(new.refresh_digest)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        Ok(())
+                 last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest, generation)
+             SELECT $1, id, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9, 1 FROM users
+             WHERE id = $2 AND is_active AND hashed_password = $10{lock}"
+        );
+        let created = with_pool!(self, pool => sqlx::query(&insert)
+            .bind(new.id)
+            .bind(new.user_id)
+            .bind(new.client_id)
+            .bind(new.now)
+            .bind(new.address)
+            .bind(new.user_agent)
+            .bind(new.idle_expires_at)
+            .bind(new.expires_at)
+            .bind(new.refresh_digest)
+            .bind(new.checked_hash)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(created == 1)
     }
 
     /// Spends the refresh token `rotation.presented_digest` names, if it is its session's
@@ -101,18 +119,17 @@ impl UserStore {
     /// when it rotated; `None` otherwise.
     pub async fn rotate_refresh(&self, rotation: &Rotation<'_>) -> Result<Option<SessionRow>, StoreError> {
         let update = format!(
-            "UPDATE sessions SET previous_digest = refresh_digest, refresh_digest = $2, sealed_refresh = $3,
-                 rotated_at = $4, last_used_at = $4, last_address = $5, last_user_agent = $6,
-                 idle_expires_at = CASE WHEN $7 < expires_at THEN $7 ELSE expires_at END
-             WHERE refresh_digest = $1 AND revoked_at IS NULL AND idle_expires_at > $4 AND expires_at > $4
-               AND ($8 = '' OR client_id = $8)
+            "UPDATE sessions SET previous_digest = refresh_digest, refresh_digest = $2, generation = generation + 1,
+                 rotated_at = $3, last_used_at = $3, last_address = $4, last_user_agent = $5,
+                 idle_expires_at = CASE WHEN $6 < expires_at THEN $6 ELSE expires_at END
+             WHERE refresh_digest = $1 AND revoked_at IS NULL AND idle_expires_at > $3 AND expires_at > $3
+               AND ($7 = '' OR client_id = $7)
                AND user_id IN (SELECT id FROM users WHERE is_active)
              RETURNING {COLUMNS}"
         );
         Ok(with_pool!(self, pool => sqlx::query_as(&update)
             .bind(rotation.presented_digest)
             .bind(rotation.new_digest)
-            .bind(rotation.sealed_refresh)
             .bind(rotation.now)
             .bind(rotation.address)
             .bind(rotation.user_agent)
@@ -151,7 +168,7 @@ impl UserStore {
     /// Ends the session `id` (of `user_id`, when given) at `now`; whether a live one ended.
     pub async fn revoke_session(&self, id: &str, user_id: Option<i64>, now: i64) -> Result<bool, StoreError> {
         let ended = with_pool!(self, pool => sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, sealed_refresh = NULL
+            "UPDATE sessions SET revoked_at = $2
              WHERE id = $1 AND revoked_at IS NULL AND ($3 < 0 OR user_id = $3)",
         )
         .bind(id)
@@ -166,7 +183,7 @@ impl UserStore {
     /// Ends every live session of `user_id` but `keep` (when given) at `now`; how many.
     pub async fn revoke_sessions_of(&self, user_id: i64, keep: Option<&str>, now: i64) -> Result<u64, StoreError> {
         Ok(with_pool!(self, pool => sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, sealed_refresh = NULL
+            "UPDATE sessions SET revoked_at = $2
              WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3",
         )
         .bind(user_id)

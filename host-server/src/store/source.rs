@@ -1,6 +1,7 @@
 //! The old FastAPI service's database, read for an import: its `users` table (the columns of
 //! Loom's FastAPI seed: `id`, `email`, `username` (optional), `hashed_password`, `is_active`;
-//! any others are ignored), from SQLite or PostgreSQL. Read-only: nothing is migrated or written.
+//! any others are ignored), from SQLite or PostgreSQL, a page at a time. Read-only: nothing is
+//! migrated or written.
 //!
 //! Every value is read as the bytes of its text, whatever its column's type (SQLite lets any
 //! row hold anything), so that one odd value refuses its row, not the whole import: the import
@@ -10,7 +11,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection as _, Row};
 
 use super::StoreError;
 use super::connect::Kind;
@@ -28,12 +29,15 @@ pub struct LegacyUser {
     pub is_active: Raw,
 }
 
-/// The columns, as text, with or without `username` (the old service may have had none).
-fn select(cast: &str, with_username: bool) -> String {
+/// The columns, as text, with or without `username` (the old service may have had none), a
+/// page at a time: `$1` rows from position `$2`, in id order (rows of one id, which a broken
+/// source may have, in the order of their place in the table, the same for every page).
+fn select(cast: &str, with_username: bool, page: &str) -> String {
+    let place = if cast == "BLOB" { "rowid" } else { "ctid" };
     let column = |name: &str| format!("CAST({name} AS {cast})");
     let username = if with_username { column("username") } else { format!("CAST(NULL AS {cast})") };
     format!(
-        "SELECT {}, {}, {username}, {}, {} FROM users ORDER BY id",
+        "SELECT {}, {}, {username}, {}, {} FROM users ORDER BY id, {place} {page}",
         column("id"),
         column("email"),
         column("hashed_password"),
@@ -41,21 +45,30 @@ fn select(cast: &str, with_username: bool) -> String {
     )
 }
 
-/// Reads the table on `$connection` (written once, compiled for each backend), each value
+/// The old `users` table, read a page at a time inside one read-only transaction, so that
+/// every page (and every pass over them) sees the same rows, and only a page is ever held.
+pub struct LegacySource {
+    connection: Connection,
+    with_username: bool,
+}
+
+enum Connection {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// Reads a page on `$connection` (written once, compiled for each backend), each value
 /// through `$value` into [`Raw`].
-macro_rules! read_users {
-    ($connection:expr, $cast:expr, $value:expr) => {{
-        let mut connection = $connection;
-        let rows = match sqlx::query(&select($cast, true)).fetch_all(&mut connection).await {
-            Err(sqlx::Error::Database(error)) if error.message().contains("username") => {
-                sqlx::query(&select($cast, false)).fetch_all(&mut connection).await
-            }
-            other => other,
-        };
-        let _ = connection.close().await;
+macro_rules! read_page {
+    ($connection:expr, $cast:expr, $with_username:expr, $limit:expr, $offset:expr, $value:expr) => {{
+        let rows = sqlx::query(&select($cast, $with_username, "LIMIT $1 OFFSET $2"))
+            .bind($limit)
+            .bind($offset)
+            .fetch_all(&mut *$connection)
+            .await
+            .map_err(unreadable)?;
         let value = $value;
-        rows.map_err(unreadable)?
-            .iter()
+        rows.iter()
             .map(|row| {
                 Ok(LegacyUser {
                     id: value(row, 0)?,
@@ -70,23 +83,70 @@ macro_rules! read_users {
     }};
 }
 
-/// Every row of the `users` table at `url`, by id.
-pub async fn legacy_users(url: &str) -> Result<Vec<LegacyUser>, StoreError> {
-    match Kind::of(url)? {
-        Kind::Sqlite => {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|_| StoreError::Url { reason: "the source URL is not a valid sqlite:// URL".into() })?
-                .read_only(true);
-            let connection = options.connect().await.map_err(unreadable)?;
-            read_users!(connection, "BLOB", |row: &sqlx::sqlite::SqliteRow, at| row.try_get::<Option<Vec<u8>>, _>(at))
+/// Whether the table has a `username` column: a query naming it is tried (before the
+/// transaction, whose first error would end it on PostgreSQL).
+macro_rules! has_username {
+    ($connection:expr, $cast:expr) => {
+        match sqlx::query(&select($cast, true, "LIMIT 0")).execute(&mut $connection).await {
+            Ok(_) => true,
+            Err(sqlx::Error::Database(error)) if error.message().contains("username") => false,
+            Err(other) => return Err(unreadable(other)),
         }
-        Kind::Postgres => {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|_| StoreError::Url { reason: "the source URL is not a valid postgres:// URL".into() })?;
-            let connection = options.connect().await.map_err(unreadable)?;
-            read_users!(connection, "TEXT", |row: &sqlx::postgres::PgRow, at| row
-                .try_get::<Option<String>, _>(at)
-                .map(|text| text.map(String::into_bytes)))
+    };
+}
+
+impl LegacySource {
+    /// Opens the database at `url` for reading its `users` table.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        match Kind::of(url)? {
+            Kind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|_| StoreError::Url { reason: "the source URL is not a valid sqlite:// URL".into() })?
+                    .read_only(true);
+                let mut connection = options.connect().await.map_err(unreadable)?;
+                let with_username = has_username!(connection, "BLOB");
+                sqlx::query("BEGIN").execute(&mut connection).await.map_err(unreadable)?;
+                Ok(Self { connection: Connection::Sqlite(connection), with_username })
+            }
+            Kind::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|_| StoreError::Url { reason: "the source URL is not a valid postgres:// URL".into() })?;
+                let mut connection = options.connect().await.map_err(unreadable)?;
+                let with_username = has_username!(connection, "TEXT");
+                sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut connection)
+                    .await
+                    .map_err(unreadable)?;
+                Ok(Self { connection: Connection::Postgres(connection), with_username })
+            }
+        }
+    }
+
+    /// At most `limit` rows from position `offset` (from 0), by id; fewer at the end.
+    pub async fn page(&mut self, offset: i64, limit: i64) -> Result<Vec<LegacyUser>, StoreError> {
+        let with_username = self.with_username;
+        match &mut self.connection {
+            Connection::Sqlite(connection) => {
+                read_page!(connection, "BLOB", with_username, limit, offset, |row: &sqlx::sqlite::SqliteRow, at| row
+                    .try_get::<Option<
+                    Vec<u8>,
+                >, _>(
+                    at
+                ))
+            }
+            Connection::Postgres(connection) => {
+                read_page!(connection, "TEXT", with_username, limit, offset, |row: &sqlx::postgres::PgRow, at| row
+                    .try_get::<Option<String>, _>(at)
+                    .map(|text| text.map(String::into_bytes)))
+            }
+        }
+    }
+
+    /// Ends the read (nothing was written) and the connection.
+    pub async fn close(self) {
+        match self.connection {
+            Connection::Sqlite(connection) => drop(connection.close().await),
+            Connection::Postgres(connection) => drop(connection.close().await),
         }
     }
 }

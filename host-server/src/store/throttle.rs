@@ -158,14 +158,38 @@ impl UserStore {
             .await?))
     }
 
-    /// Forgets `account`'s failed logins (after a successful one).
-    pub async fn clear_login_failures(&self, account: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE account = $1")
-            .bind(account)
+    /// Forgets the failed logins under `names` (an account's email and username keys, after a
+    /// successful login).
+    pub async fn clear_login_failures(&self, names: &[String; 2]) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE account IN ($1, $2)")
+            .bind(&names[0])
+            .bind(&names[1])
             .execute(pool)
             .await?
             .rows_affected());
         Ok(())
+    }
+
+    /// Login attempts (failed or in flight) within the window under any of `names` (an
+    /// account's keys), but the attempt `except`.
+    pub async fn attempts_on(
+        &self,
+        names: &[String; 2],
+        except: i64,
+        now: i64,
+        allowance: Allowance,
+    ) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM login_attempts
+             WHERE account IN ($1, $2) AND at > $3 - $4 AND (attempt IS NULL OR attempt <> $5)",
+        )
+        .bind(&names[0])
+        .bind(&names[1])
+        .bind(now)
+        .bind(allowance.window_seconds)
+        .bind(except)
+        .fetch_one(pool)
+        .await?))
     }
 
     /// Counts a registration from `address` at `now` if it is within the allowance.

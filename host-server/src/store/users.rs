@@ -76,59 +76,13 @@ impl UserStore {
         Ok(replaced == 1)
     }
 
-    /// Creates the accounts `users`, with their ids, in one transaction: all or none. On
-    /// PostgreSQL the identity sequence is then moved past the largest id, so registrations go
-    /// on after it (SQLite's AUTOINCREMENT does that by itself).
-    pub async fn import_users(&self, users: &[ImportedUser]) -> Result<(), StoreError> {
-        let insert = |overriding: &str| {
-            format!(
-                "INSERT INTO users (id, email, email_key, username, username_key, hashed_password, is_active) \
-                 {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            )
-        };
-        // Every account, then the import's row (which hosts poll to survey the new hashes).
-        macro_rules! write_import {
-            ($transaction:expr, $sql:expr) => {
-                for user in users {
-                    sqlx::query($sql)
-                        .bind(user.id)
-                        .bind(&user.email)
-                        .bind(email_key(&user.email))
-                        .bind(user.username.as_deref())
-                        .bind(user.username.as_deref().map(username_key))
-                        .bind(&user.hashed_password)
-                        .bind(user.is_active)
-                        .execute(&mut *$transaction)
-                        .await
-                        .map_err(|error| match &error {
-                            sqlx::Error::Database(db) if db.is_unique_violation() => duplicate(db.as_ref()),
-                            _ => StoreError::Database(error),
-                        })?;
-                }
-                sqlx::query("INSERT INTO imports (accounts) VALUES ($1)")
-                    .bind(users.len() as i64)
-                    .execute(&mut *$transaction)
-                    .await?;
-            };
-        }
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                let mut transaction = pool.begin().await?;
-                write_import!(transaction, &insert(""));
-                transaction.commit().await?;
-            }
-            Backend::Postgres { pool, .. } => {
-                let mut transaction = pool.begin().await?;
-                write_import!(transaction, &insert("OVERRIDING SYSTEM VALUE"));
-                sqlx::query(
-                    "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 1) FROM users))",
-                )
-                .execute(&mut *transaction)
-                .await?;
-                transaction.commit().await?;
-            }
-        }
-        Ok(())
+    /// Starts an import: accounts written through the [`ImportWriter`], a batch at a time,
+    /// land in one transaction, all or none.
+    pub async fn begin_import(&self) -> Result<ImportWriter, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite { pool, .. } => ImportWriter::Sqlite(pool.begin().await?, 0),
+            Backend::Postgres { pool, .. } => ImportWriter::Postgres(pool.begin().await?, 0),
+        })
     }
 
     /// The newest import's number (0 before any): it changes when `users import` writes
@@ -214,5 +168,77 @@ impl UserStore {
         .await?
         .rows_affected());
         Ok(changed == 1)
+    }
+}
+
+/// An import being written: one transaction, committed by [`ImportWriter::commit`] (dropped
+/// without it, nothing of the import stays), with how many accounts it has written.
+pub enum ImportWriter {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>, i64),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, i64),
+}
+
+/// Writes `$users` on `$transaction` with `$sql`, counting them into `$written`.
+macro_rules! write_accounts {
+    ($transaction:expr, $written:expr, $sql:expr, $users:expr) => {
+        for user in $users {
+            sqlx::query($sql)
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(email_key(&user.email))
+                .bind(user.username.as_deref())
+                .bind(user.username.as_deref().map(username_key))
+                .bind(&user.hashed_password)
+                .bind(user.is_active)
+                .execute(&mut **$transaction)
+                .await
+                .map_err(|error| match &error {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => duplicate(db.as_ref()),
+                    _ => StoreError::Database(error),
+                })?;
+            *$written += 1;
+        }
+    };
+}
+
+impl ImportWriter {
+    /// Writes `users`, with their ids.
+    pub async fn write(&mut self, users: &[ImportedUser]) -> Result<(), StoreError> {
+        let insert = |overriding: &str| {
+            format!(
+                "INSERT INTO users (id, email, email_key, username, username_key, hashed_password, is_active) \
+                 {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )
+        };
+        match self {
+            Self::Sqlite(transaction, written) => write_accounts!(transaction, written, &insert(""), users),
+            Self::Postgres(transaction, written) => {
+                write_accounts!(transaction, written, &insert("OVERRIDING SYSTEM VALUE"), users);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the import (hosts poll for it, to survey the new hashes) and commits. On
+    /// PostgreSQL the identity sequence is first moved past the largest id, so registrations
+    /// go on after it (SQLite's AUTOINCREMENT does that by itself).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        const RECORD: &str = "INSERT INTO imports (accounts) VALUES ($1)";
+        match self {
+            Self::Sqlite(mut transaction, written) => {
+                sqlx::query(RECORD).bind(written).execute(&mut *transaction).await?;
+                transaction.commit().await?;
+            }
+            Self::Postgres(mut transaction, written) => {
+                sqlx::query(RECORD).bind(written).execute(&mut *transaction).await?;
+                sqlx::query(
+                    "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 1) FROM users))",
+                )
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use super::audit::Event;
+use super::event::Event;
 
 const REQUESTS: &str = "loom_http_requests_total";
 const DURATION: &str = "loom_http_request_duration_seconds";

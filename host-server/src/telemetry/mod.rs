@@ -2,6 +2,7 @@
 //! `RUST_LOG`, default `info`), security events ([`audit`]) and Prometheus metrics ([`measure`]).
 
 pub mod audit;
+pub mod event;
 pub mod measure;
 
 use std::io::IsTerminal;

@@ -4,7 +4,18 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use std::time::{Duration, Instant};
+
 use super::{ApiClient, ApiError, HASHING_TIMEOUT, QUICK_TIMEOUT};
+
+/// How long a refresh may wait for its answer: well inside [`REFRESH_RETRY_WITHIN`], so that a
+/// lost answer can be asked for again while the server still answers a spent token.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(3);
+/// A refresh whose answer was lost is sent again only this soon after the first was sent:
+/// the server answers a spent refresh token again, with the same successor, for its reuse
+/// grace (10 seconds by default); later, the same token is a replay and ends the session.
+/// Half the default, so a retry never lands past it.
+pub const REFRESH_RETRY_WITHIN: Duration = Duration::from_secs(5);
 
 /// The longest token lifetime loom accepts from a server (ten years); beyond it, the answer is refused.
 pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
@@ -67,10 +78,19 @@ impl ApiClient {
 
     /// `POST /token` with a refresh token: a new access token and the next refresh token (the
     /// one given is spent).
+    ///
+    /// The token may have been spent even when no answer came (lost on the way back, a
+    /// timeout, the server failing after it rotated): such a refresh is sent once more, within
+    /// [`REFRESH_RETRY_WITHIN`] of the first, when the server answers the same successor again.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenGrant, ApiError> {
         let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())];
-        let body: GrantBody = self.send(self.request(Method::POST, "/token").form(&form), QUICK_TIMEOUT).await?;
-        self.grant(body)
+        let first = Instant::now();
+        let mut outcome =
+            self.send::<GrantBody>(self.request(Method::POST, "/token").form(&form), REFRESH_TIMEOUT).await;
+        if outcome.as_ref().is_err_and(ApiError::answer_lost) && first.elapsed() < REFRESH_RETRY_WITHIN {
+            outcome = self.send(self.request(Method::POST, "/token").form(&form), REFRESH_TIMEOUT).await;
+        }
+        self.grant(outcome?)
     }
 
     /// Checks a token answer's numbers: lifetimes of whole seconds, written as integers or

@@ -55,6 +55,16 @@ impl ApiError {
         matches!(self, Self::TokenRefused { .. })
     }
 
+    /// Whether the request may have done its work with its answer lost: the connection failed
+    /// or timed out, or the server failed (a `5xx`). Not a refusal, which is an answer.
+    pub fn answer_lost(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::ProxyUnreachable { .. } => true,
+            Self::Server { status, .. } => status.is_server_error(),
+            _ => false,
+        }
+    }
+
     /// The OAuth2 `error` code of a refusal (RFC 6749 §5.2), such as `invalid_grant`.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use endpoints::{Account, MAX_EXPIRES_IN, SessionInfo, TokenGrant};
+pub use endpoints::{Account, MAX_EXPIRES_IN, REFRESH_RETRY_WITHIN, REFRESH_TIMEOUT, SessionInfo, TokenGrant};
 pub use error::ApiError;
 
 use crate::route::{self, Proxy};

@@ -1,20 +1,25 @@
 //! The login a command acts with: a current access token, refreshed when it must be.
 //!
 //! A saved login's access token is refreshed when it has expired or expires within a minute,
-//! and once more when the server refuses it. A refresh holds the settings file's lock from
-//! reading the refresh token to saving its successor, so `loom`s started at once take turns:
-//! the first refreshes, the others find a fresh token on disk and use it. `LOOM_TOKEN` is an
-//! access token only: there is nothing to refresh, and `loom` says so when it expires.
+//! and once more when the server refuses it. "Expired" is judged by the time loom saved with
+//! the token (its own clock when the answer came, plus the lifetime the server gave), never by
+//! comparing the token's `exp` (the server's clock) with this machine's, which may be off. A
+//! refresh holds the settings file's lock from reading the refresh token to saving its
+//! successor, so `loom`s started at once take turns: the first refreshes, the others find a
+//! fresh token on disk and use it. A refresh starts only once the file is known to take the
+//! successor (a spent token that cannot be saved would end the session after the server's
+//! grace). `LOOM_TOKEN` is an access token only: there is nothing to refresh, and `loom` says
+//! so when it expires.
 
 use std::time::{Duration, SystemTime};
 
-use loom_cli::api::{ApiClient, ApiError, TokenGrant};
+use loom_cli::api::{ApiClient, ApiError, REFRESH_RETRY_WITHIN, TokenGrant};
 use loom_cli::known::KnownServers;
 use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Server, TOKEN_ENV, TokenSource, not_logged_in};
+use super::{Server, TOKEN_ENV, TokenSource, not_logged_in, warn};
 use crate::failure::Failure;
 
 /// How close to its expiry an access token is refreshed before use.
@@ -55,7 +60,9 @@ impl Context {
                 source.refuse_expired(&token, &self.server.url).map_err(|_| env_expired(&token))?;
                 Ok(token)
             }
-            TokenSource::Saved(_) => Ok(self.authorize_with(token, source).await?.token),
+            // Checked with the server (renewed on a `401`), so the token printed is one it
+            // takes now, whatever this machine's clock says.
+            TokenSource::Saved(_) => Ok(self.with_login(async |client| client.me().await).await?.1.token),
         }
     }
 
@@ -78,11 +85,16 @@ impl Context {
                 source.refuse_expired(&token, &self.server.url).map_err(|_| env_expired(&token))?;
                 token
             }
-            TokenSource::Saved(_) if has_refresh && expiring(&token) => self.refresh(&token).await?,
-            TokenSource::Saved(_) => {
-                source.refuse_expired(&token, &self.server.url)?;
-                token
+            TokenSource::Saved(_) if has_refresh && self.stored.as_ref().is_some_and(expiring) => {
+                self.refresh(&token).await?
             }
+            TokenSource::Saved(_) if self.stored.as_ref().is_some_and(expiring) => {
+                return Err(Failure::LoginRequired(format!(
+                    "Your saved login for {} has expired. Run 'loom login'.",
+                    self.server.url
+                )));
+            }
+            TokenSource::Saved(_) => token,
         };
         Ok(Authorized { token, source, session_ends: self.session_ends() })
     }
@@ -122,7 +134,7 @@ impl Context {
             other => return Err(not_logged_in(&self.server.url, other.as_ref())),
         };
         let on_disk = SecretString::from(login.access_token.trim().to_owned());
-        if on_disk.expose_secret() != used.expose_secret() && !expiring(&on_disk) {
+        if on_disk.expose_secret() != used.expose_secret() && !expiring(&login) {
             // Refreshed by another loom while this one waited for the lock.
             self.stored = Some(login);
             self.settings = locked.into_file();
@@ -134,12 +146,23 @@ impl Context {
                 self.server.url
             )));
         };
+        // The refresh token is spent by the server's answer: only spend it if the successor
+        // can be kept (read-only, immutable, a full directory: said now, the session intact).
+        locked.file.check_writable().map_err(|error| {
+            Failure::failed(format!(
+                "{error}. The saved login needs renewing, so nothing was sent: the session is intact and renews once \
+                 the file can be written"
+            ))
+        })?;
         let client = ApiClient::new(&self.server.url, None, self.insecure)?;
         match client.refresh(&SecretString::from(refresh_token)).await {
             Ok(grant) => {
                 let renewed = renewed_login(&login, &grant);
                 locked.file.set_login(&renewed);
-                locked.file.save()?;
+                save_renewal(&mut locked.file, &self.server.url)?;
+                if let Some(exposed) = super::git::exposure(locked.file.path()) {
+                    warn(&exposed);
+                }
                 self.stored = Some(renewed);
                 self.settings = locked.into_file();
                 Ok(grant.access_token)
@@ -149,11 +172,7 @@ impl Context {
                 locked.file.save()?;
                 self.stored = None;
                 self.settings = locked.into_file();
-                Err(Failure::LoginRequired(format!(
-                    "Your session on {} has ended (it expired, was logged out or revoked, or the password \
-                     changed). Run 'loom login'.",
-                    self.server.url
-                )))
+                Err(Failure::LoginRequired(ended_because(&error, &self.server.url)))
             }
             Err(error) => Err(error.into()),
         }
@@ -205,11 +224,57 @@ fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// Whether `token` has expired or expires within [`REFRESH_AHEAD`] (a token whose expiry
-/// cannot be read is left for the server to judge).
-fn expiring(token: &SecretString) -> bool {
-    session::expiry(token.expose_secret()).is_some_and(|at| at <= SystemTime::now() + REFRESH_AHEAD)
+/// Whether `login`'s access token has expired or expires within [`REFRESH_AHEAD`], by the time
+/// saved with it: this machine's clock when the server's answer came, plus the lifetime it
+/// gave (so a clock that is off from the server's does not matter). A login saved without a
+/// readable time is judged by the token's `exp`; one with neither is left for the server.
+fn expiring(login: &StoredLogin) -> bool {
+    let saved = humantime::parse_rfc3339(&login.expires_at).ok();
+    let at = saved.or_else(|| session::expiry(login.access_token.trim()));
+    at.is_some_and(|at| at <= SystemTime::now() + REFRESH_AHEAD)
 }
+
+/// Saves a renewed login, trying again for a few seconds when the file cannot take it (a
+/// disk filling up, a file made read-only meanwhile): the refresh token is spent, and the
+/// server answers the spent one again, with this successor, only for its reuse grace.
+fn save_renewal(file: &mut SettingsFile, server: &str) -> Result<(), Failure> {
+    let renewed = std::time::Instant::now();
+    loop {
+        match file.save() {
+            Ok(_) => return Ok(()),
+            Err(_) if renewed.elapsed() < REFRESH_RETRY_WITHIN => std::thread::sleep(Duration::from_millis(250)),
+            Err(error) => {
+                return Err(Failure::failed(format!(
+                    "{error}. The login to {server} was renewed but could not be saved: run loom again within a few \
+                     seconds once the file can be written, and the server answers the renewal again; later, the \
+                     session has ended and 'loom login' starts a new one"
+                )));
+            }
+        }
+    }
+}
+
+/// What a refused refresh means, for the person: a token already used elsewhere (this login
+/// was copied: another copy renewed it, and the server ended the session for both), or an
+/// ended session.
+fn ended_because(error: &ApiError, server: &str) -> String {
+    let copied = matches!(error, ApiError::Rejected { detail, .. } if detail.contains(REUSED_DETAIL));
+    if copied {
+        format!(
+            "Your session on {server} has ended: another copy of this login (a copied settings file, or another \
+             machine using the same one) renewed it first, so this copy's token was already used, and the server \
+             ended the session for both to be safe. Run 'loom login' here, and log in separately on each machine."
+        )
+    } else {
+        format!(
+            "Your session on {server} has ended (it expired, was logged out or revoked, or the password changed). \
+             Run 'loom login'."
+        )
+    }
+}
+
+/// What the server's refusal of a spent refresh token says, and no other refusal does.
+const REUSED_DETAIL: &str = "already used by another copy of this login";
 
 fn env_expired(token: &SecretString) -> Failure {
     let ago = session::expiry(token.expose_secret())

@@ -1,31 +1,11 @@
 //! `loom login`
 
-use std::path::Path;
-
 use loom_cli::api::ApiClient;
 
 use super::auth::new_login;
 use super::{Context, TOKEN_ENV, email_or_ask, read_password, say, token_from_env, warn};
 use crate::cli::LoginArgs;
 use crate::failure::Failure;
-
-/// Whether git tracks `path` (`git ls-files --error-unmatch` in its directory);
-/// false when there is no git or no repository.
-fn tracked_by_git(path: &Path) -> bool {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return false;
-    };
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
-        .args(["ls-files", "--error-unmatch", "--"])
-        .arg(name)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
 
 pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> {
     let client = ApiClient::new(&context.server.url, None, context.insecure)?;
@@ -43,12 +23,8 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
         warn(&format!("cannot remember that you logged in to {} from this machine: {error}", client.server()));
     }
     let path = context.settings.path();
-    if tracked_by_git(path) {
-        warn(&format!(
-            "{} is tracked by git and now holds your token: add it to .gitignore (and `git rm --cached` it), or \
-             keep the token out of it with {TOKEN_ENV}",
-            path.display()
-        ));
+    if let Some(exposed) = super::git::exposure(path) {
+        warn(&exposed);
     }
     if let Some(old) = saved.tightened_from {
         warn(&format!("{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})", path.display()));

@@ -2,6 +2,7 @@
 
 mod auth;
 mod context;
+mod git;
 mod login;
 mod logout;
 mod passwd;

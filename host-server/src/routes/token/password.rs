@@ -8,7 +8,7 @@ use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
 use crate::credentials::Authentication;
 use crate::state::AppState;
-use crate::store::{Login, email_key};
+use crate::store::Login;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 
@@ -21,8 +21,8 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let spellings = crate::password::spellings(&password)?;
     let client_id = client_id(request.client_id.as_deref(), asking.basic.as_deref())?;
     // `username` is an email address or a username (pasted ones come with spaces around
-    // them, which neither has). Attempts count against the account (under its email key,
-    // whichever name was used) or, when none matches, against the name; before any
+    // them, which neither has). Attempts count against the name given, whether or not an
+    // account has it (and, silently, against the account under all its names), before any
     // hashing, so a throttled attempt costs no argon2 run and says nothing about the account.
     let name = username.trim();
     if name.is_empty() {
@@ -33,11 +33,10 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     }
     let login = Login::parse(name);
     let user = state.store.user_by_login(&login).await?;
-    let account = user.as_ref().map_or_else(|| login.key(), |user| email_key(&user.email));
     let client = asking.address;
     let checked = state
         .credentials
-        .authenticate(&state.runtime, &state.store, &state.throttle, user.as_ref(), account, &spellings, client)
+        .authenticate(&state.runtime, &state.store, &state.throttle, user.as_ref(), login.key(), &spellings, client)
         .await?;
     let (needs_rehash, checked_hash) = match checked {
         Authentication::Passed { needs_rehash, checked_hash } => (needs_rehash, checked_hash),
@@ -46,31 +45,55 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
         Authentication::Crowded { on } => return Err(ApiError::too_many_logins_at_once(on)),
     };
     let user = user.expect("a password passes only for an account");
+    let mut current_hash = checked_hash;
     if needs_rehash {
         let normalized = spellings.into_iter().next().expect("a password has a spelling");
-        upgrade_hash(state, user.id, &checked_hash, normalized).await;
+        if let Some(upgraded) = upgrade_hash(state, user.id, &current_hash, normalized).await {
+            current_hash = upgraded;
+        }
     }
-    // The password was right: a failure from here on is the service's, not the user's.
+    // The password was right: a failure from here on is the service's, not the user's. The
+    // session starts only if the account still holds the hash checked (and is active): a
+    // password change or deactivation that committed meanwhile wins.
     let now = unix_now();
     let (address, user_agent) = asking.client();
-    let granted =
-        state.sessions.start(&state.store, user.id, &client_id, &client_of(&address, user_agent), now).await?;
+    let sealer = state.tokens.keys.sealer();
+    let client_at = client_of(&address, user_agent);
+    let started =
+        state.sessions.start(&state.store, sealer, user.id, &current_hash, &client_id, &client_at, now).await?;
+    let Ok(granted) = started else {
+        tracing::info!(user_id = user.id, "a login checked while the password changed or the account was deactivated");
+        audit::record(Event::LoginFailed { user_id: Some(user.id), client });
+        return Err(ApiError::BadCredentials);
+    };
     audit::record(Event::SessionCreated { user_id: user.id, client });
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     respond(state, &granted, now).await
 }
 
-/// Stores a fresh hash made with the active component's (stronger) parameters,
-/// unless the stored hash changed since `checked` was verified (the password was
-/// changed meanwhile: the newer one wins). A failure only postpones the upgrade.
-async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: SecretString) {
+/// Stores a fresh hash made with the active component's (stronger) parameters, unless the
+/// stored hash changed since `checked` was verified (the password was changed meanwhile: the
+/// newer one wins); the hash stored, when it was. A failure only postpones the upgrade.
+async fn upgrade_hash(state: &AppState, user_id: i64, checked: &str, password: SecretString) -> Option<String> {
     let result = match state.runtime.hash_password(password).await {
-        Ok(hash) => state.store.replace_password_hash(user_id, checked, &hash).await.map_err(|e| e.to_string()),
+        Ok(hash) => {
+            let replaced = state.store.replace_password_hash(user_id, checked, &hash).await;
+            replaced.map(|replaced| replaced.then_some(hash)).map_err(|e| e.to_string())
+        }
         Err(error) => Err(error.to_string()),
     };
     match result {
-        Ok(true) => tracing::info!(user_id, "upgraded a password hash to the current parameters"),
-        Ok(false) => tracing::info!(user_id, "kept a password hash that changed during the upgrade"),
-        Err(error) => tracing::warn!(user_id, %error, "could not upgrade a password hash"),
+        Ok(Some(hash)) => {
+            tracing::info!(user_id, "upgraded a password hash to the current parameters");
+            Some(hash)
+        }
+        Ok(None) => {
+            tracing::info!(user_id, "kept a password hash that changed during the upgrade");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(user_id, %error, "could not upgrade a password hash");
+            None
+        }
     }
 }

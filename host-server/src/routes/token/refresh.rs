@@ -33,7 +33,9 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
         Err(Refusal::Reused { user_id, .. }) => {
             audit::record(Event::RefreshReused { user_id, client: asking.address });
             Err(ApiError::InvalidGrant(
-                "The refresh token was already used, so its session has ended: log in again".into(),
+                "The refresh token was already used by another copy of this login, so its session has ended: log \
+                 in again"
+                    .into(),
             ))
         }
     }
