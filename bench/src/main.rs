@@ -4,6 +4,7 @@
 //! Run it through `just bench`, which builds everything first.
 
 mod host;
+mod import;
 mod load;
 
 use std::fmt::Write as _;
@@ -33,6 +34,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--hot-path") {
         // Only `/users/me/` against the ceiling, for profiling; RESULTS.md is left alone.
         println!("{}", render(&hot_path(&default).await?.0, cores)?);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--import") {
+        println!("{}", render(&[import_row(&default).await?], cores)?);
         return Ok(());
     }
     if std::env::args().any(|a| a == "--backends") {
@@ -86,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let me_p99 = (mixed_me.percentile(0.99), idle.percentile(0.99));
     let backend_rows = backends(&default).await?;
     let algorithm_row = algorithms(&default).await?;
+    let import_row = import_row(&default).await?;
     let mut rows = vec![
         Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
         Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
@@ -140,12 +146,29 @@ async fn main() -> anyhow::Result<()> {
     ];
     rows.splice(9..9, hot_rows);
     rows.extend(backend_rows);
+    rows.push(import_row);
     let report = render(&rows, cores)?;
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     std::fs::write(&out, &report).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// Rows the import bench reads: a million, the size the issue measured the old importer at.
+const IMPORT_ROWS: u64 = 1_000_000;
+
+/// `users import` of [`IMPORT_ROWS`] accounts: its peak memory against the whole table's
+/// size in memory as the importer held it before (about 1.6 KB a row, 1.6 GB here).
+async fn import_row(component: &Path) -> anyhow::Result<Row> {
+    eprintln!("measuring an import of {IMPORT_ROWS} rows…");
+    let measured = import::measure(component, IMPORT_ROWS).await?;
+    let mib = measured.peak_rss as f64 / (1 << 20) as f64;
+    Ok(Row::plain(
+        "users import, 1,000,000 rows: peak RSS (time)",
+        format!("{mib:.0} MiB ({:.0} s, {} rows)", measured.took.as_secs_f64(), measured.rows),
+        Some(("< 256 MiB", measured.peak_rss < 256 << 20)),
+    ))
 }
 
 /// `GET /users/me/` on a fresh host against the bare axum ceiling, with each

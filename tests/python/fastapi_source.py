@@ -3,10 +3,12 @@ SQLAlchemy `users` table (id, email, username, hashed_password, is_active, plus 
 service never had), with password hashes made by the libraries that service used, and rows an
 import must refuse.
 
-Usage: fastapi_source.py OUT.sqlite [ID...]. Writes the SQLite database, and prints the same rows as JSON
-(`[{"id", "email", "username", "hashed_password", "is_active", "password", "expect"}]`) so the
-tests can put them into a PostgreSQL source too. `password` is what logs in; `expect` is what an
-import should do with the row.
+Usage: fastapi_source.py OUT.sqlite [ID...] [--pbkdf2-classes=N]. Writes the SQLite database, and
+prints the same rows as JSON (`[{"id", "email", "username", "hashed_password", "is_active", "password",
+"expect"}]`) so the tests can put them into a PostgreSQL source too. `password` is what logs in;
+`expect` is what an import should do with the row. Rows from 111 on are made only when named.
+`--pbkdf2-classes=N` adds N accounts whose passlib pbkdf2_sha256 hashes each have rounds of their own
+(what `vary_rounds` or years of raised defaults leave), the dearest last.
 """
 
 import json
@@ -57,8 +59,31 @@ def rows():
                hashed_password="$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA")
 
 
-def main(out, only):
-    all_rows = [row for row in rows() if not only or row["id"] in only]
+def extra_rows():
+    # A password longer than bcrypt's 72 bytes: bcrypt hashed its first 72 (bcrypt 4.0 truncates).
+    iris = "iris keeps a very long passphrase: " + "correct horse battery staple " * 3
+    assert len(iris.encode()) > 80
+    yield dict(id=111, email="iris@example.com", username=None, password=iris, is_active=True, expect="import",
+               hashed_password=bcrypt.hashpw(iris.encode(), bcrypt.gensalt(10)).decode())
+    # bcrypt of cost 15: about two seconds to check, past a short --hash-deadline-ms.
+    jack = "jack's costly password"
+    yield dict(id=112, email="jack@example.com", username=None, password=jack, is_active=True, expect="import",
+               hashed_password=bcrypt.hashpw(jack.encode(), bcrypt.gensalt(15)).decode())
+
+
+def pbkdf2_classes(count):
+    for n in range(1, count + 1):
+        # The dearest last: the cheap ones in id order first.
+        rounds = 400_000 if n == count else 1_000 * n
+        password = f"class {n} password"
+        yield dict(id=1000 + n, email=f"class{n}@example.com", username=None, password=password, is_active=True,
+                   expect="import", rounds=rounds, hashed_password=pbkdf2_sha256.using(rounds=rounds).hash(password))
+
+
+def main(out, only, classes):
+    all_rows = [row for row in rows() if (not only and not classes) or row["id"] in only]
+    all_rows += [row for row in extra_rows() if row["id"] in only]
+    all_rows += list(pbkdf2_classes(classes))
     db = sqlite3.connect(out)
     # What SQLAlchemy's `create_all` makes of the FastAPI tutorial's model, with one more column.
     db.executescript("""
@@ -85,4 +110,6 @@ def main(out, only):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], [int(id) for id in sys.argv[2:]])
+    classes = [int(arg.split("=", 1)[1]) for arg in sys.argv[2:] if arg.startswith("--pbkdf2-classes=")]
+    ids = [int(arg) for arg in sys.argv[2:] if not arg.startswith("--")]
+    main(sys.argv[1], ids, classes[0] if classes else 0)

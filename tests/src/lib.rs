@@ -17,6 +17,7 @@ pub use database::{
 use tempfile::TempDir;
 
 mod database;
+pub mod loom;
 pub mod pg;
 pub mod skips;
 

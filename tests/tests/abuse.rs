@@ -75,6 +75,36 @@ async fn an_account_is_throttled_after_its_failures_until_the_window_passes() {
     assert_throttled(&attempt(&host, "ada@example.com", PASSWORD, None).await, window);
 }
 
+/// The throttle's answer for a name never tells which account the name belongs to: after an
+/// email's failures, its account's username answers like any unknown name (a padded `401`),
+/// yet the account's guesses under all its names together stay within one allowance.
+#[tokio::test]
+async fn a_name_is_throttled_by_its_own_count_and_never_links_a_username_to_an_email() {
+    let host = host(&["--login-max-failures", "3"]);
+    let body = json!({"email": "ada@example.com", "username": "ada_l", "password": PASSWORD});
+    let response = client().post(host.url("/users/")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        assert_eq!(attempt(&host, "ada@example.com", "wrong password", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_throttled(&attempt(&host, "ada@example.com", "wrong password", None).await, 900);
+    // Her username, and a name nobody has, answer alike.
+    for name in ["ada_l", "nobody_here"] {
+        let (status, body, _, _) = attempt(&host, name, "wrong password", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        assert_eq!(body["detail"], "Incorrect username or password", "{name}");
+    }
+    // Her account's allowance is spent under all its names: the right password through the
+    // username is not checked either (answered as a failure, like any name's).
+    assert_eq!(attempt(&host, "ada_l", PASSWORD, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&host, "nobody_here", PASSWORD, None).await.0, StatusCode::UNAUTHORIZED);
+    // Each name reaches its own 429 by its own count alone: two failures each so far.
+    for name in ["ada_l", "nobody_here"] {
+        assert_eq!(attempt(&host, name, "wrong password", None).await.0, StatusCode::UNAUTHORIZED, "{name}");
+        assert_throttled(&attempt(&host, name, "wrong password", None).await, 900);
+    }
+}
+
 #[tokio::test]
 async fn parallel_guesses_do_not_slip_past_the_throttle() {
     // Twenty wrong passwords at once against an allowance of three: exactly three are checked.

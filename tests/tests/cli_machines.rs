@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use loom_e2e::loom::one_line;
 use loom_e2e::{Outcome, Project, TestHost, register, run};
 use serde_json::Value;
 
@@ -50,12 +51,6 @@ fn with_proxy(mut command: std::process::Command, proxy: &str) -> std::process::
 
 fn login(project: &Project, server: &str, username: &str, password: &str) -> Outcome {
     run(project.loom(&["login", "--server", server, "--username", username, "--password-stdin"]), Some(password))
-}
-
-fn one_line(text: &str) -> &str {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got {text:?}");
-    lines[0]
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use loom_e2e::loom::one_line;
 use loom_e2e::{Outcome, Project, TestHost, register, run};
 use serde_json::Value;
 
@@ -15,12 +16,6 @@ const PASSWORD: &str = "correct horse battery staple";
 
 fn login(project: &Project, server: &str) -> Outcome {
     run(project.loom(&["login", "--server", server, "--username", EMAIL, "--password-stdin"]), Some(PASSWORD))
-}
-
-fn one_line(text: &str) -> &str {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got {text:?}");
-    lines[0]
 }
 
 /// A loopback server for one request: it reports the request head it got (on
@@ -181,7 +176,7 @@ async fn a_settings_file_tracked_by_git_gets_a_warning() {
     let tracked = login(&project, &host.base_url);
     assert_eq!(tracked.code, Some(0), "{tracked:?}");
     let warning = one_line(&tracked.stderr);
-    assert!(warning.contains("tracked by git") && warning.contains("LOOM_TOKEN"), "{warning}");
+    assert!(warning.contains("tracked by git") && warning.contains("--config"), "{warning}");
 }
 
 /// A loopback server that answers the requests it gets with `replies`, in order, one per

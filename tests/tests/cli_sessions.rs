@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use loom_e2e::loom::{expire_saved_login, login_with, one_line, refreshes, saved_login};
 use loom_e2e::{HostOptions, Outcome, Project, TestHost, client, register, run};
 use serde_json::Value;
 
@@ -11,34 +12,7 @@ const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
 fn login(project: &Project, host: &TestHost) -> Outcome {
-    let command = project.loom(&["login", "--server", &host.base_url, "--username", EMAIL, "--password-stdin"]);
-    run(command, Some(PASSWORD))
-}
-
-fn saved(project: &Project) -> Value {
-    let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.settings()).unwrap()).unwrap();
-    settings["auth"].clone()
-}
-
-fn one_line(text: &str) -> &str {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got {text:?}");
-    lines[0]
-}
-
-/// Makes the saved access token one that expired an hour ago (its signature is no matter:
-/// loom reads the expiry, and refreshes before sending it).
-fn expire_the_saved_token(project: &Project) {
-    let text = std::fs::read_to_string(project.settings()).unwrap();
-    let mut settings: Value = serde_json::from_str(&text).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"1","exp":{}}}"#, now - 3600));
-    settings["auth"]["access_token"] = Value::String(format!("eyJhbGciOiJFZERTQSJ9.{claims}.c2ln"));
-    std::fs::write(project.settings(), settings.to_string()).unwrap();
-}
-
-fn refreshes(host: &TestHost) -> usize {
-    host.logs().matches("session.refreshed").count()
+    login_with(project, &host.base_url, EMAIL, PASSWORD)
 }
 
 #[tokio::test]
@@ -47,7 +21,7 @@ async fn login_saves_the_refresh_token_and_loom_renews_an_expired_login_by_itsel
     register(&host, EMAIL, PASSWORD).await;
     let project = Project::new();
     assert_eq!(login(&project, &host).code, Some(0));
-    let auth = saved(&project);
+    let auth = saved_login(&project);
     assert!(auth["refresh_token"].as_str().unwrap().starts_with("loomrt_"), "{auth}");
     assert!(auth["session_expires_at"].is_string(), "{auth}");
 
@@ -56,21 +30,21 @@ async fn login_saves_the_refresh_token_and_loom_renews_an_expired_login_by_itsel
     assert_eq!(whoami.code, Some(0), "{whoami:?}");
     assert!(one_line(&whoami.stdout).ends_with("the session ends in 30 days"), "{whoami:?}");
 
-    expire_the_saved_token(&project);
-    let before = saved(&project);
+    expire_saved_login(&project);
+    let before = saved_login(&project);
     let whoami = run(project.loom(&["whoami"]), None);
     assert_eq!(whoami.code, Some(0), "{whoami:?}");
-    let after = saved(&project);
+    let after = saved_login(&project);
     assert_ne!(after["access_token"], before["access_token"]);
     assert_ne!(after["refresh_token"], before["refresh_token"], "the new pair is saved");
     assert_eq!(refreshes(&host), 1);
 
     // `loom token` prints a current token, refreshing first when it must.
-    expire_the_saved_token(&project);
+    expire_saved_login(&project);
     let token = run(project.loom(&["token"]), None);
     assert_eq!(token.code, Some(0), "{token:?}");
     let printed = token.stdout.trim_end();
-    assert_eq!(printed, saved(&project)["access_token"].as_str().unwrap());
+    assert_eq!(printed, saved_login(&project)["access_token"].as_str().unwrap());
     let me = client().get(host.url("/users/me/")).bearer_auth(printed).send().await.unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(refreshes(&host), 2);
@@ -82,7 +56,7 @@ async fn six_looms_started_at_once_after_expiry_refresh_once_and_all_succeed() {
     register(&host, EMAIL, PASSWORD).await;
     let project = Project::new();
     assert_eq!(login(&project, &host).code, Some(0));
-    expire_the_saved_token(&project);
+    expire_saved_login(&project);
     let children: Vec<_> = (0..6)
         .map(|_| {
             let mut command = project.loom(&["whoami"]);
@@ -96,7 +70,7 @@ async fn six_looms_started_at_once_after_expiry_refresh_once_and_all_succeed() {
     }
     assert_eq!(refreshes(&host), 1, "one rotation for six processes:\n{}", host.logs());
     // The session is still live well past any grace: the saved refresh token works.
-    let refresh_token = saved(&project)["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_token = saved_login(&project)["refresh_token"].as_str().unwrap().to_owned();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())];
     assert_eq!(client().post(host.url("/token")).form(&form).send().await.unwrap().status(), 200);
 }
@@ -116,7 +90,7 @@ async fn a_session_ended_elsewhere_is_said_plainly_and_its_tokens_forgotten() {
     assert_eq!(whoami.code, Some(4), "{whoami:?}");
     let line = one_line(&whoami.stderr);
     assert!(line.contains("session") && line.contains("has ended") && line.contains("loom login"), "{line}");
-    assert!(saved(&laptop).is_null(), "the dead tokens are forgotten");
+    assert!(saved_login(&laptop).is_null(), "the dead tokens are forgotten");
     // LOOM_TOKEN is an access token only: an expired one is said so, and nothing is refreshed.
     let mut with_env = laptop.loom(&["whoami", "--server", &host.base_url]);
     let expired = format!("eyJhbGciOiJFZERTQSJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(r#"{"sub":"1","exp":1700000000}"#));
@@ -152,7 +126,7 @@ async fn sessions_are_listed_and_revoked_and_logout_ends_the_refresh_token() {
     assert!(one_line(&unknown.stderr).contains("no live session no-such-session"), "{unknown:?}");
 
     // Logout ends the session on the server: its refresh token is dead too.
-    let refresh_token = saved(&laptop)["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_token = saved_login(&laptop)["refresh_token"].as_str().unwrap().to_owned();
     let logout = run(laptop.loom(&["logout"]), None);
     assert_eq!(logout.code, Some(0), "{logout:?}");
     assert_eq!(one_line(&logout.stdout), format!("Logged out of {}", host.base_url));

@@ -264,3 +264,98 @@ async fn an_account_whose_hash_is_too_dear_here_fails_like_a_wrong_password() {
     }
     small.wait_for_log("this account cannot log in until its password is reset");
 }
+
+/// bcrypt reads only a password's first 72 bytes, so a login with those alone matches an
+/// imported bcrypt hash of a longer password. The host must not re-hash from such a login (the
+/// owner's full password would be refused from then on): only a password bcrypt tells apart
+/// (shorter than 72 bytes) becomes the new hash.
+#[tokio::test]
+async fn a_bcrypt_hash_is_never_replaced_from_a_password_it_cannot_tell_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_file = dir.path().join("sql_app.db");
+    let Some(rows) = fastapi_source(&source_file, &["111"]) else { return };
+    let host = TestHost::spawn();
+    let imported = users(&host, &["import", &format!("sqlite://{}", source_file.display())]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    let full = rows[0]["password"].as_str().unwrap();
+    let prefix = std::str::from_utf8(&full.as_bytes()[..72]).unwrap();
+    let imported_hash = stored_hash(&host, 111);
+    let (status, _, body) = login(&host, "iris@example.com", prefix).await;
+    assert_eq!(status, StatusCode::OK, "bcrypt matches the first 72 bytes: {body}");
+    assert_eq!(stored_hash(&host, 111), imported_hash, "re-hashed from a password that may not be hers");
+    let (status, _, body) = login(&host, "iris@example.com", full).await;
+    assert_eq!(status, StatusCode::OK, "her full password still logs in: {body}");
+    assert_eq!(stored_hash(&host, 111), imported_hash, "nor from her full one, which bcrypt cannot tell apart");
+    host.wait_for_log("kept a bcrypt hash");
+}
+
+/// However many costs of one algorithm the stored hashes have (passlib's `vary_rounds`, years
+/// of raised defaults), a failed login for an account of the dearest takes as long as an
+/// unknown account's: the floor follows each family's dearest hash, not the first 64 classes.
+#[tokio::test]
+async fn every_cost_of_an_imported_family_is_padded_however_many_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_file = dir.path().join("sql_app.db");
+    let Some(rows) = fastapi_source(&source_file, &["--pbkdf2-classes=66"]) else { return };
+    assert_eq!(rows.len(), 66);
+    let host = TestHost::spawn_with(HostOptions {
+        args: vec!["--login-max-failures".into(), "1000".into()],
+        log_filter: Some("info,host_server::credentials=debug".into()),
+        ..Default::default()
+    });
+    host.wait_for_log("surveyed the stored password hashes");
+    let imported = users(&host, &["import", &format!("sqlite://{}", source_file.display())]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    // The survey after the import times the dearest (400,000 rounds), the 66th class.
+    host.wait_for_log("pbkdf2-sha256 400000 rounds");
+    let failed = async |email: &str| {
+        let (status, took, _) = login(&host, email, "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        took
+    };
+    let (mut unknown, mut dearest) = (Duration::MAX, Duration::MAX);
+    for _ in 0..4 {
+        unknown = unknown.min(failed("nobody@example.com").await);
+    }
+    for _ in 0..4 {
+        dearest = dearest.min(failed("class66@example.com").await);
+    }
+    let ratio = unknown.as_secs_f64() / dearest.as_secs_f64();
+    // Unpadded, an unknown account's failure takes a fraction of the dearest's.
+    assert!(ratio > 0.7, "unknown/dearest login time ratio {ratio:.2} ({unknown:?} / {dearest:?})");
+}
+
+/// A stored hash dearer than `--hash-deadline-ms` fails like a wrong password, padded alike,
+/// never with a quick `503` that tells the account exists.
+#[tokio::test]
+async fn a_stored_hash_past_the_deadline_fails_like_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_file = dir.path().join("sql_app.db");
+    let Some(rows) = fastapi_source(&source_file, &["112"]) else { return };
+    let data = tempfile::tempdir().unwrap();
+    let host = TestHost::spawn_in(data.path(), HostOptions::default());
+    let source = format!("sqlite://{}", source_file.display());
+    let imported = users_with(&host, &["--hash-deadline-ms", "30000"], &["import", &source]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    let options = HostOptions {
+        database: Some(host.database()),
+        args: vec!["--hash-deadline-ms".into(), "1000".into(), "--login-max-failures".into(), "1000".into()],
+        ..Default::default()
+    };
+    drop(host);
+    let short = TestHost::spawn_in(data.path(), options);
+    let password = rows[0]["password"].as_str().unwrap();
+    let (mut unknown, mut jack) = (Duration::MAX, Duration::MAX);
+    for (email, password) in [("jack@example.com", password), ("jack@example.com", "not it")].repeat(2) {
+        let (status, took, body) = login(&short, email, password).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{email}: {body}");
+        assert_eq!(body["detail"], "Incorrect username or password", "{email}: {body}");
+        jack = jack.min(took);
+        let (status, took, _) = login(&short, "nobody@example.com", "x").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        unknown = unknown.min(took);
+    }
+    let ratio = jack.as_secs_f64() / unknown.as_secs_f64();
+    assert!(ratio > 0.7, "jack/unknown login time ratio {ratio:.2} ({jack:?} / {unknown:?}): a quick answer tells");
+    short.wait_for_log("this account cannot log in until its password is reset");
+}

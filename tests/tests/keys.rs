@@ -146,8 +146,13 @@ async fn rotation_keeps_old_tokens_until_their_key_is_retired_without_a_restart(
 
 /// A token as hosts before 0.2 issued them: HS256, `typ: JWT`, no `kid`, no `aud`.
 fn legacy_token(subject: &str, secret: &[u8]) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = json!({ "sub": subject, "iss": "loom-auth", "iat": now, "exp": now + 600, "jti": "before-0.2" });
+    legacy_token_issued(subject, secret, "before-0.2", 0)
+}
+
+/// [`legacy_token`] with its `jti`, issued `ago` seconds ago.
+fn legacy_token_issued(subject: &str, secret: &[u8], jti: &str, ago: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - ago;
+    let claims = json!({ "sub": subject, "iss": "loom-auth", "iat": now, "exp": now + 600, "jti": jti });
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
 }
 
@@ -190,6 +195,48 @@ async fn tokens_from_before_the_upgrade_stay_valid_until_the_legacy_key_is_retir
     })
     .await;
     assert_eq!(me(&host, &new).await, StatusCode::OK);
+}
+
+/// A password change ends every credential that is not the caller's session, whatever the
+/// caller holds: called with a token from before sessions, the other such tokens end too (and
+/// the caller's, which has no session to keep).
+#[tokio::test]
+async fn a_password_change_through_a_token_from_before_sessions_ends_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with_legacy_secret(dir.path());
+    let id = register(&host, EMAIL, PASSWORD).await["id"].as_i64().unwrap().to_string();
+    let caller = legacy_token_issued(&id, LEGACY_SECRET, "caller", 5);
+    let other = legacy_token_issued(&id, LEGACY_SECRET, "other", 5);
+    let session = login(&host, EMAIL, PASSWORD).await;
+    assert_eq!(me(&host, &other).await, StatusCode::OK);
+    let body = json!({"current_password": PASSWORD, "new_password": "a new passphrase, 2026"});
+    let response = client().post(host.url("/users/me/password")).bearer_auth(&caller).json(&body).send().await;
+    assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&host, &other).await, StatusCode::UNAUTHORIZED, "another token from before sessions");
+    assert_eq!(me(&host, &session).await, StatusCode::UNAUTHORIZED, "a session");
+    assert_eq!(me(&host, &caller).await, StatusCode::UNAUTHORIZED, "the caller's own, which no session keeps");
+}
+
+/// What decides whether a key verifies is not a database row's word: a retired key's row
+/// written back to `verifying` verifies nothing (retirement destroyed its private half).
+#[tokio::test]
+async fn a_retired_keys_row_written_back_verifies_nothing() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let old = login(&host, EMAIL, PASSWORD).await;
+    let old_kid = header(&old).kid.unwrap();
+    assert!(admin(&host, &["keys", "rotate"]).0);
+    assert!(admin(&host, &["keys", "retire", &old_kid]).0);
+    within(Duration::from_secs(10), "the retired key's token is refused", async || {
+        me(&host, &old).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    host.sql(&format!("UPDATE signing_keys SET state = 'verifying', retired_at = NULL WHERE kid = '{old_kid}'"));
+    let nudged = Command::new("kill").args(["-HUP", &host.pid().to_string()]).status().unwrap();
+    assert!(nudged.success());
+    host.wait_for_log(&format!("cannot open the signing key {old_kid}"));
+    assert_eq!(me(&host, &old).await, StatusCode::UNAUTHORIZED, "the key came back");
+    assert_eq!(jwks(&host).await.keys.len(), 1, "nor is it published");
 }
 
 /// An attacker's Ed25519 key, PKCS #8 DER in base64 (a test fixture, made for these tests and

@@ -360,7 +360,7 @@ async fn after_a_swap_back_to_a_cheaper_component_login_time_does_not_tell_eithe
 }
 
 /// The fastest surveyed check of stored hashes of `class`, from the host's debug log line
-/// `foreign={"argon2id m=32768,t=3,p=1": 91.2ms}`.
+/// `timed={"argon2id m=32768,t=3,p=1": 91.2ms}`.
 fn surveyed_time(logs: &str, class: &str) -> Duration {
     let line = logs.lines().find(|line| line.contains("surveyed the stored password hashes")).expect("a survey line");
     let needle = format!("\"{class}\": ");

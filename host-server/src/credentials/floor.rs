@@ -64,12 +64,20 @@ impl Reference {
 }
 
 /// What is known of one family's stored hashes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct FamilyCost {
     /// The dearest rank timed, and its fastest check.
-    timed: Option<(Rank, Duration)>,
+    timed: Option<Timed>,
     /// Hashes of this rank and above cannot be checked here.
     unusable_from: Option<Rank>,
+}
+
+/// A rank's fastest check, with the format and cost it stands for (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Timed {
+    rank: Rank,
+    fastest: Duration,
+    class: String,
 }
 
 /// The floor's parts, one set per host.
@@ -110,7 +118,7 @@ impl Floor {
         } else {
             reference.floor.mul_f64(dearest as f64 / reference.decoy_cost as f64)
         };
-        let timed = self.lock_families().values().filter_map(|family| family.timed).map(|(_, took)| took).max();
+        let timed = self.lock_families().values().filter_map(|family| family.timed.as_ref().map(|t| t.fastest)).max();
         argon2.max(timed.map_or(Duration::ZERO, |fastest| fastest.mul_f64(MARGIN)))
     }
 
@@ -120,7 +128,7 @@ impl Floor {
     }
 
     fn family(&self, format: &HashFormat) -> FamilyCost {
-        self.lock_families().get(format.family()).copied().unwrap_or_default()
+        self.lock_families().get(format.family()).cloned().unwrap_or_default()
     }
 
     /// Notes a stored argon2 hash's cost, so the floor covers it.
@@ -136,11 +144,11 @@ impl Floor {
         let rank = format.rank();
         let mut families = self.lock_families();
         let family = families.entry(format.family()).or_default();
-        family.timed = match family.timed {
-            Some((timed, fastest)) if timed == rank => Some((rank, fastest.min(took))),
-            Some((timed, fastest)) if timed > rank => Some((timed, fastest)),
-            _ => Some((rank, took)),
-        };
+        match &mut family.timed {
+            Some(timed) if timed.rank == rank => timed.fastest = timed.fastest.min(took),
+            Some(timed) if timed.rank > rank => {}
+            _ => family.timed = Some(Timed { rank, fastest: took, class: format.describe() }),
+        }
     }
 
     /// Whether a hash of `format` can be checked here (none of its family from its rank down
@@ -211,7 +219,7 @@ impl Floor {
             let mut failed_from = None;
             for (rank, (format, sample)) in ranks.into_iter().rev() {
                 let known = self.family(&format);
-                let timed = known.timed.is_some_and(|(timed, _)| timed >= rank);
+                let timed = known.timed.is_some_and(|timed| timed.rank >= rank);
                 if timed && known.unusable_from.is_none_or(|from| rank < from) {
                     break;
                 }
@@ -235,10 +243,17 @@ impl Floor {
             // What failed at a check or a survey before (a busy moment) and checks now is usable again.
             self.lock_families().entry(family).or_default().unusable_from = failed_from;
         }
+        let families = self.lock_families();
+        // Each family's dearest timed hash, by its format and cost: `{"bcrypt $2b$ cost 12": 250ms}`.
+        let timed: BTreeMap<&str, Duration> =
+            families.values().filter_map(|f| f.timed.as_ref()).map(|t| (t.class.as_str(), t.fastest)).collect();
+        let unusable: BTreeMap<&str, Rank> =
+            families.iter().filter_map(|(name, f)| Some((*name, f.unusable_from?))).collect();
         tracing::debug!(
             noted,
             dearest = self.dearest.load(Ordering::Relaxed),
-            families = ?*self.lock_families(),
+            timed = ?timed,
+            unusable_from = ?unusable,
             "surveyed the stored password hashes"
         );
         Ok(())

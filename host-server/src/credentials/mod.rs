@@ -138,8 +138,12 @@ impl PasswordChecks {
                 (Err(error), Some(_)) if !on_decoy && !matches!(error, RuntimeError::Busy) => error,
                 (Err(other), _) => return Err(other),
             };
-            // An account whose stored hash cannot be checked fails like a wrong password (its time
-            // padded alike, the decoy checked instead), not with an answer that tells it exists.
+            // The decoy, with the same password: a fault the password causes (or a broken
+            // component) faults there too, and is the service's (a 503, whatever the account).
+            target = reference.decoy.clone();
+            runtime.verify_password(password.clone(), target.clone()).await?;
+            // So it was the stored hash's: the account fails like a wrong password (its time padded
+            // alike), not with an answer that tells it exists.
             if let Some(stored) = &account {
                 let why = match &error {
                     RuntimeError::Password(PasswordError::MalformedHash) => "is not a valid PHC string".to_owned(),
@@ -150,14 +154,11 @@ impl PasswordChecks {
                 };
                 unusable(stored, &why);
             }
-            if let Some(format) = &format
-                && !matches!(error, RuntimeError::Password(PasswordError::MalformedHash))
-            {
-                // Until a survey finds it checks after all, its accounts are checked as the decoy.
+            if let Some(format) = timed {
+                // A cost the serving component's hashes do not reach: until a survey finds it checks
+                // after all, its accounts are checked as the decoy, and answer in its time.
                 self.floor.note_unusable(format);
             }
-            target = reference.decoy.clone();
-            runtime.verify_password(password.clone(), target.clone()).await?;
         }
         Ok(Verdict { matches: false, needs_rehash: false, checked_hash, pad_until })
     }

@@ -88,13 +88,18 @@ impl Context {
             TokenSource::Saved(_) if has_refresh && self.stored.as_ref().is_some_and(expiring) => {
                 self.refresh(&token).await?
             }
-            TokenSource::Saved(_) if self.stored.as_ref().is_some_and(expiring) => {
-                return Err(Failure::LoginRequired(format!(
-                    "Your saved login for {} has expired. Run 'loom login'.",
-                    self.server.url
-                )));
+            TokenSource::Saved(_) => {
+                // Nothing renews it (a login from before sessions): refused once it has expired.
+                let now = SystemTime::now();
+                if let Some(at) = self.stored.as_ref().and_then(saved_expiry).filter(|at| *at <= now) {
+                    return Err(Failure::LoginRequired(format!(
+                        "Your saved login for {} expired {}. Run 'loom login'.",
+                        self.server.url,
+                        session::relative(at, now)
+                    )));
+                }
+                token
             }
-            TokenSource::Saved(_) => token,
         };
         Ok(Authorized { token, source, session_ends: self.session_ends() })
     }
@@ -229,9 +234,13 @@ fn rfc3339(at: SystemTime) -> String {
 /// gave (so a clock that is off from the server's does not matter). A login saved without a
 /// readable time is judged by the token's `exp`; one with neither is left for the server.
 fn expiring(login: &StoredLogin) -> bool {
+    saved_expiry(login).is_some_and(|at| at <= SystemTime::now() + REFRESH_AHEAD)
+}
+
+/// When `login`'s access token expires by this machine's clock (see [`expiring`]).
+fn saved_expiry(login: &StoredLogin) -> Option<SystemTime> {
     let saved = humantime::parse_rfc3339(&login.expires_at).ok();
-    let at = saved.or_else(|| session::expiry(login.access_token.trim()));
-    at.is_some_and(|at| at <= SystemTime::now() + REFRESH_AHEAD)
+    saved.or_else(|| session::expiry(login.access_token.trim()))
 }
 
 /// Saves a renewed login, trying again for a few seconds when the file cannot take it (a

@@ -134,6 +134,62 @@ async fn a_replay_after_the_grace_ends_the_whole_session() {
     assert!(works(&host, &fresh).await);
 }
 
+/// A thief copies the owner's refresh token and rotates it `times` times; the owner's copy,
+/// presented after the grace, ends the session: the thief's newest token with it.
+async fn a_thief_rotating(host: &TestHost, times: usize) {
+    let (owners_access, owners) = pair(host).await;
+    let mut thiefs = (String::new(), owners.clone());
+    for _ in 0..times {
+        let response = refresh(host, &thiefs.1).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        thiefs = tokens(response).await;
+    }
+    let reused = host.logs().matches("refresh.reused").count();
+    let replay = refresh(host, &owners).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let body: Value = replay.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("already used by another copy"), "{times}: {body}");
+    assert_invalid_grant(refresh(host, &thiefs.1).await).await;
+    assert!(!works(host, &thiefs.0).await && !works(host, &owners_access).await, "{times}: the access tokens too");
+    assert_eq!(host.logs().matches("refresh.reused").count(), reused + 1, "{times}: refresh.reused is written");
+}
+
+#[tokio::test]
+async fn every_refresh_token_a_session_spent_ends_it_when_it_comes_back() {
+    let host = strict();
+    register(&host, EMAIL, PASSWORD).await;
+    for times in [2, 5] {
+        a_thief_rotating(&host, times).await;
+    }
+    // A token from the middle of a chain ends it too.
+    let (_, first) = pair(&host).await;
+    let mut chain = vec![first];
+    for _ in 0..5 {
+        let (_, next) = tokens(refresh(&host, chain.last().unwrap()).await).await;
+        chain.push(next);
+    }
+    assert_invalid_grant(refresh(&host, &chain[2]).await).await;
+    assert_invalid_grant(refresh(&host, &chain[5]).await).await;
+    // A token shaped like one but not made here, naming a live session, ends nothing.
+    let (access, live) = pair(&host).await;
+    let forged = format!("loomrt_{}.1.{}", sid(&access), "A".repeat(43));
+    assert_invalid_grant(refresh(&host, &forged).await).await;
+    assert_eq!(refresh(&host, &live).await.status(), StatusCode::OK, "the session goes on");
+}
+
+#[tokio::test]
+async fn within_the_grace_only_the_token_just_spent_answers_again() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let (_, first) = pair(&host).await;
+    let (_, second) = tokens(refresh(&host, &first).await).await;
+    let (third_access, _) = tokens(refresh(&host, &second).await).await;
+    // `first` is two rotations old: a replay at once, grace or not.
+    assert_invalid_grant(refresh(&host, &first).await).await;
+    assert!(!works(&host, &third_access).await, "the session has ended");
+    assert!(host.logs().contains("refresh.reused"));
+}
+
 #[tokio::test]
 async fn a_retry_within_the_grace_gets_the_same_successor_and_keeps_one_session() {
     let host = TestHost::spawn();
@@ -331,9 +387,96 @@ async fn the_database_holds_no_refresh_token() {
         bytes.extend(std::fs::read(dir.path().join(name)).unwrap_or_default());
     }
     for token in &issued {
-        let random = token.trim_start_matches("loomrt_");
-        for needle in [token.as_str(), random, &random[..16]] {
+        // `loomrt_<session>.<generation>.<tag>`: the session id is no secret (every access token
+        // names it); the tag is what makes the token, and it is nowhere, whole or in part.
+        let tag = token.rsplit('.').next().unwrap();
+        assert_eq!(tag.len(), 43, "{token}");
+        for needle in [token.as_str(), tag, &tag[..16], &tag[27..]] {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} is in the database");
         }
     }
+}
+
+/// Logins with `password` in `parallel` loops until one is refused, after `changed` (a password
+/// change or a deactivation) runs once the first few succeeded: every pair the loops got.
+async fn logins_racing(host: &TestHost, parallel: usize, changed: impl AsyncFnOnce()) -> Vec<(String, String)> {
+    let (first, mut succeeded) = tokio::sync::mpsc::channel::<()>(64);
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..parallel {
+        let (url, first) = (host.url("/token"), first.clone());
+        loops.spawn(async move {
+            let mut got = Vec::new();
+            // Bounded: the change comes within a few logins.
+            for _ in 0..200 {
+                let form = [("username", EMAIL), ("password", PASSWORD)];
+                let response = client().post(&url).form(&form).send().await.unwrap();
+                if response.status() != StatusCode::OK {
+                    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                    break;
+                }
+                got.push(tokens(response).await);
+                let _ = first.try_send(());
+            }
+            got
+        });
+    }
+    for _ in 0..parallel {
+        succeeded.recv().await.expect("the loops log in");
+    }
+    changed().await;
+    let mut got = Vec::new();
+    while let Some(pairs) = loops.join_next().await {
+        got.extend(pairs.unwrap());
+    }
+    got
+}
+
+/// Every session `got` holds has ended: its access token is refused, its refresh token too.
+async fn all_ended(host: &TestHost, got: &[(String, String)]) {
+    assert!(got.len() >= 3, "the loops logged in: {}", got.len());
+    for (access, refresh_token) in got {
+        assert!(!works(host, access).await, "a session the loops started outlived the change");
+        assert_invalid_grant(refresh(host, refresh_token).await).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_checked_while_the_password_changes_starts_no_session_that_outlives_it() {
+    let host = TestHost::spawn_with(HostOptions {
+        args: vec!["--login-max-failures".into(), "1000".into()],
+        ..Default::default()
+    });
+    register(&host, EMAIL, PASSWORD).await;
+    let (changer, _) = pair(&host).await;
+    let got = logins_racing(&host, 3, async || {
+        let body = json!({"current_password": PASSWORD, "new_password": "a new passphrase, 2026"});
+        let response = client().post(host.url("/users/me/password")).bearer_auth(&changer).json(&body).send();
+        assert_eq!(response.await.unwrap().status(), StatusCode::NO_CONTENT);
+    })
+    .await;
+    all_ended(&host, &got).await;
+    assert_eq!(sessions(&host, &changer).await.len(), 1, "only the caller's session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_checked_while_the_account_is_deactivated_starts_no_session_that_comes_back() {
+    let host = TestHost::spawn_with(HostOptions {
+        args: vec!["--login-max-failures".into(), "1000".into()],
+        ..Default::default()
+    });
+    register(&host, EMAIL, PASSWORD).await;
+    let admin = |verb: &'static str| {
+        let mut command = host.admin_command();
+        command.args(["users", verb, EMAIL]);
+        async move {
+            let outcome =
+                tokio::task::spawn_blocking(move || loom_e2e::run_within(command, std::time::Duration::from_secs(60)));
+            let outcome = outcome.await.unwrap();
+            assert_eq!(outcome.code, Some(0), "{outcome:?}");
+        }
+    };
+    let got = logins_racing(&host, 3, async || admin("deactivate").await).await;
+    // Let back in: nothing the loops started comes back with the account.
+    admin("activate").await;
+    all_ended(&host, &got).await;
 }
