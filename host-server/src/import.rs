@@ -68,6 +68,7 @@ fn key(text: &str) -> Key {
 /// component checks, within its bounds. Holds only what uniqueness needs, never a row: the
 /// same rows decided again by a fresh planner come to the same plans.
 pub struct Planner {
+    /// The accounts here: by id, and by email.
     by_id: HashMap<i64, Key>,
     emails: HashMap<Key, i64>,
     usernames: HashSet<Key>,
@@ -136,7 +137,7 @@ impl Planner {
             }
             Err(given) => return refused(label, format!("its is_active {given} is neither true nor false")),
         };
-        self.emails.insert(key(&email_key(&email)), id);
+        // Its email is in `seen` already: a later row of it is refused as this row's twin.
         if let Some(name) = &username {
             self.usernames.insert(key(&username_key(name)));
         }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use futures_util::StreamExt;
 use secrecy::SecretString;
 
 use super::when;
@@ -72,46 +73,42 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
     Ok(())
 }
 
-/// Rows read (and, written, held) at a time: memory stays bounded whatever the table's size.
-const IMPORT_PAGE: i64 = 2_000;
+/// Accounts written to the database at a time: memory stays bounded whatever the table's size.
+const IMPORT_BATCH: usize = 2_000;
 
-/// Reads the old service's users a page at a time, twice, in one read transaction. The first
-/// pass decides each row and finds the formats (with their costs) of the hashes to import,
-/// which the component checks, one hash each: a format it cannot check here (within its
-/// memory, and in half its deadline) is refused. The second decides the rows again (the same
-/// way) and reports every row that is not simply imported, writing the rest, a page at a time,
-/// in one transaction (not in a dry run). Only a page of rows, and a few dozen bytes per row
-/// for uniqueness, are ever held.
+/// Reads the old service's users as a stream, twice, in one read transaction. The first pass
+/// decides each row and finds the formats (with their costs) of the hashes to import, which
+/// the component checks, one hash each: a format it cannot check here (within its memory, and
+/// in half its deadline) is refused. The second decides the rows again (the same way) and
+/// reports every row that is not simply imported, writing the rest, a batch at a time, in one
+/// transaction (not in a dry run). No row is held past its batch: what grows with the table is
+/// the few dozen bytes per row that uniqueness takes.
 async fn import(config: &Config, store: &UserStore, source: &str, dry_run: bool) -> anyhow::Result<()> {
     let described = crate::store::describe_database(source);
     let unreadable = || format!("cannot read the users of {described}");
-    let mut rows = crate::store::source::LegacySource::open(source).await.with_context(unreadable)?;
+    let mut source = crate::store::source::LegacySource::open(source).await.with_context(unreadable)?;
     let existing = store.account_keys().await?;
     // The first pass: one hash of each format to import.
     let mut formats: BTreeMap<String, String> = BTreeMap::new();
     let mut planner = Planner::new(&existing);
-    for offset in (0..).step_by(IMPORT_PAGE as usize) {
-        let page = rows.page(offset, IMPORT_PAGE).await.with_context(unreadable)?;
-        for row in &page {
-            let planned = planner.decide(row);
-            if let (Some(format), Some(account)) = (planned.format(), &planned.account) {
-                formats.entry(format).or_insert_with(|| account.hashed_password.clone());
-            }
-        }
-        if (page.len() as i64) < IMPORT_PAGE {
-            break;
+    let mut rows = source.rows();
+    while let Some(row) = rows.next().await {
+        let planned = planner.decide(&row.with_context(unreadable)?);
+        if let (Some(format), Some(account)) = (planned.format(), &planned.account) {
+            formats.entry(format).or_insert_with(|| account.hashed_password.clone());
         }
     }
-    drop(planner);
+    drop((rows, planner));
     let refused_formats = check_formats(config, formats).await?;
     // The second pass: the same decisions, reported and written.
     let mut planner = Planner::new(&existing);
     let mut writer = if dry_run { None } else { Some(store.begin_import().await?) };
     let (mut imported, mut here, mut refused, mut total) = (0usize, 0usize, 0usize, 0usize);
-    for offset in (0..).step_by(IMPORT_PAGE as usize) {
-        let page = rows.page(offset, IMPORT_PAGE).await.with_context(unreadable)?;
-        let mut accounts = Vec::with_capacity(page.len());
-        for row in &page {
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut rows = source.rows();
+    loop {
+        let row = rows.next().await.transpose().with_context(unreadable)?;
+        if let Some(row) = &row {
             let mut planned = planner.decide(row);
             if let Some((format, why)) = planned.format().and_then(|f| refused_formats.get_key_value(&f)) {
                 planned.refuse_format(format, why);
@@ -128,16 +125,18 @@ async fn import(config: &Config, store: &UserStore, source: &str, dry_run: bool)
             if let Some(warning) = &planned.warning {
                 println!("row {}: warning: {warning}", planned.label);
             }
-            accounts.extend(planned.account);
+            batch.extend(planned.account);
         }
-        if let Some(writer) = &mut writer {
-            writer.write(&accounts).await.context("the import was not written (nothing of it was)")?;
+        if let Some(writer) = writer.as_mut().filter(|_| batch.len() >= IMPORT_BATCH || row.is_none()) {
+            writer.write(&batch).await.context("the import was not written (nothing of it was)")?;
+            batch.clear();
         }
-        if (page.len() as i64) < IMPORT_PAGE {
+        if row.is_none() {
             break;
         }
     }
-    rows.close().await;
+    drop(rows);
+    source.close().await;
     if let Some(writer) = writer.filter(|_| imported > 0) {
         writer.commit().await.context("the import was not written (nothing of it was)")?;
     }

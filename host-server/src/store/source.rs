@@ -1,6 +1,6 @@
 //! The old FastAPI service's database, read for an import: its `users` table (the columns of
 //! Loom's FastAPI seed: `id`, `email`, `username` (optional), `hashed_password`, `is_active`;
-//! any others are ignored), from SQLite or PostgreSQL, a page at a time. Read-only: nothing is
+//! any others are ignored), from SQLite or PostgreSQL, streamed row by row. Read-only: nothing is
 //! migrated or written.
 //!
 //! Every value is read as the bytes of its text, whatever its column's type (SQLite lets any
@@ -9,6 +9,8 @@
 
 use std::str::FromStr;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection as _, Row};
@@ -29,15 +31,14 @@ pub struct LegacyUser {
     pub is_active: Raw,
 }
 
-/// The columns, as text, with or without `username` (the old service may have had none), a
-/// page at a time: `$1` rows from position `$2`, in id order (rows of one id, which a broken
-/// source may have, in the order of their place in the table, the same for every page).
-fn select(cast: &str, with_username: bool, page: &str) -> String {
-    let place = if cast == "BLOB" { "rowid" } else { "ctid" };
+/// The columns, as text, with or without `username` (the old service may have had none), in
+/// id order (rows of one id, which a broken source may have, in the order of their place in
+/// the table: `place` is SQLite's `rowid` or PostgreSQL's `ctid`), with `tail` after them.
+fn select(cast: &str, with_username: bool, place: &str, tail: &str) -> String {
     let column = |name: &str| format!("CAST({name} AS {cast})");
     let username = if with_username { column("username") } else { format!("CAST(NULL AS {cast})") };
     format!(
-        "SELECT {}, {}, {username}, {}, {} FROM users ORDER BY id, {place} {page}",
+        "SELECT {}, {}, {username}, {}, {} FROM users ORDER BY id, {place} {tail}",
         column("id"),
         column("email"),
         column("hashed_password"),
@@ -45,11 +46,12 @@ fn select(cast: &str, with_username: bool, page: &str) -> String {
     )
 }
 
-/// The old `users` table, read a page at a time inside one read-only transaction, so that
-/// every page (and every pass over them) sees the same rows, and only a page is ever held.
+/// The old `users` table, read row by row (a stream: only what is on its way is held) inside
+/// one read-only transaction, so that every pass over it sees the same rows.
 pub struct LegacySource {
     connection: Connection,
-    with_username: bool,
+    /// The query that reads every row.
+    select: String,
 }
 
 enum Connection {
@@ -57,42 +59,38 @@ enum Connection {
     Postgres(sqlx::PgConnection),
 }
 
-/// Reads a page on `$connection` (written once, compiled for each backend), each value
-/// through `$value` into [`Raw`].
-macro_rules! read_page {
-    ($connection:expr, $cast:expr, $with_username:expr, $limit:expr, $offset:expr, $value:expr) => {{
-        let rows = sqlx::query(&select($cast, $with_username, "LIMIT $1 OFFSET $2"))
-            .bind($limit)
-            .bind($offset)
-            .fetch_all(&mut *$connection)
-            .await
-            .map_err(unreadable)?;
-        let value = $value;
-        rows.iter()
-            .map(|row| {
-                Ok(LegacyUser {
-                    id: value(row, 0)?,
-                    email: value(row, 1)?,
-                    username: value(row, 2)?,
-                    hashed_password: value(row, 3)?,
-                    is_active: value(row, 4)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(unreadable)
-    }};
-}
-
 /// Whether the table has a `username` column: a query naming it is tried (before the
 /// transaction, whose first error would end it on PostgreSQL).
 macro_rules! has_username {
-    ($connection:expr, $cast:expr) => {
-        match sqlx::query(&select($cast, true, "LIMIT 0")).execute(&mut $connection).await {
+    ($connection:expr, $cast:expr, $place:expr) => {
+        match sqlx::query(&select($cast, true, $place, "LIMIT 0")).execute(&mut $connection).await {
             Ok(_) => true,
             Err(sqlx::Error::Database(error)) if error.message().contains("username") => false,
             Err(other) => return Err(unreadable(other)),
         }
     };
+}
+
+/// The rows of the table, as a stream read on `$connection` (written once, compiled for each
+/// backend), each value through `$value` into [`Raw`].
+macro_rules! stream_rows {
+    ($connection:expr, $select:expr, $value:expr) => {{
+        let value = $value;
+        sqlx::query($select)
+            .fetch(&mut *$connection)
+            .map(move |row| {
+                let row = row.map_err(unreadable)?;
+                let read = |at| value(&row, at).map_err(unreadable);
+                Ok(LegacyUser {
+                    id: read(0)?,
+                    email: read(1)?,
+                    username: read(2)?,
+                    hashed_password: read(3)?,
+                    is_active: read(4)?,
+                })
+            })
+            .boxed()
+    }};
 }
 
 impl LegacySource {
@@ -104,41 +102,37 @@ impl LegacySource {
                     .map_err(|_| StoreError::Url { reason: "the source URL is not a valid sqlite:// URL".into() })?
                     .read_only(true);
                 let mut connection = options.connect().await.map_err(unreadable)?;
-                let with_username = has_username!(connection, "BLOB");
+                let with_username = has_username!(connection, "BLOB", "rowid");
                 sqlx::query("BEGIN").execute(&mut connection).await.map_err(unreadable)?;
-                Ok(Self { connection: Connection::Sqlite(connection), with_username })
+                let select = select("BLOB", with_username, "rowid", "");
+                Ok(Self { connection: Connection::Sqlite(connection), select })
             }
             Kind::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .map_err(|_| StoreError::Url { reason: "the source URL is not a valid postgres:// URL".into() })?;
                 let mut connection = options.connect().await.map_err(unreadable)?;
-                let with_username = has_username!(connection, "TEXT");
+                let with_username = has_username!(connection, "TEXT", "ctid");
                 sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut connection)
                     .await
                     .map_err(unreadable)?;
-                Ok(Self { connection: Connection::Postgres(connection), with_username })
+                let select = select("TEXT", with_username, "ctid", "");
+                Ok(Self { connection: Connection::Postgres(connection), select })
             }
         }
     }
 
-    /// At most `limit` rows from position `offset` (from 0), by id; fewer at the end.
-    pub async fn page(&mut self, offset: i64, limit: i64) -> Result<Vec<LegacyUser>, StoreError> {
-        let with_username = self.with_username;
-        match &mut self.connection {
+    /// Every row, by id, one at a time.
+    pub fn rows(&mut self) -> BoxStream<'_, Result<LegacyUser, StoreError>> {
+        let Self { connection, select } = self;
+        match connection {
             Connection::Sqlite(connection) => {
-                read_page!(connection, "BLOB", with_username, limit, offset, |row: &sqlx::sqlite::SqliteRow, at| row
-                    .try_get::<Option<
-                    Vec<u8>,
-                >, _>(
-                    at
-                ))
+                stream_rows!(connection, select, |row: &sqlx::sqlite::SqliteRow, at| row
+                    .try_get::<Option<Vec<u8>>, _>(at))
             }
-            Connection::Postgres(connection) => {
-                read_page!(connection, "TEXT", with_username, limit, offset, |row: &sqlx::postgres::PgRow, at| row
-                    .try_get::<Option<String>, _>(at)
-                    .map(|text| text.map(String::into_bytes)))
-            }
+            Connection::Postgres(connection) => stream_rows!(connection, select, |row: &sqlx::postgres::PgRow, at| row
+                .try_get::<Option<String>, _>(at)
+                .map(|text| text.map(String::into_bytes))),
         }
     }
 
