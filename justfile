@@ -67,7 +67,8 @@ build-fixtures: setup dev-key
 
 # Build the component and the host in release, then serve on the defaults (extra ARGS go to host-server).
 serve *ARGS: build-guest
-    cargo build --release -p host-server
+    # The whole workspace's features, as `just test` builds them: one build of wasmtime serves both.
+    cargo build --release --workspace --bin host-server
     {{target_dir}}/release/host-server --component {{component}} --trusted-signers {{trusted_signers}} {{ARGS}}
 
 # Swap the served component for PATH (e.g. target/components/auth-guest-hardened.wasm) on the running host;
@@ -116,13 +117,13 @@ _test-suites:
 bench: build-guest
     RUSTFLAGS="{{plain_guest_rustflags}}" CARGO_TARGET_DIR={{target_dir}}/plain-guest cargo build --release -p auth-guest --target wasm32-wasip2
     @just _install {{target_dir}}/plain-guest/wasm32-wasip2/release/auth_guest.wasm {{components}}/auth-guest-plain.wasm
-    cargo build --release -p host-server -p loom-bench
+    cargo build --release --workspace --bin host-server --bin loom-bench
     cargo bench -p loom-bench --bench boundary
     {{target_dir}}/release/loom-bench
 
 # Only GET /users/me/ against the bare axum ceiling, with context switches per request (for profiling).
 bench-hot-path: build-guest
-    cargo build --release -p host-server -p loom-bench
+    cargo build --release --workspace --bin host-server --bin loom-bench
     {{target_dir}}/release/loom-bench --hot-path
 
 # Mutation testing (not in CI): lists the mutants no test catches, in target/mutants/.
