@@ -51,13 +51,19 @@ async fn all_ended(host: &TestHost, got: &[(String, String)]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_checked_while_the_password_changes_starts_no_session_that_outlives_it() {
+/// A host with Ada registered, whose throttle lets the loops' refused logins through.
+async fn registered() -> TestHost {
     let host = TestHost::spawn_with(HostOptions {
         args: vec!["--login-max-failures".into(), "1000".into()],
         ..Default::default()
     });
     register(&host, EMAIL, PASSWORD).await;
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_checked_while_the_password_changes_starts_no_session_that_outlives_it() {
+    let host = registered().await;
     let (changer, _) = pair(&host).await;
     let got = logins_racing(&host, 3, async || {
         let body = json!({"current_password": PASSWORD, "new_password": "a new passphrase, 2026"});
@@ -71,11 +77,7 @@ async fn a_login_checked_while_the_password_changes_starts_no_session_that_outli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_checked_while_the_account_is_deactivated_starts_no_session_that_comes_back() {
-    let host = TestHost::spawn_with(HostOptions {
-        args: vec!["--login-max-failures".into(), "1000".into()],
-        ..Default::default()
-    });
-    register(&host, EMAIL, PASSWORD).await;
+    let host = registered().await;
     let admin = |verb: &'static str| {
         let mut command = host.admin_command();
         command.args(["users", verb, EMAIL]);
