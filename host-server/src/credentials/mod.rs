@@ -101,7 +101,7 @@ impl PasswordChecks {
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
         let mut target = account.as_ref().map_or_else(|| reference.decoy.clone(), |a| a.hash.to_owned());
         if let Some(account) = &account {
-            if needs_more_memory_than(runtime, account.hash) {
+            if format.as_ref().is_some_and(|format| needs_more_memory_than(runtime, format)) {
                 unusable(
                     account,
                     "asks for more memory than an instance of the component may have (--guest-memory-mib)",
@@ -164,12 +164,9 @@ impl PasswordChecks {
     }
 }
 
-/// Whether checking `hash` would ask for more memory than one instance may have.
-fn needs_more_memory_than(runtime: &Runtime, hash: &str) -> bool {
-    crate::password::HashFormat::of(hash)
-        .ok()
-        .and_then(|format| format.memory_bytes())
-        .is_some_and(|needed| needed > u64::try_from(runtime.memory_limit_bytes()).unwrap_or(u64::MAX))
+/// Whether checking a hash of `format` would ask for more memory than one instance may have.
+fn needs_more_memory_than(runtime: &Runtime, format: &crate::password::HashFormat) -> bool {
+    format.memory_bytes().is_some_and(|needed| needed > u64::try_from(runtime.memory_limit_bytes()).unwrap_or(u64::MAX))
 }
 
 /// Says, for the operator, why `account` cannot log in.
