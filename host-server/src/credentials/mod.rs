@@ -177,19 +177,24 @@ fn unusable(account: &Stored<'_>, why: &str) {
     );
 }
 
-/// Surveys the stored hashes' costs now, after every import (within [`IMPORTS_POLL`]) and every
-/// [`SURVEY_EVERY`]; runs for the host's life.
+/// Surveys the stored hashes' costs now, after every import and every swap of the component
+/// (within [`IMPORTS_POLL`]: hashes the previous one made may be dearer than the new one's), and
+/// every [`SURVEY_EVERY`]; runs for the host's life.
 pub async fn watch_stored_costs(checks: &PasswordChecks, runtime: &Arc<Runtime>, store: &crate::store::UserStore) {
     let (mut surveyed_at, mut surveyed_import) = (None::<Instant>, None::<i64>);
+    let mut surveyed_component = String::new();
     loop {
         let last_import = store.last_import().await.ok();
+        let serving = runtime.info().sha256;
         let due = surveyed_at.is_none_or(|at| at.elapsed() >= SURVEY_EVERY)
-            || (last_import.is_some() && last_import != surveyed_import);
+            || (last_import.is_some() && last_import != surveyed_import)
+            || serving != surveyed_component;
         if due {
             if let Err(error) = checks.survey(runtime, store).await {
                 tracing::warn!(%error, "could not survey the stored password hashes' costs");
             }
             (surveyed_at, surveyed_import) = (Some(Instant::now()), last_import.or(surveyed_import));
+            surveyed_component = serving;
         }
         tokio::time::sleep(IMPORTS_POLL).await;
     }

@@ -47,7 +47,7 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let user = user.expect("a password passes only for an account");
     let mut current_hash = checked_hash;
     if needs_rehash {
-        let normalized = spellings.into_iter().next().expect("a password has a spelling");
+        let normalized = spellings.first().expect("a password has a spelling").clone();
         if let Some(upgraded) = upgrade_hash(state, user.id, &current_hash, normalized).await {
             current_hash = upgraded;
         }
@@ -59,16 +59,58 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let (address, user_agent) = asking.client();
     let sealer = state.tokens.keys.sealer();
     let client_at = client_of(&address, user_agent);
-    let started =
-        state.sessions.start(&state.store, sealer, user.id, &current_hash, &client_id, &client_at, now).await?;
-    let Ok(granted) = started else {
-        tracing::info!(user_id = user.id, "a login checked while the password changed or the account was deactivated");
-        audit::record(Event::LoginFailed { user_id: Some(user.id), client });
-        return Err(ApiError::BadCredentials);
+    let mut rechecks = 0;
+    let granted = loop {
+        let started =
+            state.sessions.start(&state.store, sealer, user.id, &current_hash, &client_id, &client_at, now).await?;
+        if let Ok(granted) = started {
+            break granted;
+        }
+        // The hash changed since the check. A login of the same account racing this one may
+        // have upgraded it (same password, new hash), which must not fail this one: the new
+        // hash is checked too, and passes only if the password is still the account's.
+        let rehashed = match still_the_password(state, &login, user.id, &current_hash, &spellings).await? {
+            Some(hash) if rechecks < MAX_RECHECKS => hash,
+            _ => {
+                tracing::info!(
+                    user_id = user.id,
+                    "a login checked while the password changed or the account was deactivated"
+                );
+                audit::record(Event::LoginFailed { user_id: Some(user.id), client });
+                return Err(ApiError::BadCredentials);
+            }
+        };
+        rechecks += 1;
+        current_hash = rehashed;
     };
     audit::record(Event::SessionCreated { user_id: user.id, client });
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     respond(state, &granted, now).await
+}
+
+/// How many times a login whose account's hash was upgraded meanwhile checks the new one: an
+/// upgrade happens once per password, so more changes than that are password changes.
+const MAX_RECHECKS: usize = 2;
+
+/// The account's stored hash, if it is no longer `checked` but the account is active and the
+/// password (in one of its `spellings`) still matches it; `None` when the password was changed
+/// or the account deactivated. The password was right a moment ago, so the throttle is not asked.
+async fn still_the_password(
+    state: &AppState,
+    login: &Login<'_>,
+    user_id: i64,
+    checked: &str,
+    spellings: &[SecretString],
+) -> Result<Option<String>, ApiError> {
+    let Some(now) = state.store.user_by_login(login).await?.filter(|now| now.id == user_id && now.is_active) else {
+        return Ok(None);
+    };
+    if now.hashed_password == checked {
+        return Ok(None);
+    }
+    let stored = crate::credentials::Stored { user_id, hash: &now.hashed_password };
+    let verdict = state.credentials.check(&state.runtime, Some(stored), spellings).await?;
+    Ok(verdict.matches.then_some(now.hashed_password))
 }
 
 /// Stores a fresh hash made with the active component's (stronger) parameters, unless the
