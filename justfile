@@ -145,7 +145,7 @@ mutants *ARGS:
     # loom's settings file: parsing, locking, writing without loss.
     scope loom-cli -p loom-cli -f loom-cli/src/settings.rs {{ARGS}}
     # The host's pure modules, with its unit tests only (the e2e suites need a build of everything per mutant).
-    scope host-server -p host-server -f host-server/src/email.rs -f host-server/src/throttle.rs \
+    scope host-server -p host-server -f host-server/src/accounts/email.rs -f host-server/src/accounts/throttle.rs \
         -f host-server/src/durable.rs -f host-server/src/tokens.rs {{ARGS}} -- --lib
     for name in auth-guest loom-cli host-server; do
         echo "$name: $(grep -h 'mutants tested' {{target_dir}}/mutants/$name.log)"

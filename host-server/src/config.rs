@@ -224,9 +224,9 @@ impl Config {
     }
 
     /// How long sessions last, from `--session-idle`, `--session-max-age` and `--refresh-reuse-grace`.
-    pub fn session_policy(&self) -> crate::sessions::SessionPolicy {
+    pub fn session_policy(&self) -> crate::accounts::sessions::SessionPolicy {
         let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
-        crate::sessions::SessionPolicy {
+        crate::accounts::sessions::SessionPolicy {
             idle: seconds(self.session_idle),
             max_age: seconds(self.session_max_age),
             reuse_grace: seconds(self.refresh_reuse_grace),

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::password::HashFormat;
+use crate::accounts::password::HashFormat;
 use crate::store::source::{LegacyUser, Raw};
 use crate::store::{ImportedUser, email_key, username_key};
 
@@ -116,7 +116,7 @@ impl Planner {
         };
         let username = match username {
             None => None,
-            Some(name) if crate::username::check(name).is_err() => {
+            Some(name) if crate::accounts::username::check(name).is_err() => {
                 warnings.push(format!("its username {} does not fit the username rules: dropped", quote(name)));
                 None
             }
@@ -210,7 +210,8 @@ fn decide(
         Ok(email) => email.map(str::trim).unwrap_or_default(),
         Err(()) => return Err("its email is not text".into()),
     };
-    let email = crate::email::normalize(given).map_err(|reason| format!("not an email address ({reason})"))?;
+    let email =
+        crate::accounts::email::normalize(given).map_err(|reason| format!("not an email address ({reason})"))?;
     let key = key(&email_key(&email));
     if let Some(first) = seen.emails.get(&key) {
         return Err(format!("the same email address as row {first}"));

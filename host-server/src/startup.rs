@@ -12,16 +12,16 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::throttle::ThrottlePolicy;
 use crate::config::Config;
 use crate::keyring::{self, Keys, seal::Sealer};
-use crate::keys::{self, SecretKind};
 use crate::reload::{self, Watch};
 use crate::routes;
 use crate::runtime::{CacheSettings, Runtime, RuntimeOptions};
+use crate::secret_files::{self, SecretKind};
 use crate::state::AppState;
 use crate::store::UserStore;
 use crate::telemetry::audit::{self, Event};
-use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
 /// A host ready to serve: its state is built and its socket bound.
@@ -94,7 +94,7 @@ impl Server {
             config.signups_per_address,
             config.trusted_proxy.clone(),
         );
-        crate::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
+        crate::accounts::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
         let state = AppState::new(store.clone(), runtime, tokens, throttle, config.session_policy(), public_url);
         // Make the decoy hash and measure the cost of a check now, off the request path; then
         // survey the stored hashes' costs, again after every import and now and then.
@@ -103,7 +103,7 @@ impl Server {
             if let Err(error) = warm.credentials.warm(&warm.runtime).await {
                 tracing::warn!(%error, "could not measure the cost of a password check yet");
             }
-            crate::credentials::watch_stored_costs(&warm.credentials, &warm.runtime, &warm.store).await;
+            crate::accounts::credentials::watch_stored_costs(&warm.credentials, &warm.runtime, &warm.store).await;
         });
         let mut app = routes::router(state);
         if config.metrics_bind.is_some() {
@@ -173,7 +173,7 @@ pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
         );
     }
     let (cache_dir, cache_key) = config.cache_paths();
-    let cache = CacheSettings { dir: cache_dir, key: keys::load_or_create(&cache_key, SecretKind::Cache)? };
+    let cache = CacheSettings { dir: cache_dir, key: secret_files::load_or_create(&cache_key, SecretKind::Cache)? };
     let options =
         RuntimeOptions { limits: config.limits(), cache: Some(cache), trust, max_hash_queue: config.max_hash_queue() };
     let issuer = config.issuer.as_deref().unwrap_or(crate::tokens::LEGACY_ISSUER);
@@ -191,9 +191,9 @@ pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
 /// The shared signing keys, sealed under the master key: made on first start (importing a
 /// pre-0.2 secret file as the legacy key), then read from the database.
 pub async fn open_keys(config: &Config, store: &UserStore, runtime: &Runtime) -> anyhow::Result<Arc<Keys>> {
-    let master = keys::load_or_create(&config.master_key_file(), SecretKind::Master)?;
+    let master = secret_files::load_or_create(&config.master_key_file(), SecretKind::Master)?;
     let sealer = Sealer::new(&master);
-    let legacy = keys::load_existing(&config.secret_file(), SecretKind::Signing)?;
+    let legacy = secret_files::load_existing(&config.secret_file(), SecretKind::Signing)?;
     keyring::ensure(store, &sealer, runtime, legacy, crate::tokens::unix_now())
         .await
         .context("cannot set up the signing keys")?;

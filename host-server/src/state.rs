@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::credentials::PasswordChecks;
+use crate::accounts::credentials::PasswordChecks;
+use crate::accounts::sessions::SessionPolicy;
+use crate::accounts::throttle::ThrottlePolicy;
 use crate::runtime::{KeyedSettings, Runtime};
-use crate::sessions::SessionPolicy;
 use crate::store::UserStore;
-use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenConfig;
 
 /// What every handler can reach; cheap to clone.

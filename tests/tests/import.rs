@@ -190,7 +190,7 @@ async fn an_imported_accounts_failed_login_takes_as_long_as_an_unknown_ones() {
     let Some(_) = fastapi_source(&source_file, &["101"]) else { return };
     let unthrottled = || HostOptions {
         args: vec!["--login-max-failures".into(), "1000".into()],
-        log_filter: Some("info,host_server::credentials=debug".into()),
+        log_filter: Some("info,host_server::accounts::credentials=debug".into()),
         ..Default::default()
     };
     // On a data directory of the test's own, which outlives the host: it is restarted below.
@@ -294,7 +294,7 @@ async fn every_cost_of_an_imported_family_is_padded_however_many_there_are() {
     assert_eq!(rows.len(), 66);
     let host = TestHost::spawn_with(HostOptions {
         args: vec!["--login-max-failures".into(), "1000".into()],
-        log_filter: Some("info,host_server::credentials=debug".into()),
+        log_filter: Some("info,host_server::accounts::credentials=debug".into()),
         ..Default::default()
     });
     host.wait_for_log("surveyed the stored password hashes");

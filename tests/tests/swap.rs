@@ -368,7 +368,7 @@ async fn after_a_swap_back_to_a_cheaper_component_login_time_does_not_tell_eithe
     // from the first login on, before her account is ever checked.
     let options = HostOptions {
         database: Some(host.database()),
-        log_filter: Some("info,host_server::credentials=debug".into()),
+        log_filter: Some("info,host_server::accounts::credentials=debug".into()),
         ..unthrottled()
     };
     drop(host);

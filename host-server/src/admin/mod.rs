@@ -69,7 +69,10 @@ async fn run_keys(config: &Config, store: &UserStore, keys: &KeysCommand) -> any
             };
             // The component makes the key, as on a host; the master key seals it.
             let runtime = crate::startup::start_runtime(config).await?;
-            let master = crate::keys::load_or_create(&config.master_key_file(), crate::keys::SecretKind::Master)?;
+            let master = crate::secret_files::load_or_create(
+                &config.master_key_file(),
+                crate::secret_files::SecretKind::Master,
+            )?;
             let sealer = crate::keyring::seal::Sealer::new(&master);
             let before = store.signing_keys().await?;
             if let Some(stored) = before.iter().find(|k| k.state != KeyState::Retired) {

@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use secrecy::SecretString;
 
 use super::when;
+use crate::accounts::password::HashFormat;
 use crate::config::{Config, UsersCommand};
 use crate::import::{Planner, Verdict};
-use crate::password::HashFormat;
 use crate::store::UserStore;
 use crate::telemetry::audit::{self, Event};
 

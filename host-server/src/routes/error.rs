@@ -236,33 +236,35 @@ impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         match error {
             RuntimeError::Token(_) => Self::InvalidToken,
-            RuntimeError::Password(PasswordError::PasswordTooLong) => crate::password::Refusal::TooLong.into(),
+            RuntimeError::Password(PasswordError::PasswordTooLong) => {
+                crate::accounts::password::Refusal::TooLong.into()
+            }
             RuntimeError::Busy => Self::Busy,
             other => Self::Unavailable(other),
         }
     }
 }
 
-impl From<crate::sessions::SessionError> for ApiError {
-    fn from(error: crate::sessions::SessionError) -> Self {
+impl From<crate::accounts::sessions::SessionError> for ApiError {
+    fn from(error: crate::accounts::sessions::SessionError) -> Self {
         match error {
-            crate::sessions::SessionError::Store(store) => store.into(),
+            crate::accounts::sessions::SessionError::Store(store) => store.into(),
             other => Self::Internal(other.into()),
         }
     }
 }
 
-impl From<crate::credentials::AuthenticationError> for ApiError {
-    fn from(error: crate::credentials::AuthenticationError) -> Self {
+impl From<crate::accounts::credentials::AuthenticationError> for ApiError {
+    fn from(error: crate::accounts::credentials::AuthenticationError) -> Self {
         match error {
-            crate::credentials::AuthenticationError::Store(store) => store.into(),
-            crate::credentials::AuthenticationError::Runtime(runtime) => runtime.into(),
+            crate::accounts::credentials::AuthenticationError::Store(store) => store.into(),
+            crate::accounts::credentials::AuthenticationError::Runtime(runtime) => runtime.into(),
         }
     }
 }
 
-impl From<crate::password::Refusal> for ApiError {
-    fn from(refusal: crate::password::Refusal) -> Self {
+impl From<crate::accounts::password::Refusal> for ApiError {
+    fn from(refusal: crate::accounts::password::Refusal) -> Self {
         Self::Validation(refusal.to_string())
     }
 }

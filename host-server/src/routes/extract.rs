@@ -102,7 +102,7 @@ fn json_detail(rejection: &JsonRejection) -> String {
 }
 
 /// The client's address: the socket peer, or the address a trusted proxy
-/// forwarded (see [`crate::throttle::ThrottlePolicy::client_address`]).
+/// forwarded (see [`crate::accounts::throttle::ThrottlePolicy::client_address`]).
 pub struct ClientAddr(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientAddr {
@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer_token(parts)?;
         let claims = state.tokens.verify(&state.runtime, token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
-        let session = crate::sessions::sid_of(&claims.extra).map_err(|_| ApiError::InvalidToken)?;
+        let session = crate::accounts::sessions::sid_of(&claims.extra).map_err(|_| ApiError::InvalidToken)?;
         let sid = session.as_deref().unwrap_or_default();
         let standing = state.store.standing(id, &claims.jti, sid, crate::tokens::unix_now()).await?;
         let stands = |s: &crate::store::Standing| match &session {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::docs::ErrorBody;
 use super::extract::ApiJson;
 use super::{ApiError, ClientAddr, CurrentUser};
-use crate::credentials::Authentication;
+use crate::accounts::credentials::Authentication;
 use crate::state::AppState;
 use crate::store::email_key;
 use crate::telemetry::audit::{self, Event};
@@ -55,8 +55,8 @@ pub async fn change(
     current: CurrentUser,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    let new = crate::password::new_password(&change.new_password)?;
-    let spellings = crate::password::spellings(&change.current_password)?;
+    let new = crate::accounts::password::new_password(&change.new_password)?;
+    let spellings = crate::accounts::password::spellings(&change.current_password)?;
     let user = &current.user;
     let checked = state
         .credentials

@@ -87,14 +87,14 @@ async fn revoke_token(
 
 /// Ends the session `token` is the current or just-spent refresh token of; whether it is one.
 async fn revoke_refresh(state: &AppState, client: std::net::IpAddr, token: &SecretString) -> Result<bool, ApiError> {
-    use crate::sessions::Presented;
+    use crate::accounts::sessions::Presented;
     // Any token of a session's family names it (a spent one too: RFC 7009 lets the whole grant
     // end); one from before families is found by its digest.
-    let found = match crate::sessions::read_token(state.tokens.keys.sealer(), token.expose_secret()) {
+    let found = match crate::accounts::sessions::read_token(state.tokens.keys.sealer(), token.expose_secret()) {
         Presented::Family { session, .. } => state.store.session(&session).await?,
         Presented::Forged => None,
         Presented::Unfamiliar => {
-            let digest = crate::sessions::digest(token.expose_secret());
+            let digest = crate::accounts::sessions::digest(token.expose_secret());
             match state.store.session_by_refresh(&digest).await? {
                 Some(found) => Some(found),
                 None => state.store.session_by_previous(&digest).await?,
@@ -116,7 +116,7 @@ async fn revoke_access(state: &AppState, client: std::net::IpAddr, token: &Secre
         return Ok(false);
     };
     let Ok(user_id) = claims.sub.parse::<i64>() else { return Ok(false) };
-    match crate::sessions::sid_of(&claims.extra) {
+    match crate::accounts::sessions::sid_of(&claims.extra) {
         Ok(Some(session)) => {
             if state.store.revoke_session(&session, Some(user_id), unix_now()).await? {
                 audit::record(Event::SessionRevoked { user_id, client: Some(client), how: "revoke", count: 1 });

@@ -55,18 +55,18 @@ pub async fn register(
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(StatusCode, axum::Json<UserOut>), ApiError> {
     // Pasted addresses and names come with spaces around them; none belongs to either.
-    let email = crate::email::normalize(new.email.trim())
+    let email = crate::accounts::email::normalize(new.email.trim())
         .map_err(|reason| ApiError::Validation(format!("email is not a valid email address: {reason}")))?;
     let username = new.username.as_deref().map(str::trim);
     if let Some(username) = username {
-        crate::username::check(username).map_err(|why| ApiError::Validation(why.into()))?;
+        crate::accounts::username::check(username).map_err(|why| ApiError::Validation(why.into()))?;
     }
-    let password = crate::password::new_password(&new.password)?;
+    let password = crate::accounts::password::new_password(&new.password)?;
     // Every well-formed attempt counts, "already registered" ones too: that answer tells
     // whether an address has an account, so asking it is rate-limited like registering.
     let allowance = state.throttle.signups_per_address;
     if let Admission::Throttled { retry_after } =
-        state.store.admit_signup(&crate::throttle::address_key(client), unix_now(), allowance).await?
+        state.store.admit_signup(&crate::accounts::throttle::address_key(client), unix_now(), allowance).await?
     {
         audit::record(Event::SignupThrottled { client });
         return Err(ApiError::too_many_signups(retry_after));

@@ -109,9 +109,9 @@ impl User {
 /// The columns a [`User`] is read from, in its order.
 const USER_COLUMNS: &str = "id, email, username, hashed_password, is_active";
 
-/// The key that makes addresses unique regardless of spelling ([`crate::email::key`]).
+/// The key that makes addresses unique regardless of spelling ([`crate::accounts::email::key`]).
 pub fn email_key(email: &str) -> String {
-    crate::email::key(email)
+    crate::accounts::email::key(email)
 }
 
 /// The key that makes usernames unique regardless of case (they are ASCII).

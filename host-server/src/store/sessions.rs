@@ -1,7 +1,7 @@
 //! Sessions: one per successful password login, holding the digest of its current refresh
 //! token (never the token), the digest of the one just spent (for honest retries within the
 //! grace) and its refresh generation, which counts the tokens it has spent: every older one is
-//! a replay (the caller tells its tokens apart, see `crate::sessions`).
+//! a replay (the caller tells its tokens apart, see `crate::accounts::sessions`).
 //!
 //! Rotation is one `UPDATE … WHERE refresh_digest = $presented … RETURNING`: on either
 //! database, concurrent rotations of one token cannot both succeed, on one host or several.

@@ -21,7 +21,7 @@ use super::docs::OAuthErrorBody;
 use super::error::OAuthError;
 use super::extract::ApiForm;
 use super::{ApiError, ClientAddr};
-use crate::sessions::{Client, Granted};
+use crate::accounts::sessions::{Client, Granted};
 use crate::state::AppState;
 
 /// A token request (RFC 6749 §4.3.2 and §6), as a form. Which fields it needs depends on
@@ -123,7 +123,7 @@ struct Asking {
 
 impl Asking {
     fn client(&self) -> (String, &str) {
-        (crate::throttle::address_key(self.address), self.user_agent.as_str())
+        (crate::accounts::throttle::address_key(self.address), self.user_agent.as_str())
     }
 }
 
@@ -140,7 +140,7 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
 /// the session, with the session's current refresh token.
 async fn respond(state: &AppState, granted: &Granted, now: i64) -> Result<Response, ApiError> {
     let session = &granted.session;
-    let extra = [crate::sessions::sid_claim(&session.id)];
+    let extra = [crate::accounts::sessions::sid_claim(&session.id)];
     let issued = state
         .runtime
         .issue_token(&state.token_settings(), &session.user_id.to_string(), &session.client_id, &extra)

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
-use crate::credentials::Authentication;
+use crate::accounts::credentials::Authentication;
 use crate::state::AppState;
 use crate::store::Login;
 use crate::telemetry::audit::{self, Event};
@@ -18,7 +18,7 @@ const MAX_LOGIN_NAME_BYTES: usize = 320;
 pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenRequest) -> Result<Response, ApiError> {
     let username = required(request.username, "username")?;
     let password = required(request.password, "password")?;
-    let spellings = crate::password::spellings(&password)?;
+    let spellings = crate::accounts::password::spellings(&password)?;
     let client_id = client_id(request.client_id.as_deref(), asking.basic.as_deref())?;
     // `username` is an email address or a username (pasted ones come with spaces around
     // them, which neither has). Attempts count against the name given, whether or not an
@@ -108,7 +108,7 @@ async fn still_the_password(
     if now.hashed_password == checked {
         return Ok(None);
     }
-    let stored = crate::credentials::Stored { user_id, hash: &now.hashed_password };
+    let stored = crate::accounts::credentials::Stored { user_id, hash: &now.hashed_password };
     let verdict = state.credentials.check(&state.runtime, Some(stored), spellings).await?;
     Ok(verdict.matches.then_some(now.hashed_password))
 }

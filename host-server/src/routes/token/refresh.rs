@@ -1,12 +1,12 @@
 //! The refresh grant (RFC 6749 §6): a session's current refresh token for a new access token
-//! and the next refresh token; see [`crate::sessions`] for rotation, grace and replays.
+//! and the next refresh token; see [`crate::accounts::sessions`] for rotation, grace and replays.
 
 use axum::response::Response;
 
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
-use crate::sessions::Refusal;
+use crate::accounts::sessions::Refusal;
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;

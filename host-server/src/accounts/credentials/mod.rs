@@ -95,7 +95,7 @@ impl PasswordChecks {
             self.floor.note(account.hash);
         }
         let pad_until = started + self.floor.of(&reference) * u32::try_from(spellings.len()).unwrap_or(u32::MAX);
-        let format = account.as_ref().and_then(|a| crate::password::HashFormat::of(a.hash).ok());
+        let format = account.as_ref().and_then(|a| crate::accounts::password::HashFormat::of(a.hash).ok());
         // A stored hash that may cost more than the decoy is timed: its cost is known only so.
         let timed = format.as_ref().filter(|format| reference.dearer_than_decoy(format));
         let checked_hash = account.as_ref().map_or_else(String::new, |a| a.hash.to_owned());
@@ -165,7 +165,7 @@ impl PasswordChecks {
 }
 
 /// Whether checking a hash of `format` would ask for more memory than one instance may have.
-fn needs_more_memory_than(runtime: &Runtime, format: &crate::password::HashFormat) -> bool {
+fn needs_more_memory_than(runtime: &Runtime, format: &crate::accounts::password::HashFormat) -> bool {
     format.memory_bytes().is_some_and(|needed| needed > u64::try_from(runtime.memory_limit_bytes()).unwrap_or(u64::MAX))
 }
 
@@ -234,14 +234,14 @@ impl PasswordChecks {
         &self,
         runtime: &Arc<Runtime>,
         store: &crate::store::UserStore,
-        throttle: &crate::throttle::ThrottlePolicy,
+        throttle: &crate::accounts::throttle::ThrottlePolicy,
         user: Option<&crate::store::User>,
         name_key: String,
         spellings: &[SecretString],
         client: std::net::IpAddr,
     ) -> Result<Authentication, AuthenticationError> {
+        use crate::accounts::throttle::Gate;
         use crate::telemetry::audit::{self, Event};
-        use crate::throttle::Gate;
         let attempt = match throttle.admit_login(store, name_key, client).await? {
             Gate::Open(attempt) => attempt,
             Gate::Throttled { retry_after } => {

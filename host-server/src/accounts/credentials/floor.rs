@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::password::HashFormat;
+use crate::accounts::password::HashFormat;
 use crate::runtime::{Runtime, RuntimeError};
 
 /// How many checks measure a cost (the fastest counts: noise only ever adds time).
