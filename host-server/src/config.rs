@@ -186,6 +186,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=300))]
     pub refresh_reuse_grace: u32,
 
+    /// The longest life, in days, a personal access token may be given (`expires_in_days`).
+    #[arg(long, env = "LOOM_AUTH_PAT_MAX_DAYS", default_value_t = 366, value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub pat_max_days: u32,
+
+    /// How many live personal access tokens one account may hold.
+    #[arg(long, env = "LOOM_AUTH_PAT_MAX_PER_USER", default_value_t = 50, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub pat_max_per_user: u32,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 80, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
@@ -231,6 +241,11 @@ impl Config {
             max_age: seconds(self.session_max_age),
             reuse_grace: seconds(self.refresh_reuse_grace),
         }
+    }
+
+    /// What personal access tokens may be, from `--pat-max-days` and `--pat-max-per-user`.
+    pub fn pat_policy(&self) -> crate::accounts::pats::PatPolicy {
+        crate::accounts::pats::PatPolicy { max_days: self.pat_max_days, max_per_user: self.pat_max_per_user }
     }
 
     /// `--max-hash-queue`, or its default for this machine.

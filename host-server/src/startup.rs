@@ -95,7 +95,8 @@ impl Server {
             config.trusted_proxy.clone(),
         );
         crate::accounts::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
-        let state = AppState::new(store.clone(), runtime, tokens, throttle, config.session_policy(), public_url);
+        let (sessions, pats) = (config.session_policy(), config.pat_policy());
+        let state = AppState::new(store.clone(), runtime, tokens, throttle, sessions, pats, public_url);
         // Make the decoy hash and measure the cost of a check now, off the request path; then
         // survey the stored hashes' costs, again after every import and now and then.
         let warm = state.clone();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::accounts::credentials::PasswordChecks;
+use crate::accounts::pats::PatPolicy;
 use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::ThrottlePolicy;
 use crate::runtime::{KeyedSettings, Runtime};
@@ -27,6 +28,8 @@ pub struct Inner {
     pub public_url: Option<String>,
     /// Password checks that take the same time whether or not the account exists.
     pub credentials: PasswordChecks,
+    /// What personal access tokens may be.
+    pub pats: PatPolicy,
 }
 
 impl std::ops::Deref for AppState {
@@ -43,10 +46,11 @@ impl AppState {
         tokens: Arc<TokenConfig>,
         throttle: ThrottlePolicy,
         sessions: SessionPolicy,
+        pats: PatPolicy,
         public_url: Option<String>,
     ) -> Self {
         let credentials = PasswordChecks::default();
-        Self(Arc::new(Inner { store, runtime, tokens, throttle, sessions, public_url, credentials }))
+        Self(Arc::new(Inner { store, runtime, tokens, throttle, sessions, public_url, credentials, pats }))
     }
 
     /// The settings the component needs for a token operation, at the current time.

@@ -6,10 +6,12 @@
 //! - [`credentials`]: password checks whose time tells nothing about the account.
 //! - [`throttle`]: the throttling policy (counters live in the store).
 //! - [`sessions`]: how long logins last, and rotating refresh tokens.
+//! - [`pats`]: personal access tokens, credentials for machines.
 
 pub mod credentials;
 pub mod email;
 pub mod password;
+pub mod pats;
 pub mod sessions;
 pub mod throttle;
 pub mod username;

@@ -162,7 +162,8 @@ pub fn spawn_purge(store: UserStore, login_window_seconds: i64) {
                 let counters = store.purge_throttles(now, login_window_seconds, SIGNUP_WINDOW_SECONDS).await?;
                 let revocations = store.purge_revocations(now).await?;
                 let sessions = store.purge_sessions(now).await?;
-                Ok::<_, StoreError>(counters + revocations + sessions)
+                let tokens = store.purge_pats(now).await?;
+                Ok::<_, StoreError>(counters + revocations + sessions + tokens)
             }
             .await;
             match purged {

@@ -61,7 +61,7 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiErro
         "issuer": issuer,
         "token_endpoint": format!("{base}/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": ["password", "refresh_token", crate::accounts::pats::TOKEN_EXCHANGE_GRANT],
         "revocation_endpoint": format!("{base}/revoke"),
         "revocation_endpoint_auth_methods_supported": ["none"],
         "response_types_supported": [],

@@ -19,7 +19,7 @@ pub enum ApiError {
     UsernameTaken,
     #[error("Incorrect username or password")]
     BadCredentials,
-    #[error(r#"grant_type must be "password""#)]
+    #[error(r#"grant_type must be "password", "refresh_token" or "urn:ietf:params:oauth:grant-type:token-exchange""#)]
     UnsupportedGrantType,
     /// A refresh token that cannot be used (RFC 6749 §5.2 `invalid_grant`): the detail says why.
     #[error("{0}")]
@@ -38,6 +38,27 @@ pub enum ApiError {
     MalformedAuthorization(&'static str),
     #[error("Could not validate credentials")]
     InvalidToken,
+    /// A personal access token that is well-formed but cannot be used: the detail says why
+    /// (expired on which day, revoked), also in the challenge's `error_description`.
+    #[error("{0}")]
+    PatRefused(String),
+    /// A personal access token, or an access token exchanged from one, asked for what only a
+    /// password login may do.
+    #[error(
+        "This needs a password login: a personal access token, or a token exchanged from one, cannot make or \
+         list tokens, change the password, or list or end sessions (run `loom login`)"
+    )]
+    NeedsPasswordLogin,
+    #[error("A token named '{0}' already exists; revoke it or choose another name")]
+    PatNameTaken(String),
+    #[error("This account holds {0} live tokens, as many as it may; revoke one first")]
+    TooManyPats(u32),
+    /// `DELETE /users/me/tokens/{id}` for no live token of the caller's.
+    #[error("No such token")]
+    NoSuchPat,
+    /// A token exchange whose subject token cannot be traded (RFC 8693 §2.2.2 `invalid_request`).
+    #[error("{0}")]
+    InvalidSubjectToken(String),
     #[error("Request body is larger than {} KiB", super::BODY_LIMIT_BYTES / 1024)]
     PayloadTooLarge,
     #[error("Not Found")]
@@ -73,14 +94,20 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::UnsupportedGrantType => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken | Self::UsernameTaken | Self::InvalidGrant(_) | Self::WrongPassword(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::EmailTaken
+            | Self::UsernameTaken
+            | Self::InvalidGrant(_)
+            | Self::WrongPassword(_)
+            | Self::InvalidSubjectToken(_) => StatusCode::BAD_REQUEST,
             Self::BadCredentials
             | Self::NotAuthenticated
             | Self::MalformedAuthorization(_)
             | Self::InvalidToken
+            | Self::PatRefused(_)
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            Self::NeedsPasswordLogin => StatusCode::FORBIDDEN,
+            Self::PatNameTaken(_) | Self::TooManyPats(_) => StatusCode::CONFLICT,
+            Self::NoSuchPat => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound | Self::NoSuchSession | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
@@ -93,14 +120,21 @@ impl ApiError {
     }
 
     /// The `WWW-Authenticate` challenge (RFC 6750 §3), for 401s.
-    fn challenge(&self) -> Option<&'static str> {
-        match self {
-            Self::BadCredentials | Self::NotAuthenticated => Some("Bearer"),
-            Self::InvalidToken => Some(r#"Bearer error="invalid_token""#),
-            Self::MalformedAuthorization(_) => Some(r#"Bearer error="invalid_request""#),
-            Self::InvalidClient(_) => Some(r#"Basic realm="loom-auth""#),
-            _ => None,
-        }
+    fn challenge(&self) -> Option<String> {
+        let fixed = match self {
+            Self::BadCredentials | Self::NotAuthenticated => "Bearer",
+            Self::InvalidToken => r#"Bearer error="invalid_token""#,
+            Self::MalformedAuthorization(_) => r#"Bearer error="invalid_request""#,
+            Self::InvalidClient(_) => r#"Basic realm="loom-auth""#,
+            Self::PatRefused(why) => {
+                return Some(format!(
+                    r#"Bearer error="invalid_token", error_description="{}""#,
+                    oauth_description(why)
+                ));
+            }
+            _ => return None,
+        };
+        Some(fixed.to_owned())
     }
 
     /// Whole seconds to wait before trying again (`Retry-After`), for refusals that pass.
@@ -116,6 +150,7 @@ impl ApiError {
     fn oauth_code(&self) -> &'static str {
         match self {
             Self::BadCredentials | Self::InvalidGrant(_) => "invalid_grant",
+            Self::NeedsPasswordLogin => "access_denied",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidClient(_) => "invalid_client",
             Self::Unavailable(_)
@@ -132,6 +167,11 @@ impl ApiError {
             | Self::NotAuthenticated
             | Self::MalformedAuthorization(_)
             | Self::InvalidToken
+            | Self::PatRefused(_)
+            | Self::PatNameTaken(_)
+            | Self::TooManyPats(_)
+            | Self::NoSuchPat
+            | Self::InvalidSubjectToken(_)
             | Self::NotFound
             | Self::NoSuchSession
             | Self::DiscoveryOff(_)
@@ -151,8 +191,8 @@ impl ApiError {
         body.insert("detail".into(), Value::String(self.to_string()));
         extra(&self, &mut body);
         let mut response = (self.status(), Json(body)).into_response();
-        if let Some(challenge) = self.challenge() {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::accounts::pats::{self, Credential};
 use crate::runtime::Claims;
 use crate::state::AppState;
 use crate::store::User;
@@ -119,14 +120,25 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// The user a valid bearer token names, with the token's claims and its session. Extracting
-/// it is the authentication check: signature, times and issuer (the component), then the
-/// account's state and the token's session (the store), in one query, on every request.
+/// The user a valid bearer token names, with how it authenticated. Extracting it is the
+/// authentication check, on every request: for an access token, signature, times and issuer
+/// (the component), then the account's state and the token's session or personal access token
+/// (the store), in one query; for a personal access token (`loom_pat_…`), its checksum, then
+/// one lookup by digest.
 pub struct CurrentUser {
     pub user: User,
-    pub claims: Claims,
-    /// The session the token belongs to; `None` for a token issued before sessions.
-    pub session: Option<String>,
+    /// The access token's claims; `None` when the bearer is a personal access token.
+    pub claims: Option<Claims>,
+    /// A password login's session, or a personal access token.
+    pub credential: Credential,
+}
+
+impl CurrentUser {
+    /// The session the token belongs to: `None` for a token from before sessions, or a
+    /// personal access token's.
+    pub fn session(&self) -> Option<&str> {
+        self.credential.session()
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -134,23 +146,60 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
+        let now = crate::tokens::unix_now();
+        if pats::is_pat(token) {
+            let token = zeroize::Zeroizing::new(token.to_vec());
+            let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+            let address = crate::accounts::throttle::address_key(client);
+            let standing = pats::presented(&state.store, &token, now, &address).await.map_err(refused)?;
+            let credential = Credential::Pat { id: standing.id };
+            return Ok(Self { user: standing.user, claims: None, credential });
+        }
         let claims = state.tokens.verify(&state.runtime, token).await?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
         let session = crate::accounts::sessions::sid_of(&claims.extra).map_err(|_| ApiError::InvalidToken)?;
         let sid = session.as_deref().unwrap_or_default();
-        let standing = state.store.standing(id, &claims.jti, sid, crate::tokens::unix_now()).await?;
+        let standing = state.store.standing(id, &claims.jti, sid, now).await?;
         let stands = |s: &crate::store::Standing| match &session {
-            // A session's token stands while its session does: no clock comparison.
+            // A session's token stands while its session (or personal access token) does: no
+            // clock comparison.
             Some(_) => s.session_live,
             // A token from before sessions: not revoked, not older than a "log out everywhere".
             None => !s.revoked && claims.iat >= s.tokens_valid_after,
         };
         match standing {
             Some(standing) if standing.user.is_active && stands(&standing) => {
-                Ok(Self { user: standing.user, claims, session })
+                let credential = Credential::of_sid(session);
+                Ok(Self { user: standing.user, claims: Some(claims), credential })
             }
             _ => Err(ApiError::InvalidToken),
         }
+    }
+}
+
+/// A presented personal access token's refusal, as the API answers it.
+pub fn refused(refusal: pats::Refused) -> ApiError {
+    match refusal {
+        pats::Refused::Malformed | pats::Refused::Unknown => ApiError::PatRefused(refusal.to_string()),
+        pats::Refused::Ended(ended) => ApiError::PatRefused(ended.to_string()),
+        pats::Refused::Store(error) => error.into(),
+    }
+}
+
+/// The caller, when it logged in with a password: what managing credentials needs (making or
+/// listing tokens, changing the password, listing or ending sessions). A personal access
+/// token, or an access token exchanged from one, is refused with `403`.
+pub struct PasswordLogin(pub CurrentUser);
+
+impl FromRequestParts<AppState> for PasswordLogin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let current = CurrentUser::from_request_parts(parts, state).await?;
+        if !current.credential.may_manage_credentials() {
+            return Err(ApiError::NeedsPasswordLogin);
+        }
+        Ok(Self(current))
     }
 }
 

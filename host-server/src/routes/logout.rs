@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::docs::ErrorBody;
-use super::{ApiError, ClientAddr, CurrentUser};
+use super::{ApiError, ClientAddr, PasswordLogin};
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
@@ -47,7 +47,7 @@ pub enum Scope {
 pub async fn logout(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    current: CurrentUser,
+    PasswordLogin(current): PasswordLogin,
     scope: Result<Query<LogoutScope>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     // A parameter without a value is as if omitted, as at the token endpoint (RFC 6749 §3.2).
@@ -58,14 +58,14 @@ pub async fn logout(
     };
     let (user, now) = (&current.user, unix_now());
     let mut ended = 0;
-    match &current.session {
+    match (current.session(), &current.claims) {
         // The session ends, its refresh token and every access token it had with it.
-        Some(session) => ended += u64::from(state.store.revoke_session(session, Some(user.id), now).await?),
+        (Some(session), _) => ended += u64::from(state.store.revoke_session(session, Some(user.id), now).await?),
         // A token from before sessions: its `jti` is listed until it can no longer be accepted.
-        None => {
-            let claims = &current.claims;
+        (None, Some(claims)) => {
             state.store.revoke_token(&claims.jti, crate::tokens::revocation_expiry(claims.exp)).await?;
         }
+        (None, None) => {}
     }
     if global {
         // Every session, whenever it began (no clock comparison), and tokens from before sessions.

@@ -9,6 +9,7 @@ mod health;
 mod logout;
 mod me;
 mod password;
+mod pats;
 mod revoke;
 mod sessions;
 mod token;
@@ -22,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
-pub use extract::{ClientAddr, CurrentUser};
+pub use extract::{ClientAddr, CurrentUser, PasswordLogin};
 
 use crate::state::AppState;
 use crate::store::User;
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::end))
         .routes(routes!(password::change))
+        .routes(routes!(pats::create, pats::list))
+        .routes(routes!(pats::revoke))
         .routes(routes!(health::show))
         .routes(routes!(health::ready))
         .routes(routes!(discovery::jwks))

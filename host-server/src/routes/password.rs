@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::docs::ErrorBody;
 use super::extract::ApiJson;
-use super::{ApiError, ClientAddr, CurrentUser};
+use super::{ApiError, ClientAddr, PasswordLogin};
 use crate::accounts::credentials::Authentication;
 use crate::state::AppState;
 use crate::store::email_key;
@@ -52,7 +52,7 @@ pub struct PasswordChange {
 pub async fn change(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    current: CurrentUser,
+    PasswordLogin(current): PasswordLogin,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let new = crate::accounts::password::new_password(&change.new_password)?;
@@ -79,7 +79,7 @@ pub async fn change(
     let hash = state.runtime.hash_password(new).await?;
     state.store.set_password_hash(user.id, &hash).await?;
     let now = unix_now();
-    let ended = state.store.revoke_sessions_of(user.id, current.session.as_deref(), now).await?;
+    let ended = state.store.revoke_sessions_of(user.id, current.session(), now).await?;
     // Tokens from before sessions, which no session ends, whatever the caller holds: a caller
     // with a session goes on with it; one with such a token has ended its own too (it has no
     // session to keep, and logs in again with the new password).

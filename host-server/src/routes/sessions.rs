@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::docs::ErrorBody;
-use super::{ApiError, ClientAddr, CurrentUser};
+use super::{ApiError, ClientAddr, PasswordLogin};
 use crate::state::AppState;
 use crate::store::SessionRow;
 use crate::telemetry::audit::{self, Event};
@@ -70,9 +70,12 @@ impl SessionOut {
         (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
     )
 )]
-pub async fn list(State(state): State<AppState>, current: CurrentUser) -> Result<Json<Vec<SessionOut>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    PasswordLogin(current): PasswordLogin,
+) -> Result<Json<Vec<SessionOut>>, ApiError> {
     let rows = state.store.live_sessions(current.user.id, unix_now()).await?;
-    Ok(Json(rows.into_iter().map(|row| SessionOut::new(row, current.session.as_deref())).collect()))
+    Ok(Json(rows.into_iter().map(|row| SessionOut::new(row, current.session())).collect()))
 }
 
 /// End one of the caller's sessions (the refresh token and the access tokens it had).
@@ -94,7 +97,7 @@ pub async fn list(State(state): State<AppState>, current: CurrentUser) -> Result
 pub async fn end(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    current: CurrentUser,
+    PasswordLogin(current): PasswordLogin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     // Another account's session is as unknown as one that never was: whose it is stays unsaid.

@@ -23,6 +23,7 @@ macro_rules! with_pool {
 mod connect;
 mod keys;
 mod outage;
+mod pats;
 mod pg_readers;
 mod readers;
 mod sessions;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 pub use connect::describe as describe_database;
 pub use keys::{KeyChange, KeyState, StoredKey};
+pub use pats::{NewPat, NotMade, PatRow};
 use pg_readers::PgReaders;
 use readers::Readers;
 pub use sessions::{NewSession, Rotation, SessionRow};

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{Standing, User};
+use crate::accounts::pats::PatStanding;
 
 /// Why a lookup was left to the pool.
 #[derive(Debug, thiserror::Error)]
@@ -52,22 +53,13 @@ impl Readers {
     /// The user `id` and the standing of token `jti` of session `sid` at `now` (`sql` is the
     /// store's standing query), if a reader is free and SQLite answers at once.
     pub fn standing(&self, sql: &str, id: i64, jti: &str, sid: &str, now: i64) -> Result<Option<Standing>, NotHere> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.connections.len();
-        let connection =
-            (0..n).find_map(|i| self.connections[(start + i) % n].try_lock().ok()).ok_or(NotHere::AllBusy)?;
+        let connection = self.free()?;
         let mut statement = connection.prepare_cached(sql)?;
         let found = statement
             // By name: SQLite numbers `$N` parameters in order of appearance, not by N.
             .query_row(rusqlite::named_params! { "$1": jti, "$2": id, "$3": sid, "$4": now }, |row| {
                 Ok(Standing {
-                    user: User {
-                        id: row.get("id")?,
-                        email: row.get("email")?,
-                        username: row.get("username")?,
-                        hashed_password: row.get("hashed_password")?,
-                        is_active: row.get("is_active")?,
-                    },
+                    user: user_of(row)?,
                     tokens_valid_after: row.get("tokens_valid_after")?,
                     revoked: row.get("revoked")?,
                     session_live: row.get("session_live")?,
@@ -76,6 +68,43 @@ impl Readers {
             .optional()?;
         Ok(found)
     }
+
+    /// The personal access token whose digest is `digest`, with its account (`sql` is the
+    /// store's lookup by digest), if a reader is free and SQLite answers at once.
+    pub fn pat(&self, sql: &str, digest: &str) -> Result<Option<PatStanding>, NotHere> {
+        let connection = self.free()?;
+        let mut statement = connection.prepare_cached(sql)?;
+        let found = statement
+            .query_row(rusqlite::named_params! { "$1": digest }, |row| {
+                Ok(PatStanding {
+                    user: user_of(row)?,
+                    id: row.get("token_id")?,
+                    name: row.get("token_name")?,
+                    expires_at: row.get("token_expires_at")?,
+                    revoked: row.get("token_revoked")?,
+                    last_used_at: row.get("token_last_used_at")?,
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    /// A connection no other lookup holds, starting from the next in turn.
+    fn free(&self) -> Result<std::sync::MutexGuard<'_, Connection>, NotHere> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.connections.len();
+        (0..n).find_map(|i| self.connections[(start + i) % n].try_lock().ok()).ok_or(NotHere::AllBusy)
+    }
+}
+
+fn user_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get("id")?,
+        email: row.get("email")?,
+        username: row.get("username")?,
+        hashed_password: row.get("hashed_password")?,
+        is_active: row.get("is_active")?,
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub struct Standing {
     /// The token's `jti` is on the revocation list (tokens without a session).
     pub revoked: bool,
     /// The token's session (`sid`) exists, belongs to the account, is not revoked and has not
-    /// reached its absolute expiry.
+    /// reached its absolute expiry; or, for a token exchanged from a personal access token,
+    /// that token (its id is the `sid`) is live.
     pub session_live: bool,
 }
 
@@ -23,8 +24,10 @@ pub struct Standing {
 /// the user's id, the token's `sid` (empty when it has none) and the time now.
 pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, is_active, tokens_valid_after,
         EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked,
-        EXISTS (SELECT 1 FROM sessions WHERE sessions.id = $3 AND sessions.user_id = users.id
-                AND sessions.revoked_at IS NULL AND sessions.expires_at > $4) AS session_live
+        (EXISTS (SELECT 1 FROM sessions WHERE sessions.id = $3 AND sessions.user_id = users.id
+                 AND sessions.revoked_at IS NULL AND sessions.expires_at > $4)
+         OR EXISTS (SELECT 1 FROM personal_tokens t WHERE t.id = $3 AND t.user_id = users.id
+                 AND t.revoked_at IS NULL AND t.expires_at > $4)) AS session_live
     FROM users WHERE id = $2";
 
 /// [`STANDING`] for many tokens in one statement (PostgreSQL): parameters are arrays of user
@@ -33,8 +36,10 @@ pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, 
 pub(super) const STANDING_MANY: &str = "SELECT q.n, users.id, email, username, hashed_password, is_active,
         tokens_valid_after,
         EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = q.jti) AS revoked,
-        EXISTS (SELECT 1 FROM sessions WHERE sessions.id = q.sid AND sessions.user_id = users.id
-                AND sessions.revoked_at IS NULL AND sessions.expires_at > q.now) AS session_live
+        (EXISTS (SELECT 1 FROM sessions WHERE sessions.id = q.sid AND sessions.user_id = users.id
+                 AND sessions.revoked_at IS NULL AND sessions.expires_at > q.now)
+         OR EXISTS (SELECT 1 FROM personal_tokens t WHERE t.id = q.sid AND t.user_id = users.id
+                 AND t.revoked_at IS NULL AND t.expires_at > q.now)) AS session_live
     FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[]) WITH ORDINALITY AS q (id, jti, sid, now, n)
     JOIN users ON users.id = q.id";
 

@@ -52,6 +52,23 @@ pub fn record(event: Event<'_>) {
         Event::PasswordChanged { user_id, client } => {
             tracing::info!(target: "audit", event = name, user_id, %client, "changed a password")
         }
+        Event::PatCreated { user_id, client, token_id } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, token_id, "made a personal access token")
+        }
+        Event::PatRevoked { user_id, client: Some(client), how, count } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, how, count, "ended personal access tokens")
+        }
+        Event::PatRevoked { user_id, client: None, how, count } => {
+            tracing::info!(target: "audit", event = name, user_id, how, count, "ended personal access tokens")
+        }
+        Event::PatExchanged { user_id, client, token_id } => tracing::info!(
+            target: "audit",
+            event = name,
+            user_id,
+            %client,
+            token_id,
+            "traded a personal access token for an access token"
+        ),
         Event::ComponentPublished { sha256, wit_version, trigger } => {
             tracing::info!(target: "audit", event = name, sha256, wit_version, trigger, "serving an auth component")
         }

@@ -33,6 +33,12 @@ pub enum Event<'a> {
     RefreshReused { user_id: i64, client: IpAddr },
     /// An account's password was changed.
     PasswordChanged { user_id: i64, client: IpAddr },
+    /// A personal access token was made (`token_id` names it; never the token).
+    PatCreated { user_id: i64, client: IpAddr, token_id: &'a str },
+    /// Personal access tokens ended before their time (`how`: delete, deactivation), `count`.
+    PatRevoked { user_id: i64, client: Option<IpAddr>, how: &'a str, count: u64 },
+    /// A personal access token was traded for an access token (RFC 8693).
+    PatExchanged { user_id: i64, client: IpAddr, token_id: &'a str },
     /// A component passed the gate and serves from now on (`trigger`: start, file change, SIGHUP).
     ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
     /// A candidate component refused at a gate `step`.
@@ -57,6 +63,9 @@ impl Event<'_> {
             Self::SessionRevoked { .. } => "session.revoked",
             Self::RefreshReused { .. } => "refresh.reused",
             Self::PasswordChanged { .. } => "password.changed",
+            Self::PatCreated { .. } => "pat.created",
+            Self::PatRevoked { .. } => "pat.revoked",
+            Self::PatExchanged { .. } => "pat.exchanged",
             Self::ComponentPublished { .. } => "component.published",
             Self::ComponentRejected { .. } => "component.rejected",
             Self::KeysChanged { .. } => "keys.changed",

@@ -25,6 +25,7 @@ const HASH_QUEUE: &str = "loom_hash_queue_depth";
 const RELOADS: &str = "loom_component_reloads_total";
 const TRAPS: &str = "loom_guest_traps_total";
 const COMPONENT: &str = "loom_component_info";
+const PAT_CHECKS: &str = "loom_pat_checks_total";
 
 /// Request latency buckets, in seconds: from a cached token check to a slow login.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -45,6 +46,11 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     describe_gauge!(HASH_QUEUE, "Password hashes waiting for a hashing slot");
     describe_counter!(RELOADS, "Component reloads, by result (published, rejected, unchanged)");
     describe_counter!(TRAPS, "Guest calls that trapped or ran past their deadline, by export");
+    describe_counter!(
+        PAT_CHECKS,
+        "Personal access tokens presented (as bearer or to exchange), by outcome (ok, malformed, unknown, \
+         expired, revoked, inactive)"
+    );
     describe_gauge!(COMPONENT, "The serving component (1) by digest and WIT version; earlier ones 0");
     let upkeep = handle.clone();
     tokio::spawn(async move {
@@ -122,6 +128,11 @@ pub fn refresh_refused() {
 }
 
 /// Counts a reload that found the same component.
+/// A personal access token was presented; `outcome` as [`PAT_CHECKS`] describes.
+pub fn pat_checked(outcome: &'static str) {
+    counter!(PAT_CHECKS, "outcome" => outcome).increment(1);
+}
+
 pub fn reload_unchanged() {
     counter!(RELOADS, "result" => "unchanged").increment(1);
 }

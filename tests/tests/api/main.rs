@@ -4,6 +4,7 @@
 
 mod logout;
 mod me;
+mod pats;
 mod races;
 mod rest;
 mod secrets;

@@ -275,6 +275,37 @@ impl PasswordChecks {
     }
 }
 
+/// How many times an action whose account's hash was upgraded meanwhile checks the new one: an
+/// upgrade happens once per password, so more changes than that are password changes.
+pub const MAX_RECHECKS: usize = 2;
+
+impl PasswordChecks {
+    /// After a right password whose action found the account's hash no longer `checked` (a
+    /// login of the same account racing this one may have upgraded it: same password, new
+    /// hash): the hash stored now, if the account is still active and the password (in one of
+    /// its `spellings`) matches it too; `None` when the password was changed or the account
+    /// deactivated. The password was right a moment ago, so the throttle is not asked.
+    pub async fn still_matches(
+        &self,
+        runtime: &Arc<Runtime>,
+        store: &crate::store::UserStore,
+        login: &crate::store::Login<'_>,
+        user_id: i64,
+        checked: &str,
+        spellings: &[SecretString],
+    ) -> Result<Option<String>, AuthenticationError> {
+        let Some(now) = store.user_by_login(login).await?.filter(|now| now.id == user_id && now.is_active) else {
+            return Ok(None);
+        };
+        if now.hashed_password == checked {
+            return Ok(None);
+        }
+        let stored = Stored { user_id, hash: &now.hashed_password };
+        let verdict = self.check(runtime, Some(stored), spellings).await?;
+        Ok(verdict.matches.then_some(now.hashed_password))
+    }
+}
+
 /// Why a password could not be checked at all (the service's failure, not the user's).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticationError {

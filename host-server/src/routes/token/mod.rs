@@ -1,9 +1,11 @@
 //! `POST /token`: the OAuth 2.0 token endpoint, as a form: the password grant (RFC 6749 §4.3),
-//! which starts a session, and the refresh grant (§6), which rotates its refresh token.
+//! which starts a session, the refresh grant (§6), which rotates its refresh token, and token
+//! exchange (RFC 8693), which trades a personal access token for a short access token.
 //!
 //! Failures keep FastAPI's status and `{"detail"}` and add RFC 6749 §5.2's
 //! `error` fields ([`OAuthError`]). Every answer is `Cache-Control: no-store`.
 
+mod exchange;
 mod password;
 mod refresh;
 
@@ -28,7 +30,8 @@ use crate::state::AppState;
 /// `grant_type`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
-    /// `password` (the default) or `refresh_token`.
+    /// `password` (the default), `refresh_token`, or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     #[schema(example = "password")]
     grant_type: Option<String>,
     /// Password grant: the account's email or username.
@@ -40,6 +43,13 @@ pub struct TokenRequest {
     /// Refresh grant: the refresh token a previous answer gave (it is spent by this one).
     #[schema(value_type = Option<String>, format = Password)]
     refresh_token: Option<SecretString>,
+    /// Token exchange: a personal access token (`loom_pat_…`).
+    #[schema(value_type = Option<String>, format = Password)]
+    subject_token: Option<SecretString>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    subject_token_type: Option<String>,
+    /// Token exchange: if given, `urn:ietf:params:oauth:token-type:access_token` (what is issued).
+    requested_token_type: Option<String>,
     /// The client asking (RFC 6749 §2.2), written into the token's `client_id` claim;
     /// `loom` when not given. Up to 128 printable ASCII characters. A client may instead
     /// authenticate with HTTP Basic and an empty secret (RFC 6749 §2.3.1). With the refresh
@@ -79,10 +89,14 @@ pub struct TokenOut {
     tag = "accounts",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Logged in, or refreshed", body = TokenOut,
+        (status = 200, description = "Logged in, or refreshed (for a token exchange: `access_token`, \
+                                      `issued_token_type`, `token_type`, `expires_in`, and no refresh token)",
+         body = TokenOut,
          headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "The refresh token is unknown, spent, expired, revoked or another client's \
-                                      (`invalid_grant`)", body = OAuthErrorBody),
+                                      (`invalid_grant`); or the personal access token to exchange is malformed, \
+                                      unknown, expired or revoked (`invalid_request`, the detail says which)",
+         body = OAuthErrorBody),
         (status = 401, description = "Wrong email, username or password, or a deactivated account; or HTTP Basic \
                                       client authentication with a secret", body = OAuthErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Basic` for a client"))),
@@ -108,6 +122,7 @@ pub async fn issue(
     let granted = match request.grant_type.as_deref() {
         None | Some("password") => password::grant(&state, &asking, request).await,
         Some("refresh_token") => refresh::grant(&state, &asking, request).await,
+        Some(crate::accounts::pats::TOKEN_EXCHANGE_GRANT) => exchange::grant(&state, &asking, request).await,
         Some(_) => Err(ApiError::UnsupportedGrantType),
     };
     granted.map_err(OAuthError)

@@ -69,8 +69,10 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
         // The hash changed since the check. A login of the same account racing this one may
         // have upgraded it (same password, new hash), which must not fail this one: the new
         // hash is checked too, and passes only if the password is still the account's.
-        let rehashed = match still_the_password(state, &login, user.id, &current_hash, &spellings).await? {
-            Some(hash) if rechecks < MAX_RECHECKS => hash,
+        let still =
+            state.credentials.still_matches(&state.runtime, &state.store, &login, user.id, &current_hash, &spellings);
+        let rehashed = match still.await? {
+            Some(hash) if rechecks < crate::accounts::credentials::MAX_RECHECKS => hash,
             _ => {
                 tracing::info!(
                     user_id = user.id,
@@ -86,31 +88,6 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     audit::record(Event::SessionCreated { user_id: user.id, client });
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     respond(state, &granted, now).await
-}
-
-/// How many times a login whose account's hash was upgraded meanwhile checks the new one: an
-/// upgrade happens once per password, so more changes than that are password changes.
-const MAX_RECHECKS: usize = 2;
-
-/// The account's stored hash, if it is no longer `checked` but the account is active and the
-/// password (in one of its `spellings`) still matches it; `None` when the password was changed
-/// or the account deactivated. The password was right a moment ago, so the throttle is not asked.
-async fn still_the_password(
-    state: &AppState,
-    login: &Login<'_>,
-    user_id: i64,
-    checked: &str,
-    spellings: &[SecretString],
-) -> Result<Option<String>, ApiError> {
-    let Some(now) = state.store.user_by_login(login).await?.filter(|now| now.id == user_id && now.is_active) else {
-        return Ok(None);
-    };
-    if now.hashed_password == checked {
-        return Ok(None);
-    }
-    let stored = crate::accounts::credentials::Stored { user_id, hash: &now.hashed_password };
-    let verdict = state.credentials.check(&state.runtime, Some(stored), spellings).await?;
-    Ok(verdict.matches.then_some(now.hashed_password))
 }
 
 /// Stores a fresh hash made with the active component's (stronger) parameters, unless the
