@@ -58,11 +58,20 @@ async fn the_document_is_valid_openapi_3_1_and_describes_the_api() {
     assert_eq!(statuses(&document, "/users/", "post"), ["201", "400", "413", "422", "429", "503"]);
     assert_eq!(statuses(&document, "/token", "post"), ["200", "400", "401", "413", "422", "429", "503"]);
     assert_eq!(statuses(&document, "/users/me/", "get"), ["200", "401", "503"]);
-    assert_eq!(statuses(&document, "/logout", "post"), ["204", "401", "422", "503"]);
+    assert_eq!(statuses(&document, "/logout", "post"), ["204", "401", "403", "422", "503"]);
     assert_eq!(statuses(&document, "/revoke", "post"), ["200", "401", "413", "422", "503"]);
-    assert_eq!(statuses(&document, "/sessions", "get"), ["200", "401", "503"]);
-    assert_eq!(statuses(&document, "/sessions/{id}", "delete"), ["204", "401", "404", "503"]);
-    assert_eq!(statuses(&document, "/users/me/password", "post"), ["204", "400", "401", "413", "422", "429", "503"]);
+    assert_eq!(statuses(&document, "/sessions", "get"), ["200", "401", "403", "503"]);
+    assert_eq!(statuses(&document, "/sessions/{id}", "delete"), ["204", "401", "403", "404", "503"]);
+    assert_eq!(
+        statuses(&document, "/users/me/password", "post"),
+        ["204", "400", "401", "403", "413", "422", "429", "503"]
+    );
+    assert_eq!(
+        statuses(&document, "/users/me/tokens", "post"),
+        ["201", "400", "401", "403", "409", "422", "429", "503"]
+    );
+    assert_eq!(statuses(&document, "/users/me/tokens", "get"), ["200", "401", "403", "503"]);
+    assert_eq!(statuses(&document, "/users/me/tokens/{id}", "delete"), ["204", "401", "403", "404", "503"]);
     let form = &document["paths"]["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"];
     assert!(form["schema"].is_object(), "/token takes a form: {form}");
     let scheme = &document["components"]["securitySchemes"]["OAuth2PasswordBearer"];

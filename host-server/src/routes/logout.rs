@@ -39,6 +39,8 @@ pub enum Scope {
         (status = 204, description = "Revoked; every host refuses the token from its next request on"),
         (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` for a bad token"))),
+        (status = 403, description = "Needs a password login: the caller is a personal access token, or was \
+                                      exchanged from one", body = ErrorBody),
         (status = 422, description = "`scope` is not `global`", body = ErrorBody),
         (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
     )

@@ -40,6 +40,8 @@ pub struct PasswordChange {
         (status = 400, description = "The current password is wrong", body = ErrorBody),
         (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` for a bad token"))),
+        (status = 403, description = "Needs a password login: the caller is a personal access token, or was \
+                                      exchanged from one", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 422, description = "Not a JSON object, or the new password is not acceptable (the detail says why)",
          body = ErrorBody),

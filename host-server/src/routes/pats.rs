@@ -91,7 +91,7 @@ fn rfc3339(unix: i64) -> String {
 #[utoipa::path(
     post,
     path = "/users/me/tokens",
-    operation_id = "create_token",
+    operation_id = "create_personal_token",
     tag = "tokens",
     security(("OAuth2PasswordBearer" = [])),
     request_body = NewToken,
@@ -191,7 +191,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/users/me/tokens",
-    operation_id = "list_tokens",
+    operation_id = "list_personal_tokens",
     tag = "tokens",
     security(("OAuth2PasswordBearer" = [])),
     responses(
@@ -214,7 +214,7 @@ pub async fn list(
 #[utoipa::path(
     delete,
     path = "/users/me/tokens/{id}",
-    operation_id = "revoke_token",
+    operation_id = "revoke_personal_token",
     tag = "tokens",
     security(("OAuth2PasswordBearer" = [])),
     params(("id" = String, Path, description = "The token's id, as `GET /users/me/tokens` lists it")),

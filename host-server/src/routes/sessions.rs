@@ -67,6 +67,8 @@ impl SessionOut {
         (status = 200, description = "The live sessions, most recently used first", body = [SessionOut]),
         (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` for a bad token"))),
+        (status = 403, description = "Needs a password login: the caller is a personal access token, or was \
+                                      exchanged from one", body = ErrorBody),
         (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
     )
 )]
@@ -90,6 +92,8 @@ pub async fn list(
         (status = 204, description = "Ended; every host refuses its tokens from its next request on"),
         (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` for a bad token"))),
+        (status = 403, description = "Needs a password login: the caller is a personal access token, or was \
+                                      exchanged from one", body = ErrorBody),
         (status = 404, description = "The caller has no live session with this id", body = ErrorBody),
         (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
     )
