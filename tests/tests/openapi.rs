@@ -72,6 +72,7 @@ async fn the_document_is_valid_openapi_3_1_and_describes_the_api() {
     );
     assert_eq!(statuses(&document, "/users/me/tokens", "get"), ["200", "401", "403", "503"]);
     assert_eq!(statuses(&document, "/users/me/tokens/{id}", "delete"), ["204", "401", "403", "404", "503"]);
+    assert_eq!(statuses(&document, "/users/me/tokens/current", "get"), ["200", "401", "404", "503"]);
     let form = &document["paths"]["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"];
     assert!(form["schema"].is_object(), "/token takes a form: {form}");
     let scheme = &document["components"]["securitySchemes"]["OAuth2PasswordBearer"];

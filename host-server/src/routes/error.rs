@@ -56,6 +56,9 @@ pub enum ApiError {
     /// `DELETE /users/me/tokens/{id}` for no live token of the caller's.
     #[error("No such token")]
     NoSuchPat,
+    /// `GET /users/me/tokens/current` with a password login's token.
+    #[error("This request is made with a password login, not a personal access token")]
+    NotAPat,
     /// A token exchange whose subject token cannot be traded (RFC 8693 §2.2.2 `invalid_request`).
     #[error("{0}")]
     InvalidSubjectToken(String),
@@ -107,7 +110,7 @@ impl ApiError {
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::NeedsPasswordLogin => StatusCode::FORBIDDEN,
             Self::PatNameTaken(_) | Self::TooManyPats(_) => StatusCode::CONFLICT,
-            Self::NoSuchPat => StatusCode::NOT_FOUND,
+            Self::NoSuchPat | Self::NotAPat => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound | Self::NoSuchSession | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
@@ -171,6 +174,7 @@ impl ApiError {
             | Self::PatNameTaken(_)
             | Self::TooManyPats(_)
             | Self::NoSuchPat
+            | Self::NotAPat
             | Self::InvalidSubjectToken(_)
             | Self::NotFound
             | Self::NoSuchSession

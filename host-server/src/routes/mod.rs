@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sessions::end))
         .routes(routes!(password::change))
         .routes(routes!(pats::create, pats::list))
+        .routes(routes!(pats::current))
         .routes(routes!(pats::revoke))
         .routes(routes!(health::show))
         .routes(routes!(health::ready))

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::docs::ErrorBody;
 use super::extract::ApiJson;
-use super::{ApiError, ClientAddr, PasswordLogin};
+use super::{ApiError, ClientAddr, CurrentUser, PasswordLogin};
 use crate::accounts::credentials::{Authentication, MAX_RECHECKS};
-use crate::accounts::pats::{self, PatRefusal};
+use crate::accounts::pats::{self, Credential, PatRefusal};
 use crate::state::AppState;
 use crate::store::email_key;
 use crate::store::{Login, NewPat, NotMade, PatRow};
@@ -207,6 +207,32 @@ pub async fn list(
 ) -> Result<Json<Vec<TokenOut>>, ApiError> {
     let rows = state.store.list_pats(current.user.id, unix_now()).await?;
     Ok(Json(rows.into_iter().map(TokenOut::from).collect()))
+}
+
+/// The personal access token this request is made with, or that the access token presented
+/// was exchanged from (for a machine to see its name and how long it has left).
+#[utoipa::path(
+    get,
+    path = "/users/me/tokens/current",
+    operation_id = "current_personal_token",
+    tag = "tokens",
+    security(("OAuth2PasswordBearer" = [])),
+    responses(
+        (status = 200, description = "The token the caller holds", body = TokenOut),
+        (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody),
+        (status = 404, description = "The request is made with a password login, not a personal access token",
+         body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable; try again", body = ErrorBody),
+    )
+)]
+pub async fn current(State(state): State<AppState>, current: CurrentUser) -> Result<Json<TokenOut>, ApiError> {
+    let Credential::Pat { id } = &current.credential else {
+        return Err(ApiError::NotAPat);
+    };
+    let rows = state.store.list_pats(current.user.id, unix_now()).await?;
+    // Revoked or expired since the check a moment ago: as if the check had come now.
+    let row = rows.into_iter().find(|row| &row.id == id).ok_or(ApiError::InvalidToken)?;
+    Ok(Json(row.into()))
 }
 
 /// Revoke a personal access token: every host refuses it, and the access tokens exchanged

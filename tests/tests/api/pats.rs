@@ -137,6 +137,22 @@ async fn a_token_is_a_bearer_and_is_exchanged_for_an_access_token_that_jwks_veri
     let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("verified by JWKS").claims;
     assert_eq!(claims["sid"], id, "it names its token as access tokens name their session");
     assert_eq!(me(&host, bearer(jwt)).await.status(), StatusCode::OK);
+    // A machine sees which token it holds and how long it has left; a password login holds none.
+    for caller in [token, jwt] {
+        let held: Value = client()
+            .get(host.url("/users/me/tokens/current"))
+            .bearer_auth(caller)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!((&held["id"], &held["name"]), (&json!(id), &json!("ci")), "{held}");
+        assert_eq!(held["expires_at"], created["expires_at"]);
+    }
+    let none = client().get(host.url("/users/me/tokens/current")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
 
     let metadata: Value =
         client().get(host.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
