@@ -17,8 +17,8 @@ use loom_cli::settings::DEFAULT_FILE;
                         echo \"$PASSWORD\" | loom login --username ada@example.com --password-stdin\n\n\
                         Environment:\n  LOOM_SERVER  server URL (default: the one you logged in to, else http://127.0.0.1:8000)\n  \
                         LOOM_CONFIG  settings file (default: ./dev-automation.config.json)\n  \
-                        LOOM_TOKEN   access token to use instead of the saved login (for CI; sent only to a server \
-                        named by --server or LOOM_SERVER)\n\n\
+                        LOOM_TOKEN   access token, or personal access token (loom_pat_...), to use instead of the \
+                        saved login (for CI; sent only to a server named by --server or LOOM_SERVER)\n\n\
                         Timeouts: whoami gives up when the server has not answered within 10 seconds; login and \
                         register, for which the server hashes the password, wait up to 30 seconds.\n\n\
                         Exit status: 0 success, 1 failure, 2 usage error, 4 login required.")]
@@ -68,6 +68,13 @@ pub enum Command {
     ///
     /// Example: loom sessions; loom sessions revoke 3f9a1c2b5d7e9f0a1b2c3d4e5f607182
     Sessions(SessionsArgs),
+    /// Make, list and revoke personal access tokens, for CI and other machines.
+    ///
+    /// A token is made with your password, shown once, and works as LOOM_TOKEN (loom trades it
+    /// for short access tokens) or with 'loom login --with-token'. Password changes and
+    /// 'logout --all' end sessions but leave tokens: revoke them here.
+    /// Example: LOOM_TOKEN=$(loom tokens create --name ci --expires 90d)
+    Tokens(TokensArgs),
     /// Change your password; every other session of the account ends.
     ///
     /// Asks for the current password and the new one (twice, hidden), or reads them as two
@@ -97,6 +104,11 @@ pub struct LoginArgs {
     /// Read the password from standard input (for scripts), instead of asking.
     #[arg(long)]
     pub password_stdin: bool,
+
+    /// Read a personal access token (loom_pat_...) from standard input and keep it as this
+    /// machine's login, instead of a password login (for CI runners and servers).
+    #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
+    pub with_token: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +134,43 @@ pub enum SessionsAction {
     Revoke {
         /// The session's id, as 'loom sessions' lists it.
         id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub action: TokensAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    /// Make a token: prints it alone on standard output (so $(loom tokens create ...) works).
+    ///
+    /// Asks for your password (a token outlives every session), or reads it from standard
+    /// input with --password-stdin.
+    Create {
+        /// What the token is for, to recognise it by (unique among your live tokens).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// How long it lasts, in days (the server sets the maximum, 366 by default).
+        #[arg(long, value_name = "DAYS", default_value = "30d")]
+        expires: String,
+        /// Read the password from standard input (for scripts), instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List your live tokens (never their values), newest first.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by name or id: it, and the access tokens traded for it, stop working at once.
+    Revoke {
+        /// The token's name or id, as 'loom tokens list' shows them.
+        #[arg(value_name = "NAME|ID")]
+        token: String,
     },
 }
 

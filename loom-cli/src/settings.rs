@@ -58,6 +58,10 @@ pub struct StoredLogin {
     /// When the session ends unless refreshed, RFC 3339 (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_expires_at: Option<String>,
+    /// A login with a personal access token (`loom login --with-token`): the token's name.
+    /// `access_token` then holds the personal access token and `expires_at` its expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_name: Option<String>,
 }
 
 /// What saving changed beyond the content.
@@ -276,6 +280,7 @@ mod tests {
             expires_at: "2026-11-25T10:00:00Z".into(),
             refresh_token: Some("loomrt_r".into()),
             session_expires_at: Some("2027-01-01T00:00:00Z".into()),
+            token_name: None,
         }
     }
 

@@ -108,7 +108,7 @@ impl ApiClient {
         })
     }
 
-    fn lifetime(&self, number: &serde_json::Number, what: &str) -> Result<u64, ApiError> {
+    pub(super) fn lifetime(&self, number: &serde_json::Number, what: &str) -> Result<u64, ApiError> {
         let seconds = number.as_u64().or_else(|| {
             let seconds = number.as_f64()?;
             (seconds.is_finite() && seconds >= 1.0 && seconds <= MAX_EXPIRES_IN as f64).then_some(seconds as u64)

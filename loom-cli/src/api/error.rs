@@ -38,8 +38,10 @@ pub enum ApiError {
     Unsendable { url: String, reason: String },
     /// The server refused the token sent (expired, revoked, or signed by another key).
     /// Where the token came from decides what the user should do: see the commands.
+    /// `detail` is the server's own explanation, when it gave one (a personal access token's
+    /// says which token, and whether it expired or was revoked).
     #[error("The Loom server at {server} refused the token (expired, revoked or not issued by it).")]
-    TokenRefused { server: String },
+    TokenRefused { server: String, detail: Option<String> },
     /// A 4xx with the server's own explanation.
     #[error("{detail}")]
     Rejected { status: StatusCode, detail: String, oauth_error: Option<String> },

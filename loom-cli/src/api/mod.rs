@@ -8,6 +8,7 @@
 
 mod endpoints;
 mod error;
+mod pats;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 pub use endpoints::{Account, MAX_EXPIRES_IN, REFRESH_RETRY_WITHIN, REFRESH_TIMEOUT, SessionInfo, TokenGrant};
 pub use error::ApiError;
+pub use pats::{CreatedPat, PAT_PREFIX, PatInfo, is_pat};
 
 use crate::route::{self, Proxy};
 
@@ -188,7 +190,8 @@ impl ApiClient {
     fn failure(&self, status: StatusCode, bytes: &[u8]) -> ApiError {
         let body = serde_json::from_slice::<ErrorBody>(bytes).ok();
         if status == StatusCode::UNAUTHORIZED && self.token.is_some() {
-            return ApiError::TokenRefused { server: self.base.clone() };
+            let detail = body.map(|b| detail_text(&b.detail));
+            return ApiError::TokenRefused { server: self.base.clone(), detail };
         }
         match (status.is_client_error(), body) {
             (true, Some(body)) => {

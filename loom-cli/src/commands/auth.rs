@@ -19,7 +19,7 @@ use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Server, TOKEN_ENV, TokenSource, not_logged_in, warn};
+use super::{Server, TOKEN_ENV, TokenSource, not_logged_in, token_from_env, warn};
 use crate::failure::Failure;
 
 /// How close to its expiry an access token is refreshed before use.
@@ -55,6 +55,13 @@ impl Context {
     /// nowhere; else [`Context::authorize`]'s, which may ask the server to renew it.
     pub async fn token_to_print(&mut self) -> Result<SecretString, Failure> {
         let (token, source) = TokenSource::pick(&self.settings, &self.server.url, self.stored.as_ref())?;
+        if loom_cli::api::is_pat(token.expose_secret()) {
+            // A personal access token is traded for a short access token, printed, kept nowhere.
+            let authorized = self.authorize_with(token, source).await?;
+            let client = ApiClient::new(&self.server.url, None, self.insecure)?;
+            let grant = client.exchange_pat(&authorized.token).await;
+            return grant.map(|grant| grant.access_token).map_err(|e| authorized.source.explain_pat(e));
+        }
         match source {
             TokenSource::Env => {
                 source.refuse_expired(&token, &self.server.url).map_err(|_| env_expired(&token))?;
@@ -89,9 +96,19 @@ impl Context {
                 self.refresh(&token).await?
             }
             TokenSource::Saved(_) => {
-                // Nothing renews it (a login from before sessions): refused once it has expired.
+                // Nothing renews it (a personal access token, or a login from before sessions):
+                // refused once it has expired.
                 let now = SystemTime::now();
-                if let Some(at) = self.stored.as_ref().and_then(saved_expiry).filter(|at| *at <= now) {
+                let expired = self.stored.as_ref().and_then(saved_expiry).filter(|at| *at <= now);
+                if let (Some(at), Some(name)) = (expired, self.stored.as_ref().and_then(|l| l.token_name.as_ref())) {
+                    return Err(Failure::LoginRequired(format!(
+                        "The personal access token '{name}' saved in {} expired {}: make a new one with 'loom tokens \
+                         create' and save it with 'loom login --with-token'.",
+                        self.settings.path().display(),
+                        session::relative(at, now)
+                    )));
+                }
+                if let Some(at) = expired {
                     return Err(Failure::LoginRequired(format!(
                         "Your saved login for {} expired {}. Run 'loom login'.",
                         self.server.url,
@@ -126,6 +143,21 @@ impl Context {
             }
             Err(error) => Err(authorized.source.explain(error)),
         }
+    }
+
+    /// How many personal access tokens the account holds, asked with the saved password login;
+    /// `None` when that cannot be known (no such login, the server does not say).
+    pub async fn live_pats(&mut self) -> Option<usize> {
+        if token_from_env().is_some() || self.stored.as_ref().is_none_or(|l| l.token_name.is_some()) {
+            return None;
+        }
+        let (tokens, _) = self.with_login(async |client| client.pats().await).await.ok()?;
+        Some(tokens.len())
+    }
+
+    /// Whether the login in use is a personal access token (`LOOM_TOKEN`, or a saved one).
+    pub fn holds_pat(authorized: &Authorized) -> bool {
+        loom_cli::api::is_pat(authorized.token.expose_secret())
     }
 
     /// A fresh access token for the saved login, of which `used` is the one in hand: under the
@@ -208,6 +240,7 @@ fn renewed_login(login: &StoredLogin, grant: &TokenGrant) -> StoredLogin {
             .refresh_expires_in
             .map(|seconds| rfc3339(now + Duration::from_secs(seconds)))
             .or(login.session_expires_at.clone()),
+        token_name: None,
     }
 }
 
@@ -222,6 +255,7 @@ pub fn new_login(server: &str, email: &str, grant: &TokenGrant) -> StoredLogin {
         expires_at: rfc3339(now + Duration::from_secs(grant.expires_in)),
         refresh_token: grant.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
         session_expires_at: grant.refresh_expires_in.map(|seconds| rfc3339(now + Duration::from_secs(seconds))),
+        token_name: None,
     }
 }
 

@@ -195,11 +195,33 @@ impl TokenSource {
         }
     }
 
+    /// `error` of a call made with a personal access token: a refusal of the token (`401`, or
+    /// `400` at the token exchange) names it and says what to do (exit 4).
+    pub fn explain_pat(&self, error: ApiError) -> Failure {
+        match error {
+            ApiError::Rejected { detail, .. } if detail.contains("personal access token") => {
+                self.explain(ApiError::TokenRefused { server: String::new(), detail: Some(detail) })
+            }
+            other => self.explain(other),
+        }
+    }
+
     /// `error`, told in terms of this source when the server refused the token.
     pub fn explain(&self, error: ApiError) -> Failure {
-        let ApiError::TokenRefused { server } = &error else {
+        let ApiError::TokenRefused { server, detail } = &error else {
             return error.into();
         };
+        // A personal access token's refusal names it and says why: said, with what to do.
+        if let Some(detail) = detail.as_deref().filter(|d| d.contains("personal access token")) {
+            let what_to_do = match self {
+                Self::Env => format!("make a new one with 'loom tokens create' and set {TOKEN_ENV} to it"),
+                Self::Saved(_) => "make a new one with 'loom tokens create' and save it with 'loom login \
+                                   --with-token'"
+                    .to_owned(),
+            };
+            let on = if server.is_empty() { String::new() } else { format!(" (at {server})") };
+            return Failure::LoginRequired(format!("{detail}{on}: {what_to_do}."));
+        }
         Failure::LoginRequired(match self {
             Self::Env => format!(
                 "The token in {TOKEN_ENV} was refused by {server}: it has expired, was revoked, or was not issued \

@@ -25,7 +25,22 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
     let LogoutArgs { all } = args;
     let login = context.stored.clone().filter(|login| login.server == context.server.url);
     match login {
+        // A personal access token is forgotten here, not revoked: other machines may hold it.
+        Some(login) if login.token_name.is_some() => {
+            let (updated, _) = context.settings.update(|settings| {
+                settings.clear_login();
+            })?;
+            context.settings = updated;
+            say(&format!("Logged out of {} on this machine", login.server));
+            warn(&format!(
+                "the personal access token '{}' stays valid; 'loom tokens revoke {}' (from a password login) ends it",
+                login.token_name.as_deref().unwrap_or_default(),
+                login.token_name.as_deref().unwrap_or_default()
+            ));
+        }
         Some(login) => {
+            // Counted first: a global logout ends the session that could ask.
+            let tokens = if all { context.live_pats().await } else { None };
             let source = TokenSource::Saved(context.settings.path().to_owned());
             let ended = match context.server.check_for_token(&source, &context.known) {
                 Err(_) => Ended::NotSent,
@@ -51,7 +66,10 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
             context.settings = updated;
             let server = &login.server;
             match ended {
-                Ended::Now if all => say(&format!("Logged out of {server} everywhere")),
+                Ended::Now if all => {
+                    say(&format!("Logged out of {server} everywhere"));
+                    super::tokens::say_tokens_stay(tokens);
+                }
                 Ended::Now | Ended::Already => say(&format!("Logged out of {server}")),
                 Ended::Failed(error) => {
                     say(&format!("Logged out of {server} on this machine"));

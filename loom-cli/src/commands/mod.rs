@@ -9,6 +9,7 @@ mod passwd;
 mod register;
 mod sessions;
 mod token;
+mod tokens;
 mod whoami;
 
 use std::io::Write;
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Whoami(args) => whoami::run(&mut context, args).await,
         Command::Token => token::run(&mut context).await,
         Command::Sessions(args) => sessions::run(&mut context, args).await,
+        Command::Tokens(args) => tokens::run(&mut context, args).await,
         Command::Passwd(args) => passwd::run(&mut context, args).await,
         Command::Register(args) => register::run(&context, args).await,
         Command::Completions(_) => unreachable!("answered above"),

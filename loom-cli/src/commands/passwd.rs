@@ -28,6 +28,7 @@ pub async fn run(context: &mut Context, args: PasswdArgs) -> Result<(), Failure>
         context.server.url,
         authorized.source.describe()
     ));
+    super::tokens::say_tokens_stay(context.live_pats().await);
     Ok(())
 }
 

@@ -10,6 +10,9 @@ use crate::failure::Failure;
 
 pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure> {
     let (account, authorized) = context.with_login(async |client| client.me().await).await?;
+    if Context::holds_pat(&authorized) {
+        return personal_token(context, &args, &account, &authorized).await;
+    }
     let token_expires = session::expiry(secrecy::ExposeSecret::expose_secret(&authorized.token));
     // A saved login lasts as long as its session; LOOM_TOKEN as long as its access token.
     let ends = authorized.session_ends.or(token_expires);
@@ -42,5 +45,44 @@ pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure>
             authorized.source.describe()
         ));
     }
+    Ok(())
+}
+
+/// `whoami` for a personal access token: which token, and when it expires (with a warning
+/// when that is within a week).
+async fn personal_token(
+    context: &mut Context,
+    args: &WhoamiArgs,
+    account: &loom_cli::api::Account,
+    authorized: &super::auth::Authorized,
+) -> Result<(), Failure> {
+    let client = loom_cli::api::ApiClient::new(&context.server.url, Some(authorized.token.clone()), context.insecure)?;
+    let held = client.current_pat().await.map_err(|e| authorized.source.explain_pat(e))?;
+    if args.json {
+        let report = serde_json::json!({
+            "server": context.server.url,
+            "id": account.id,
+            "email": account.email,
+            "username": account.username,
+            "is_active": account.is_active,
+            "token_source": authorized.source.describe(),
+            "personal_access_token": held,
+            "expires_at": held.expires_at,
+        });
+        say(&serde_json::to_string_pretty(&report).expect("a JSON value serialises"));
+    } else {
+        let ends = humantime::parse_rfc3339(&held.expires_at)
+            .map(|at| session::relative(at, SystemTime::now()))
+            .unwrap_or_else(|_| held.expires_at.clone());
+        say(&format!(
+            "Logged in to {} as {} with the personal access token '{}' (from {}); it expires {ends}, on {}",
+            context.server.url,
+            account.email,
+            held.name,
+            authorized.source.describe(),
+            held.expires_at.get(..10).unwrap_or(&held.expires_at)
+        ));
+    }
+    super::tokens::warn_if_expiring(&held.name, &held.expires_at);
     Ok(())
 }
