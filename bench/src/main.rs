@@ -6,6 +6,7 @@
 mod host;
 mod import;
 mod load;
+mod pats;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -38,6 +39,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--import") {
         println!("{}", render(&[import_row(&default).await?], cores)?);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--pats") {
+        println!("{}", render(&pats::rows(&default).await?, cores)?);
         return Ok(());
     }
     if std::env::args().any(|a| a == "--backends") {
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     let backend_rows = backends(&default).await?;
     let algorithm_row = algorithms(&default).await?;
     let import_row = import_row(&default).await?;
+    let pat_rows = pats::rows(&default).await?;
     let mut rows = vec![
         Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
         Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
@@ -146,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     rows.splice(9..9, hot_rows);
     rows.extend(backend_rows);
+    rows.extend(pat_rows);
     rows.push(import_row);
     let report = render(&rows, cores)?;
     println!("{report}");
