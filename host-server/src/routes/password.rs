@@ -58,26 +58,8 @@ pub async fn change(
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let new = crate::accounts::password::new_password(&change.new_password)?;
-    let spellings = crate::accounts::password::spellings(&change.current_password)?;
     let user = &current.user;
-    let checked = state
-        .credentials
-        .authenticate(
-            &state.runtime,
-            &state.store,
-            &state.throttle,
-            Some(user),
-            email_key(&user.email),
-            &spellings,
-            client,
-        )
-        .await?;
-    match checked {
-        Authentication::Passed { .. } => {}
-        Authentication::Failed => return Err(ApiError::WrongPassword("The current password is incorrect")),
-        Authentication::Throttled { retry_after } => return Err(ApiError::too_many_logins(retry_after)),
-        Authentication::Crowded { on } => return Err(ApiError::too_many_logins_at_once(on)),
-    }
+    confirm(&state, client, user, &change.current_password, "The current password is incorrect").await?;
     let hash = state.runtime.hash_password(new).await?;
     state.store.set_password_hash(user.id, &hash).await?;
     let now = unix_now();
@@ -94,4 +76,34 @@ pub async fn change(
         count: ended,
     });
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's own password, checked like a login (throttled, padded) before an action that
+/// needs it: the hash it was checked against, and its spellings. `wrong` is the `400`'s detail.
+pub(super) async fn confirm(
+    state: &AppState,
+    client: std::net::IpAddr,
+    user: &crate::store::User,
+    password: &SecretString,
+    wrong: &'static str,
+) -> Result<(String, Vec<SecretString>), ApiError> {
+    let spellings = crate::accounts::password::spellings(password)?;
+    let checked = state
+        .credentials
+        .authenticate(
+            &state.runtime,
+            &state.store,
+            &state.throttle,
+            Some(user),
+            email_key(&user.email),
+            &spellings,
+            client,
+        )
+        .await?;
+    match checked {
+        Authentication::Passed { checked_hash, .. } => Ok((checked_hash, spellings)),
+        Authentication::Failed => Err(ApiError::WrongPassword(wrong)),
+        Authentication::Throttled { retry_after } => Err(ApiError::too_many_logins(retry_after)),
+        Authentication::Crowded { on } => Err(ApiError::too_many_logins_at_once(on)),
+    }
 }

@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::docs::ErrorBody;
 use super::extract::ApiJson;
 use super::{ApiError, ClientAddr, CurrentUser, PasswordLogin};
-use crate::accounts::credentials::{Authentication, MAX_RECHECKS};
+use crate::accounts::credentials::MAX_RECHECKS;
 use crate::accounts::pats::{self, Credential, PatRefusal};
 use crate::state::AppState;
-use crate::store::email_key;
 use crate::store::{Login, NewPat, NotMade, PatRow};
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
@@ -116,26 +115,9 @@ pub async fn create(
     let refusal = |refusal: PatRefusal| ApiError::Validation(refusal.to_string());
     let name = pats::name(&asked.name).map_err(refusal)?.to_owned();
     let days = state.pats.lifetime_days(asked.expires_in_days).map_err(refusal)?;
-    let spellings = crate::accounts::password::spellings(&asked.password)?;
     let user = &current.user;
-    let checked = state
-        .credentials
-        .authenticate(
-            &state.runtime,
-            &state.store,
-            &state.throttle,
-            Some(user),
-            email_key(&user.email),
-            &spellings,
-            client,
-        )
-        .await?;
-    let mut checked_hash = match checked {
-        Authentication::Passed { checked_hash, .. } => checked_hash,
-        Authentication::Failed => return Err(ApiError::WrongPassword("The password is incorrect")),
-        Authentication::Throttled { retry_after } => return Err(ApiError::too_many_logins(retry_after)),
-        Authentication::Crowded { on } => return Err(ApiError::too_many_logins_at_once(on)),
-    };
+    let (mut checked_hash, spellings) =
+        super::password::confirm(&state, client, user, &asked.password, "The password is incorrect").await?;
     let minted = pats::mint().map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     let now = unix_now();
     let expires_at = now + days * 86_400;
