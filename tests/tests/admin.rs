@@ -42,7 +42,7 @@ async fn deactivation_ends_logins_and_sessions_at_once_and_activation_restores_t
     // At once: sessions end by their own row, with no clock comparison.
     let off = users(&host, &["deactivate", "ADA@example.com"]);
     assert_eq!(off.code, Some(0), "{off:?}");
-    assert_eq!(off.stdout.trim(), "Deactivated ADA@example.com (ended 2 sessions)");
+    assert_eq!(off.stdout.trim(), "Deactivated ADA@example.com (ended 2 sessions and 0 personal access tokens)");
     assert_eq!(me_status(&host, &token).await, StatusCode::UNAUTHORIZED);
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())];
     let refreshed = client().post(host.url("/token")).form(&form).send().await.unwrap();

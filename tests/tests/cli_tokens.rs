@@ -47,6 +47,9 @@ async fn tokens_are_made_listed_and_revoked_from_the_command_line() {
     let bad_days = create(&project, "x", "soon");
     assert_eq!(bad_days.code, Some(2));
     assert!(one_line(&bad_days.stderr).contains("--expires takes a number of days"), "{bad_days:?}");
+    let too_long = create(&project, "x", "400d");
+    assert_eq!(too_long.code, Some(2), "{too_long:?}");
+    assert_eq!(one_line(&too_long.stderr), "error: --expires must be from 1 to 366");
     let taken = create(&project, "ci", "30d");
     assert_eq!(taken.code, Some(1));
     assert!(one_line(&taken.stderr).contains("A token named 'ci' already exists"), "{taken:?}");
@@ -94,10 +97,26 @@ async fn loom_token_holding_a_personal_access_token_works_for_every_command_and_
     let me = loom_e2e::client().get(host.url("/users/me/")).bearer_auth(access).send().await.unwrap();
     assert_eq!(me.status(), 200);
 
-    // What only a password login may do is refused, in the server's words.
-    let listed = with_env_token(&host, &token, &["tokens", "list"]);
-    assert_eq!(listed.code, Some(1));
-    assert!(one_line(&listed.stderr).contains("needs a password login"), "{listed:?}");
+    // What only a password login may do is refused before anything is asked or sent.
+    for command in [&["tokens", "list"][..], &["tokens", "create", "--name", "x"], &["passwd"], &["sessions"]] {
+        let refused = with_env_token(&host, &token, command);
+        assert_eq!(refused.code, Some(4), "{refused:?}");
+        assert_eq!(
+            one_line(&refused.stderr).split_once(" needs a password login").map(|(_, rest)| rest),
+            Some(", and LOOM_TOKEN holds a personal access token: unset LOOM_TOKEN and run 'loom login'."),
+            "{refused:?}"
+        );
+    }
+    // The server refuses it too, whoever asks.
+    let response = loom_e2e::client().get(host.url("/users/me/tokens")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+
+    // A typo is said as one, with what to do.
+    let mut typo = token.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = with_env_token(&host, &String::from_utf8(typo).unwrap(), &["whoami"]);
+    assert_eq!(typo.code, Some(4), "{typo:?}");
+    assert!(one_line(&typo.stderr).contains("holds no whole token; copy it again"), "{typo:?}");
 
     // Without a server named, the token is sent nowhere.
     let project_without = Project::new();
@@ -144,6 +163,11 @@ async fn login_with_token_keeps_it_and_whoami_warns_a_week_ahead() {
     assert!(line.contains("The personal access token 'deploy'") && line.contains("expired"), "{line}");
     assert!(line.contains("loom tokens create"), "{line}");
 
+    // A global logout needs a password login: said, nothing forgotten.
+    let all = run(machine.loom(&["logout", "--all"]), None);
+    assert_eq!(all.code, Some(2), "{all:?}");
+    assert!(one_line(&all.stderr).contains("'loom logout' forgets it here"), "{all:?}");
+    assert_eq!(saved_login(&machine)["token_name"], "deploy");
     // Logging out forgets it here and says it stays valid.
     let logout = run(machine.loom(&["logout"]), None);
     assert_eq!(logout.code, Some(0), "{logout:?}");

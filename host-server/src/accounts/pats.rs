@@ -77,12 +77,27 @@ pub enum PatRefusal {
     Name,
 }
 
-/// The name a token is given, trimmed, if it is one: 1 to [`MAX_NAME_CHARS`] characters, none
-/// of them a control character.
+/// The name a token is given, trimmed, if it is one: 1 to [`MAX_NAME_CHARS`] characters, all of
+/// them printable (no control or format character, such as a zero-width space or a direction
+/// override, no line or paragraph separator, nothing private-use or unassigned), so that two
+/// names that look alike are alike.
 pub fn name(given: &str) -> Result<&str, PatRefusal> {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
     let name = given.trim();
     let count = name.chars().count();
-    if count == 0 || count > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    let unprintable = |c: char| {
+        matches!(
+            c.general_category(),
+            G::Control
+                | G::Format
+                | G::LineSeparator
+                | G::ParagraphSeparator
+                | G::PrivateUse
+                | G::Surrogate
+                | G::Unassigned
+        )
+    };
+    if count == 0 || count > MAX_NAME_CHARS || name.chars().any(unprintable) {
         return Err(PatRefusal::Name);
     }
     Ok(name)
@@ -207,14 +222,16 @@ pub enum PatEnded {
 
 impl PatStanding {
     /// Whether the token may be used at `now`, or why not.
+    /// A deactivated account's tokens say so (until it is active again: deactivation revoked
+    /// them); a revoked one says it was revoked, also after the date it would have expired.
     pub fn judge(&self, now: i64) -> Result<(), PatEnded> {
         let name = self.name.clone();
-        if self.expires_at <= now {
-            Err(PatEnded::Expired { name, on: day_of(self.expires_at) })
+        if !self.user.is_active {
+            Err(PatEnded::Inactive { name })
         } else if self.revoked {
             Err(PatEnded::Revoked { name })
-        } else if !self.user.is_active {
-            Err(PatEnded::Inactive { name })
+        } else if self.expires_at <= now {
+            Err(PatEnded::Expired { name, on: day_of(self.expires_at) })
         } else {
             Ok(())
         }
@@ -355,6 +372,10 @@ mod tests {
         assert_eq!(name(&"x".repeat(65)), Err(PatRefusal::Name));
         assert_eq!(name("   "), Err(PatRefusal::Name));
         assert_eq!(name("a\nb"), Err(PatRefusal::Name));
+        for lookalike in ["ci\u{200b}", "ci\u{202e}x", "a\u{2028}b", "\u{ad}", "ci\u{e000}"] {
+            assert_eq!(name(lookalike), Err(PatRefusal::Name), "{lookalike:?}");
+        }
+        assert_eq!(name("déploiement de prod"), Ok("déploiement de prod"));
         let policy = PatPolicy::default();
         assert_eq!(policy.lifetime_days(None), Ok(30));
         assert_eq!(policy.lifetime_days(Some(366)), Ok(366));

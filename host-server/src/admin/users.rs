@@ -60,6 +60,9 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
     let Some(user) = store.user_by_email(email).await? else {
         bail!("there is no account with the email {email}");
     };
+    // Its personal access tokens end with it (counted first; the deactivation then ends any
+    // made meanwhile), so a later activation brings none back.
+    let tokens = if active { 0 } else { store.revoke_pats_of(user.id, now).await? };
     store.set_active(email, active, now).await?;
     if active {
         println!("Activated {email}");
@@ -67,8 +70,10 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
         // Its sessions end with it, refresh tokens included, on every host at once.
         let ended = store.revoke_sessions_of(user.id, None, now).await?;
         audit::record(Event::SessionRevoked { user_id: user.id, client: None, how: "deactivation", count: ended });
+        audit::record(Event::PatRevoked { user_id: user.id, client: None, how: "deactivation", count: tokens });
         let sessions = if ended == 1 { "session" } else { "sessions" };
-        println!("Deactivated {email} (ended {ended} {sessions})");
+        let pats = if tokens == 1 { "personal access token" } else { "personal access tokens" };
+        println!("Deactivated {email} (ended {ended} {sessions} and {tokens} {pats})");
     }
     Ok(())
 }

@@ -75,6 +75,10 @@ async fn revoke_token(
     token: &SecretString,
     access_first: bool,
 ) -> Result<(), ApiError> {
+    // A personal access token revokes itself: whoever holds one (a leak found in a log) may end it.
+    if crate::accounts::pats::is_pat(token.expose_secret().as_bytes()) {
+        return revoke_pat(state, client, token).await;
+    }
     if access_first {
         if !revoke_access(state, client, token).await? {
             revoke_refresh(state, client, token).await?;
@@ -117,6 +121,12 @@ async fn revoke_access(state: &AppState, client: std::net::IpAddr, token: &Secre
     };
     let Ok(user_id) = claims.sub.parse::<i64>() else { return Ok(false) };
     match crate::accounts::sessions::sid_of(&claims.extra) {
+        // Exchanged from a personal access token: it belongs to that token, which ends.
+        Ok(Some(sid)) if sid.starts_with(crate::accounts::pats::ID_PREFIX) => {
+            if state.store.revoke_pat(user_id, &sid, unix_now()).await?.is_some() {
+                audit::record(Event::PatRevoked { user_id, client: Some(client), how: "revoke", count: 1 });
+            }
+        }
         Ok(Some(session)) => {
             if state.store.revoke_session(&session, Some(user_id), unix_now()).await? {
                 audit::record(Event::SessionRevoked { user_id, client: Some(client), how: "revoke", count: 1 });
@@ -126,4 +136,20 @@ async fn revoke_access(state: &AppState, client: std::net::IpAddr, token: &Secre
         Err(_) => return Ok(false),
     }
     Ok(true)
+}
+
+/// Ends the personal access token `token`, if it is a live one (unknown or malformed: nothing to
+/// do, as RFC 7009 §2.2 answers).
+async fn revoke_pat(state: &AppState, client: std::net::IpAddr, token: &SecretString) -> Result<(), ApiError> {
+    let bytes = token.expose_secret().as_bytes();
+    if !crate::accounts::pats::well_formed(bytes) {
+        return Ok(());
+    }
+    let digest = crate::accounts::pats::digest(token.expose_secret());
+    if let Some(found) = state.store.pat_by_digest(&digest).await?
+        && state.store.revoke_pat(found.user.id, &found.id, unix_now()).await?.is_some()
+    {
+        audit::record(Event::PatRevoked { user_id: found.user.id, client: Some(client), how: "revoke", count: 1 });
+    }
+    Ok(())
 }

@@ -156,17 +156,6 @@ impl UserStore {
     /// there is one. Deactivating at `now` also revokes every token issued so far and every
     /// personal access token, so a later activation does not bring old sessions or tokens back.
     pub async fn set_active(&self, email: &str, active: bool, now: i64) -> Result<bool, StoreError> {
-        if !active {
-            with_pool!(self, pool => sqlx::query(
-                "UPDATE personal_tokens SET revoked_at = $1
-                 WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE email_key = $2)",
-            )
-            .bind(now)
-            .bind(email_key(email))
-            .execute(pool)
-            .await?
-            .rows_affected());
-        }
         let changed = with_pool!(self, pool => sqlx::query(
             "UPDATE users SET is_active = $1,
                  tokens_valid_after = CASE WHEN $1 OR tokens_valid_after > $2 THEN tokens_valid_after ELSE $2 END
@@ -178,6 +167,19 @@ impl UserStore {
         .execute(pool)
         .await?
         .rows_affected());
+        if !active {
+            // After the account is inactive, so that no token made meanwhile (made only for an
+            // active account) is missed.
+            with_pool!(self, pool => sqlx::query(
+                "UPDATE personal_tokens SET revoked_at = $1
+                 WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE email_key = $2)",
+            )
+            .bind(now)
+            .bind(email_key(email))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        }
         Ok(changed == 1)
     }
 }

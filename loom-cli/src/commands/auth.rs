@@ -155,6 +155,27 @@ impl Context {
         Some(tokens.len())
     }
 
+    /// Before `what` (which only a password login may do) asks anything: refused, with what to
+    /// do, when the login in use is a personal access token (exit 4).
+    pub fn require_password_login(&self, what: &str) -> Result<(), Failure> {
+        if token_from_env().is_some_and(|token| loom_cli::api::is_pat(&token)) {
+            return Err(Failure::LoginRequired(format!(
+                "{what} needs a password login, and {TOKEN_ENV} holds a personal access token: unset {TOKEN_ENV} \
+                 and run 'loom login'."
+            )));
+        }
+        if token_from_env().is_none()
+            && let Some(name) =
+                self.stored.as_ref().filter(|l| l.server == self.server.url).and_then(|l| l.token_name.as_ref())
+        {
+            return Err(Failure::LoginRequired(format!(
+                "{what} needs a password login, and this login is the personal access token '{name}': run 'loom \
+                 login' with your password first."
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether the login in use is a personal access token (`LOOM_TOKEN`, or a saved one).
     pub fn holds_pat(authorized: &Authorized) -> bool {
         loom_cli::api::is_pat(authorized.token.expose_secret())

@@ -53,13 +53,17 @@ impl Server {
     /// one this user has logged in to from this machine. A server only the settings file names
     /// is confirmed on the terminal, and refused without one.
     pub fn confirm_for_password(&self, known: &KnownServers) -> Result<(), Failure> {
+        self.confirm_sending(known, "your password")
+    }
+
+    /// [`Server::confirm_for_password`], for `what` is sent (a password, a personal access token).
+    pub fn confirm_sending(&self, known: &KnownServers, what: &str) -> Result<(), Failure> {
         let NamedBy::File(path) = &self.named else { return Ok(()) };
         if known.contains(&self.url) {
             return Ok(());
         }
         let question = format!(
-            "{} names the server {}, which you have not logged in to from this machine. Send your password there? \
-             [y/N] ",
+            "{} names the server {}, which you have not logged in to from this machine. Send {what} there? [y/N] ",
             path.display(),
             self.url
         );
@@ -67,7 +71,7 @@ impl Server {
             Some(answer) if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") => Ok(()),
             Some(_) => Err(Failure::failed("nothing was sent")),
             None => Err(Failure::Usage(format!(
-                "{} names the server {}, which you have not logged in to from this machine; loom sends a password \
+                "{} names the server {}, which you have not logged in to from this machine; loom sends {what} \
                  there only when you name it: add --server {}",
                 path.display(),
                 self.url,
@@ -211,6 +215,18 @@ impl TokenSource {
         let ApiError::TokenRefused { server, detail } = &error else {
             return error.into();
         };
+        // A token that is not one (a typo, a truncated paste) or one the server never made.
+        if let Some(detail) = detail.as_deref().filter(|d| d.starts_with("Not a valid") || d.starts_with("Unknown")) {
+            let holder = match self {
+                Self::Env => TOKEN_ENV.to_owned(),
+                Self::Saved(path) => path.display().to_string(),
+            };
+            let what = if detail.starts_with("Unknown") { "a token it never made" } else { "no whole token" };
+            return Failure::LoginRequired(format!(
+                "The personal access token in {holder} was refused: {server} says it holds {what}; copy it again as \
+                 'loom tokens create' printed it, or make a new one."
+            ));
+        }
         // A personal access token's refusal names it and says why: said, with what to do.
         if let Some(detail) = detail.as_deref().filter(|d| d.contains("personal access token")) {
             let what_to_do = match self {

@@ -45,7 +45,7 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
 /// server (which names it and its expiry), kept as this machine's login.
 async fn with_token(context: &mut Context) -> Result<(), Failure> {
     context.settings.check_writable()?;
-    context.server.confirm_for_password(&context.known)?;
+    context.server.confirm_sending(&context.known, "a personal access token")?;
     let read = crate::prompt::password_from_stdin()
         .map_err(|e| Failure::Usage(e.replace("password", "personal access token")))?;
     let token = read.expose_secret().trim();

@@ -25,6 +25,13 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
     let LogoutArgs { all } = args;
     let login = context.stored.clone().filter(|login| login.server == context.server.url);
     match login {
+        Some(login) if all && login.token_name.is_some() => {
+            return Err(Failure::Usage(format!(
+                "--all ends every session of the account, which needs a password login, and this machine's login is \
+                 the personal access token '{}': 'loom logout' forgets it here",
+                login.token_name.as_deref().unwrap_or_default()
+            )));
+        }
         // A personal access token is forgotten here, not revoked: other machines may hold it.
         Some(login) if login.token_name.is_some() => {
             let (updated, _) = context.settings.update(|settings| {

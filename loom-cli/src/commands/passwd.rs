@@ -11,6 +11,7 @@ use crate::prompt;
 /// Changes the account's password: asks for the current one and the new one twice (hidden), or
 /// reads the current and the new password as two lines of standard input.
 pub async fn run(context: &mut Context, args: PasswdArgs) -> Result<(), Failure> {
+    context.require_password_login("Changing the password")?;
     let (current, new) = if args.password_stdin {
         two_lines_from_stdin()?
     } else {

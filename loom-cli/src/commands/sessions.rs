@@ -9,6 +9,7 @@ use crate::cli::{SessionsAction, SessionsArgs};
 use crate::failure::Failure;
 
 pub async fn run(context: &mut Context, args: SessionsArgs) -> Result<(), Failure> {
+    context.require_password_login("Listing or ending sessions")?;
     match args.action {
         Some(SessionsAction::Revoke { id }) => {
             let id = id.trim().to_owned();

@@ -17,6 +17,7 @@ use crate::failure::Failure;
 pub const WARN_WITHIN_DAYS: u64 = 7;
 
 pub async fn run(context: &mut Context, args: TokensArgs) -> Result<(), Failure> {
+    context.require_password_login("Managing personal access tokens")?;
     match args.action {
         TokensAction::Create { name, expires, password_stdin } => {
             let days = days(&expires)?;
@@ -28,8 +29,18 @@ pub async fn run(context: &mut Context, args: TokensArgs) -> Result<(), Failure>
             }
             let question = format!("Password for {} (to make a token): ", context.server.url);
             let password = read_password(password_stdin, &question)?;
-            let (created, _) =
-                context.with_login(async |client| client.create_pat(&name, &password, days).await).await?;
+            let (created, _) = context
+                .with_login(async |client| client.create_pat(&name, &password, days).await)
+                .await
+                .map_err(|failure| match failure {
+                    // The server's bound, said in the flag's terms.
+                    Failure::Failed(error) if error.to_string().starts_with("expires_in_days") => Failure::Usage(
+                        error
+                            .to_string()
+                            .replace("expires_in_days must be a whole number of days", "--expires must be"),
+                    ),
+                    other => other,
+                })?;
             say(secrecy::ExposeSecret::expose_secret(&created.token));
             let day = created.expires_at.get(..10).unwrap_or(&created.expires_at);
             eprintln!(

@@ -58,7 +58,7 @@ async fn a_token_needs_the_password_is_shown_once_and_is_listed_without_its_secr
             create(&host, &access, json!({"name": "ci", "password": PASSWORD, "expires_in_days": days})).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
     }
-    for name in ["", "   ", &"x".repeat(65), "a\u{7}b"] {
+    for name in ["", "   ", &"x".repeat(65), "a\u{7}b", "ci\u{200b}", "ci\u{202e}x", "\u{ad}"] {
         let response = create(&host, &access, json!({"name": name, "password": PASSWORD})).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
         assert!(detail(response).await.contains("name must be"));
@@ -289,9 +289,13 @@ async fn a_password_change_and_a_global_logout_keep_tokens_and_a_deactivation_en
         command.args(["users", verb, EMAIL]);
         let outcome = loom_e2e::run_within(command, std::time::Duration::from_secs(60));
         assert_eq!(outcome.code, Some(0), "{outcome:?}");
+        outcome
     };
-    admin("deactivate");
-    assert_eq!(me(&host, bearer(&token)).await.status(), StatusCode::UNAUTHORIZED);
+    let off = admin("deactivate");
+    assert!(off.stdout.contains("and 1 personal access token)"), "{off:?}");
+    let response = me(&host, bearer(&token)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(detail(response).await, "The personal access token 'ci' belongs to a deactivated account");
     admin("activate");
     let response = me(&host, bearer(&token)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "a reactivation brings no token back");
@@ -365,4 +369,32 @@ async fn the_database_holds_no_usable_token_and_notes_uses_at_most_once_a_minute
     let listed: Value = list(&host, &access).await.json().await.unwrap();
     assert_eq!(listed[0]["last_used_from"], "127.0.0.1", "{listed}");
     assert_eq!(used_at(), noted, "no write within a minute of the last");
+}
+
+#[tokio::test]
+async fn the_revocation_endpoint_ends_a_token_given_it_or_an_access_token_exchanged_from_it() {
+    let host = registered_host(&[]);
+    register(&host, EMAIL, PASSWORD).await;
+    let (access, _) = pair(&host).await;
+    let revoke = |token: String, hint: &'static str| {
+        let url = host.url("/revoke");
+        async move {
+            let form = [("token", token.as_str()), ("token_type_hint", hint)];
+            client().post(url).form(&form).send().await.unwrap().status()
+        }
+    };
+    // An access token traded for a token ends that token (RFC 7009: the grant it came from).
+    let (_, first) = made(&host, &access, "first").await;
+    let exchanged: Value = exchange(&host, &first).await.json().await.unwrap();
+    let exchanged = exchanged["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(revoke(exchanged.clone(), "access_token").await, StatusCode::OK);
+    assert_eq!(me(&host, bearer(&exchanged)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(detail(me(&host, bearer(&first)).await).await, "The personal access token 'first' was revoked");
+    // A token given itself ends (whoever finds a leaked one may end it), whatever the hint.
+    let (_, second) = made(&host, &access, "second").await;
+    assert_eq!(revoke(second.clone(), "refresh_token").await, StatusCode::OK);
+    assert_eq!(detail(me(&host, bearer(&second)).await).await, "The personal access token 'second' was revoked");
+    // A typo or an unknown token: nothing to do, as RFC 7009 answers.
+    assert_eq!(revoke("loom_pat_nothing".into(), "access_token").await, StatusCode::OK);
+    assert_eq!(me(&host, bearer(&access)).await.status(), StatusCode::OK, "the password login goes on");
 }

@@ -134,8 +134,18 @@ impl PasswordChecks {
                     return Ok(Verdict { matches: true, needs_rehash, checked_hash, pad_until });
                 }
                 (Ok(_), _) => continue,
-                // A full hashing queue says nothing of the account: the service is busy.
-                (Err(error), Some(_)) if !on_decoy && !matches!(error, RuntimeError::Busy) => error,
+                // A fault of the stored hash itself: one that is not a valid PHC string, or one
+                // dearer than the decoy (past the deadline or the memory here). A full hashing
+                // queue, or a hash no dearer than the decoy that faults (a deadline passed under
+                // load), says nothing of the account: the service's, a 503.
+                (Err(error), Some(_))
+                    if !on_decoy
+                        && !matches!(error, RuntimeError::Busy)
+                        && (timed.is_some()
+                            || matches!(error, RuntimeError::Password(PasswordError::MalformedHash))) =>
+                {
+                    error
+                }
                 (Err(other), _) => return Err(other),
             };
             // The decoy, with the same password: a fault the password causes (or a broken

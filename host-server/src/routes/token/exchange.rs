@@ -49,8 +49,8 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
         Err(refused) => return Err(ApiError::InvalidSubjectToken(refused.to_string())),
     };
     let mut settings = state.token_settings();
-    // Never past the personal access token's own expiry.
-    let left = u32::try_from(standing.expires_at - now).unwrap_or(u32::MAX).max(1);
+    // Never past the personal access token's own expiry (from the time the token is issued at).
+    let left = u32::try_from(standing.expires_at - settings.settings.now).unwrap_or(u32::MAX).max(1);
     settings.settings.ttl_seconds = settings.settings.ttl_seconds.min(left);
     let extra = [crate::accounts::sessions::sid_claim(&standing.id)];
     let user_id = standing.user.id;
