@@ -1,10 +1,12 @@
 -- Personal access tokens: credentials for machines, kept as the SHA-256 digest of the token
 -- (never the token) and its first characters, for recognition. A token's row stays a while
 -- after it expired or was revoked, so its use is answered with why; a name is unique among an
--- account's tokens not revoked (one that expired is retired when its name is taken again).
+-- account's tokens not revoked (one that expired is retired when its name is taken again). `seq` orders an
+-- account's tokens as they were made (newest first in lists), also within one second.
 CREATE TABLE personal_tokens (
     id           TEXT    PRIMARY KEY NOT NULL,
     user_id      BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    seq          BIGINT  NOT NULL,
     name         TEXT    NOT NULL,
     digest       TEXT    NOT NULL UNIQUE,
     shown        TEXT    NOT NULL,

@@ -92,8 +92,9 @@ impl UserStore {
         .execute(pool)
         .await?
         .rows_affected());
-        let insert = "INSERT INTO personal_tokens (id, user_id, name, digest, shown, created_at, expires_at)
-             SELECT $1, id, $3, $4, $5, $6, $7 FROM users
+        let insert = "INSERT INTO personal_tokens (id, user_id, seq, name, digest, shown, created_at, expires_at)
+             SELECT $1, id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM personal_tokens WHERE user_id = $2),
+                    $3, $4, $5, $6, $7 FROM users
              WHERE id = $2 AND is_active AND hashed_password = $8
                AND (SELECT COUNT(*) FROM personal_tokens
                     WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $6) < $9";
@@ -157,7 +158,7 @@ impl UserStore {
         Ok(with_pool!(self, pool => sqlx::query_as(
             "SELECT id, name, shown, created_at, expires_at, last_used_at, last_address FROM personal_tokens
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-             ORDER BY created_at DESC, id DESC",
+             ORDER BY seq DESC",
         )
         .bind(user_id)
         .bind(now)
