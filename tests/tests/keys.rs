@@ -95,7 +95,10 @@ async fn an_eddsa_token_verifies_with_the_published_keys_alone() {
     assert!(metadata.get("token_endpoint_auth_signing_alg_values_supported").is_none(), "{metadata}");
     assert_eq!(metadata["token_endpoint"], format!("{PUBLIC}/token"));
     assert_eq!(metadata["jwks_uri"], format!("{PUBLIC}/.well-known/jwks.json"));
-    assert_eq!(metadata["grant_types_supported"], json!(["password", "refresh_token"]));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["password", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"])
+    );
     assert_eq!(metadata["revocation_endpoint"], format!("{PUBLIC}/revoke"));
     assert_eq!(metadata["logout_endpoint"], format!("{PUBLIC}/logout"));
 }
