@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::docs::ErrorBody;
 use super::extract::ApiJson;
+use super::sessions::rfc3339;
 use super::{ApiError, ClientAddr, CurrentUser, PasswordLogin};
 use crate::accounts::credentials::MAX_RECHECKS;
 use crate::accounts::pats::{self, Credential, PatRefusal};
@@ -78,11 +79,6 @@ impl From<PatRow> for TokenOut {
             last_used_from: row.last_address,
         }
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// Make a personal access token: for CI and other machines, as `Authorization: Bearer`, or

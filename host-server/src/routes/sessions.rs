@@ -37,7 +37,8 @@ pub struct SessionOut {
     current: bool,
 }
 
-fn rfc3339(unix: i64) -> String {
+/// A Unix time as RFC 3339, UTC, to the second: how the API writes times.
+pub(super) fn rfc3339(unix: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
     humantime::format_rfc3339_seconds(at).to_string()
 }
