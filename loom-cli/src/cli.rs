@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use loom_cli::credentials::CredentialStore;
 use loom_cli::settings::DEFAULT_FILE;
 
 /// Loom's account commands: sign up, log in and out of a Loom server, and see who you are.
@@ -109,6 +110,18 @@ pub struct LoginArgs {
     /// machine's login, instead of a password login (for CI runners and servers).
     #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
     pub with_token: bool,
+
+    /// Where to keep the login's tokens: 'file' (the settings file, readable by you only: the
+    /// default) or 'keyring' (the system keyring: the Secret Service on Linux, the Keychain on
+    /// macOS; the settings file then names the server and account only). An unavailable keyring
+    /// is an error, never a quiet fallback to the file. Given with a login already kept in the
+    /// other store, moves it (no password asked) and deletes the other copy.
+    #[arg(long, value_name = "STORE", env = "LOOM_CREDENTIAL_STORE", value_parser = parse_store)]
+    pub credential_store: Option<CredentialStore>,
+}
+
+fn parse_store(text: &str) -> Result<CredentialStore, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]

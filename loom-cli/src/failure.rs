@@ -1,6 +1,7 @@
 //! How a command fails: one sentence on stderr and an exit status like `gh`'s.
 
 use loom_cli::api::ApiError;
+use loom_cli::credentials::CredentialError;
 use loom_cli::settings::SettingsError;
 
 #[derive(Debug)]
@@ -57,5 +58,16 @@ impl From<ApiError> for Failure {
 impl From<SettingsError> for Failure {
     fn from(error: SettingsError) -> Self {
         Self::Failed(error.into())
+    }
+}
+
+impl From<CredentialError> for Failure {
+    fn from(error: CredentialError) -> Self {
+        match error {
+            CredentialError::Settings(error) => error.into(),
+            CredentialError::BadSetting { .. } => Self::Usage(error.to_string()),
+            CredentialError::Garbled { .. } => Self::LoginRequired(error.to_string()),
+            CredentialError::Keyring { .. } => Self::failed(error),
+        }
     }
 }

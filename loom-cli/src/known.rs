@@ -30,6 +30,12 @@ pub struct KnownServers {
     servers: Vec<String>,
 }
 
+/// loom's directory in the user's configuration (`$XDG_CONFIG_HOME/loom`, else
+/// `~/.config/loom`), when the user has one.
+pub fn user_config_dir() -> Option<PathBuf> {
+    config_dir(|name| std::env::var(name).ok())
+}
+
 /// loom's directory in the user's configuration, from `env`.
 fn config_dir(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from).filter(|p| p.is_absolute());

@@ -3,6 +3,7 @@
 //! inside the user's `dev-automation.config.json` without disturbing the rest.
 
 pub mod api;
+pub mod credentials;
 pub mod durable;
 pub mod known;
 pub mod lock;

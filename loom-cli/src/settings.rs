@@ -64,6 +64,33 @@ pub struct StoredLogin {
     pub token_name: Option<String>,
 }
 
+/// Where the login's tokens are: in this file, or in the system keyring with only this marker
+/// (`{"server", "email", "credential_store": "keyring"}`) in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedAuth {
+    Here(StoredLogin),
+    Keyring(KeyringMarker),
+}
+
+/// The settings file's note of a login kept in the system keyring: which server and account,
+/// never a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyringMarker {
+    pub server: String,
+    pub email: String,
+    /// Always [`KeyringMarker::STORE`].
+    pub credential_store: String,
+}
+
+impl KeyringMarker {
+    pub const STORE: &str = "keyring";
+
+    pub fn new(server: &str, email: &str) -> Self {
+        Self { server: server.to_owned(), email: email.to_owned(), credential_store: Self::STORE.to_owned() }
+    }
+}
+
 /// What saving changed beyond the content.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Saved {
@@ -199,19 +226,40 @@ impl SettingsFile {
         self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
     }
 
-    /// The stored login, if any.
-    pub fn login(&self) -> Result<Option<StoredLogin>, SettingsError> {
+    /// The saved login, if any: the login itself, or the marker of one in the keyring.
+    pub fn auth(&self) -> Result<Option<SavedAuth>, SettingsError> {
+        let invalid = |_| SettingsError::InvalidAuth { path: self.path.clone() };
         match self.root.get(AUTH_KEY) {
             None | Some(Value::Null) => Ok(None),
-            Some(value) => serde_json::from_value(value.clone())
-                .map(Some)
-                .map_err(|_| SettingsError::InvalidAuth { path: self.path.clone() }),
+            Some(value) if value.get("credential_store").is_some() => {
+                let marker: KeyringMarker = serde_json::from_value(value.clone()).map_err(invalid)?;
+                if marker.credential_store != KeyringMarker::STORE {
+                    return Err(SettingsError::InvalidAuth { path: self.path.clone() });
+                }
+                Ok(Some(SavedAuth::Keyring(marker)))
+            }
+            Some(value) => {
+                serde_json::from_value(value.clone()).map(|login| Some(SavedAuth::Here(login))).map_err(invalid)
+            }
         }
     }
 
-    /// Replaces the stored login, keeping the key's place when it had one.
+    /// A top-level setting (not the login), such as `"credential_store"`.
+    pub fn setting(&self, key: &str) -> Option<&Value> {
+        self.root.get(key)
+    }
+
+    /// Replaces the stored login with `login` itself, keeping the key's place when it had one.
     pub fn set_login(&mut self, login: &StoredLogin) {
-        let value = serde_json::to_value(login).expect("a login serialises to JSON");
+        self.set_auth_value(serde_json::to_value(login).expect("a login serialises to JSON"));
+    }
+
+    /// Replaces the stored login with the marker of one kept in the keyring.
+    pub fn set_keyring_marker(&mut self, marker: &KeyringMarker) {
+        self.set_auth_value(serde_json::to_value(marker).expect("a marker serialises to JSON"));
+    }
+
+    fn set_auth_value(&mut self, value: Value) {
         match self.root.get_mut(AUTH_KEY) {
             Some(slot) => *slot = value,
             None => {
@@ -252,7 +300,8 @@ impl SettingsFile {
     /// Writes the file atomically: the old content or the new, never half of either.
     pub fn save(&mut self) -> Result<Saved, SettingsError> {
         let write_error = |reason| SettingsError::Write { path: self.path.clone(), reason };
-        let holds_token = self.root.contains_key(AUTH_KEY);
+        // A marker of a login kept in the keyring holds no token.
+        let holds_token = self.root.get(AUTH_KEY).is_some_and(|auth| auth.get("credential_store").is_none());
         let mode = match (holds_token, self.mode) {
             (true, _) | (false, None) => 0o600,
             (false, Some(mode)) => mode,
@@ -325,7 +374,7 @@ mod tests {
         let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text).unwrap().keys().cloned().collect();
         assert_eq!(keys, ["zeta", "alpha", "mid", "auth"]);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(SettingsFile::load(&path).unwrap().login().unwrap(), Some(login()));
+        assert_eq!(SettingsFile::load(&path).unwrap().auth().unwrap(), Some(SavedAuth::Here(login())));
 
         let mut settings = SettingsFile::load(&path).unwrap();
         assert!(settings.clear_login());
@@ -347,7 +396,7 @@ mod tests {
         // Someone edits the file after loom read it.
         std::fs::write(&path, r#"{"first": 1, "added_meanwhile": true}"#).unwrap();
         let (updated, _) = earlier.update(|settings| settings.set_login(&login())).unwrap();
-        assert_eq!(updated.login().unwrap(), Some(login()));
+        assert_eq!(updated.auth().unwrap(), Some(SavedAuth::Here(login())));
         let text = std::fs::read_to_string(&path).unwrap();
         let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text).unwrap().keys().cloned().collect();
         assert_eq!(keys, ["first", "added_meanwhile", "auth"]);
@@ -370,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DEFAULT_FILE);
         let mut settings = SettingsFile::load(&path).unwrap();
-        assert_eq!(settings.login().unwrap(), None);
+        assert_eq!(settings.auth().unwrap(), None);
         settings.set_login(&login());
         settings.save().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
@@ -401,7 +450,7 @@ mod tests {
         settings.save().unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(BOM), "the mark is kept");
-        assert_eq!(SettingsFile::load(&path).unwrap().login().unwrap(), Some(login()));
+        assert_eq!(SettingsFile::load(&path).unwrap().auth().unwrap(), Some(SavedAuth::Here(login())));
         // Without a mark, none is added.
         std::fs::write(&path, r#"{"project_name": "demo"}"#).unwrap();
         SettingsFile::load(&path).unwrap().save().unwrap();
@@ -421,7 +470,7 @@ mod tests {
         settings.save().unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
         assert!(std::fs::read_to_string(dir.path().join("dotfiles/loom.json")).unwrap().contains("access_token"));
-        assert_eq!(SettingsFile::load(&link).unwrap().login().unwrap(), Some(login()));
+        assert_eq!(SettingsFile::load(&link).unwrap().auth().unwrap(), Some(SavedAuth::Here(login())));
     }
 
     #[test]
@@ -444,7 +493,7 @@ mod tests {
         let path = dir.path().join(DEFAULT_FILE);
         for empty in [&b""[..], b"\xEF\xBB\xBF", b"  \n"] {
             std::fs::write(&path, empty).unwrap();
-            assert_eq!(SettingsFile::load(&path).unwrap().login().unwrap(), None, "{empty:?}");
+            assert_eq!(SettingsFile::load(&path).unwrap().auth().unwrap(), None, "{empty:?}");
         }
         for device in ["/dev/zero", "/dev/full", "/dev/null"] {
             let refused = SettingsFile::load(Path::new(device)).unwrap_err();

@@ -17,6 +17,7 @@ pub use database::{
 use tempfile::TempDir;
 
 mod database;
+pub mod keyring;
 pub mod loom;
 pub mod pg;
 pub mod skips;
@@ -419,10 +420,14 @@ impl Project {
     pub fn loom(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary("loom"));
         command.current_dir(self.dir.path()).args(args).env_remove("RUST_BACKTRACE");
-        for var in ["LOOM_SERVER", "LOOM_CONFIG", "LOOM_TOKEN"] {
+        for var in ["LOOM_SERVER", "LOOM_CONFIG", "LOOM_TOKEN", "LOOM_CREDENTIAL_STORE", "DBUS_SESSION_BUS_ADDRESS"] {
             command.env_remove(var);
         }
-        command.env("XDG_CONFIG_HOME", self.user_config()).env("HOME", self.dir.path());
+        // No session bus (so never the user's keyring) unless a test gives one of its own.
+        command
+            .env("XDG_CONFIG_HOME", self.user_config())
+            .env("HOME", self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("no-session"));
         command
     }
 

@@ -14,6 +14,7 @@
 use std::time::{Duration, SystemTime};
 
 use loom_cli::api::{ApiClient, ApiError, REFRESH_RETRY_WITHIN, TokenGrant};
+use loom_cli::credentials::{self, CredentialStore};
 use loom_cli::known::KnownServers;
 use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
@@ -29,6 +30,8 @@ const REFRESH_AHEAD: Duration = Duration::from_secs(60);
 pub struct Context {
     pub settings: SettingsFile,
     pub stored: Option<StoredLogin>,
+    /// Where the saved login is kept (the file or the keyring), if there is one.
+    pub kept_in: Option<CredentialStore>,
     pub server: Server,
     pub known: KnownServers,
     pub insecure: bool,
@@ -47,14 +50,20 @@ impl Context {
     /// expired), else the saved login for this server (only to a server the user named or has
     /// logged in to from here), refreshed first when its access token expires within a minute.
     pub async fn authorize(&mut self) -> Result<Authorized, Failure> {
-        let (token, source) = TokenSource::pick(&self.settings, &self.server.url, self.stored.as_ref())?;
+        let (token, source) = TokenSource::pick(self.saved_place(), &self.server.url, self.stored.as_ref())?;
         self.authorize_with(token, source).await
+    }
+
+    /// Where the saved login is kept, for a sentence: the settings file's path, or "the system
+    /// keyring".
+    pub fn saved_place(&self) -> String {
+        self.kept_in.unwrap_or_default().place(self.settings.path())
     }
 
     /// The access token to print (`loom token`): `LOOM_TOKEN` while it has not expired, sent
     /// nowhere; else [`Context::authorize`]'s, which may ask the server to renew it.
     pub async fn token_to_print(&mut self) -> Result<SecretString, Failure> {
-        let (token, source) = TokenSource::pick(&self.settings, &self.server.url, self.stored.as_ref())?;
+        let (token, source) = TokenSource::pick(self.saved_place(), &self.server.url, self.stored.as_ref())?;
         if loom_cli::api::is_pat(token.expose_secret()) {
             // A personal access token is traded for a short access token, printed, kept nowhere.
             let authorized = self.authorize_with(token, source).await?;
@@ -81,7 +90,7 @@ impl Context {
             return Err(not_logged_in(&self.server.url, self.stored.as_ref()));
         };
         let token = SecretString::from(login.access_token.trim().to_owned());
-        self.authorize_with(token, TokenSource::Saved(self.settings.path().to_owned())).await
+        self.authorize_with(token, TokenSource::Saved(self.saved_place())).await
     }
 
     async fn authorize_with(&mut self, token: SecretString, source: TokenSource) -> Result<Authorized, Failure> {
@@ -187,9 +196,10 @@ impl Context {
     /// A refused refresh ends the login here too: the dead tokens are forgotten (exit 4).
     async fn refresh(&mut self, used: &SecretString) -> Result<SecretString, Failure> {
         let mut locked = self.settings.lock()?;
-        let login = match locked.file.login()? {
-            Some(login) if login.server == self.server.url => login,
-            other => return Err(not_logged_in(&self.server.url, other.as_ref())),
+        let _shared = credentials::lock_shared_login(&locked.file)?;
+        let (login, store) = match credentials::read(&locked.file)? {
+            Some(kept) if kept.login.server == self.server.url => (kept.login, kept.store),
+            other => return Err(not_logged_in(&self.server.url, other.map(|kept| kept.login).as_ref())),
         };
         let on_disk = SecretString::from(login.access_token.trim().to_owned());
         if on_disk.expose_secret() != used.expose_secret() && !expiring(&login) {
@@ -206,19 +216,23 @@ impl Context {
         };
         // The refresh token is spent by the server's answer: only spend it if the successor
         // can be kept (read-only, immutable, a full directory: said now, the session intact).
-        locked.file.check_writable().map_err(|error| {
-            Failure::failed(format!(
-                "{error}. The saved login needs renewing, so nothing was sent: the session is intact and renews once \
-                 the file can be written"
-            ))
-        })?;
+        // A keyring has just answered the read.
+        if store == CredentialStore::File {
+            locked.file.check_writable().map_err(|error| {
+                Failure::failed(format!(
+                    "{error}. The saved login needs renewing, so nothing was sent: the session is intact and renews \
+                     once the file can be written"
+                ))
+            })?;
+        }
         let client = ApiClient::new(&self.server.url, None, self.insecure)?;
         match client.refresh(&SecretString::from(refresh_token)).await {
             Ok(grant) => {
                 let renewed = renewed_login(&login, &grant);
-                locked.file.set_login(&renewed);
-                save_renewal(&mut locked.file, &self.server.url)?;
-                if let Some(exposed) = super::git::exposure(locked.file.path()) {
+                save_renewal(&mut locked.file, &renewed, store)?;
+                if let Some(exposed) =
+                    super::git::exposure(locked.file.path()).filter(|_| store == CredentialStore::File)
+                {
                     warn(&exposed);
                 }
                 self.stored = Some(renewed);
@@ -226,8 +240,7 @@ impl Context {
                 Ok(grant.access_token)
             }
             Err(error) if error.oauth_error() == Some("invalid_grant") => {
-                locked.file.clear_login();
-                locked.file.save()?;
+                credentials::forget(&mut locked.file)?;
                 self.stored = None;
                 self.settings = locked.into_file();
                 Err(Failure::LoginRequired(ended_because(&error, &self.server.url)))
@@ -301,17 +314,19 @@ fn saved_expiry(login: &StoredLogin) -> Option<SystemTime> {
 /// Saves a renewed login, trying again for a few seconds when the file cannot take it (a
 /// disk filling up, a file made read-only meanwhile): the refresh token is spent, and the
 /// server answers the spent one again, with this successor, only for its reuse grace.
-fn save_renewal(file: &mut SettingsFile, server: &str) -> Result<(), Failure> {
+fn save_renewal(file: &mut SettingsFile, login: &StoredLogin, store: CredentialStore) -> Result<(), Failure> {
     let renewed = std::time::Instant::now();
     loop {
-        match file.save() {
-            Ok(_) => return Ok(()),
+        match credentials::renew(file, login, store) {
+            Ok(()) => return Ok(()),
             Err(_) if renewed.elapsed() < REFRESH_RETRY_WITHIN => std::thread::sleep(Duration::from_millis(250)),
             Err(error) => {
+                let place = store.place(file.path());
                 return Err(Failure::failed(format!(
-                    "{error}. The login to {server} was renewed but could not be saved: run loom again within a few \
-                     seconds once the file can be written, and the server answers the renewal again; later, the \
-                     session has ended and 'loom login' starts a new one"
+                    "{error}. The login to {} was renewed but could not be saved: run loom again within a few \
+                     seconds once {place} can be written, and the server answers the renewal again; later, the \
+                     session has ended and 'loom login' starts a new one",
+                    login.server
                 )));
             }
         }

@@ -35,14 +35,10 @@ pub struct Server {
 
 impl Server {
     /// `--server` (or `LOOM_SERVER`), else the saved login's server, else the default.
-    pub fn resolve(
-        given: Option<&str>,
-        stored: Option<&StoredLogin>,
-        settings: &SettingsFile,
-    ) -> Result<Self, Failure> {
-        let (url, named) = match (given, stored) {
+    pub fn resolve(given: Option<&str>, saved: Option<&str>, settings: &SettingsFile) -> Result<Self, Failure> {
+        let (url, named) = match (given, saved) {
             (Some(given), _) => (given, NamedBy::User),
-            (None, Some(login)) => (login.server.as_str(), NamedBy::File(settings.path().to_owned())),
+            (None, Some(saved)) => (saved, NamedBy::File(settings.path().to_owned())),
             (None, None) => (DEFAULT_SERVER, NamedBy::Default),
         };
         let url = normalize_server(url).map_err(|e| Failure::Usage(format!("{e}")))?;
@@ -96,12 +92,10 @@ impl Server {
                 "{TOKEN_ENV} is sent only to a server you name: add --server URL or set LOOM_SERVER"
             ))),
             (TokenSource::Saved(_), _) if known.contains(&self.url) => Ok(()),
-            (TokenSource::Saved(path), _) => Err(Failure::LoginRequired(format!(
-                "The login saved in {} is for {}, which you have not logged in to from this machine, so loom does \
-                 not send its token there. If you trust that server, run 'loom login --server {}'.",
-                path.display(),
-                self.url,
-                self.url
+            (TokenSource::Saved(place), _) => Err(Failure::LoginRequired(format!(
+                "The login saved in {place} is for {}, which you have not logged in to from this machine, so loom \
+                 does not send its token there. If you trust that server, run 'loom login --server {}'.",
+                self.url, self.url
             ))),
         }
     }
@@ -146,28 +140,24 @@ pub fn not_logged_in(server: &str, stored: Option<&StoredLogin>) -> Failure {
 /// should do when the server refuses it.
 pub enum TokenSource {
     Env,
-    Saved(PathBuf),
+    /// The saved login, and where it is kept, for a sentence: the settings file's path, or
+    /// "the system keyring".
+    Saved(String),
 }
 
 impl TokenSource {
     /// `LOOM_TOKEN`, else the saved login for `server`; exit 4 when there is neither.
-    pub fn pick(
-        settings: &SettingsFile,
-        server: &str,
-        stored: Option<&StoredLogin>,
-    ) -> Result<(SecretString, Self), Failure> {
+    pub fn pick(place: String, server: &str, stored: Option<&StoredLogin>) -> Result<(SecretString, Self), Failure> {
         let (token, source) = match (token_from_env(), stored) {
             (Some(token), _) => (token, Self::Env),
-            (None, Some(login)) if login.server == server => {
-                (login.access_token.trim().to_owned(), Self::Saved(settings.path().to_owned()))
-            }
+            (None, Some(login)) if login.server == server => (login.access_token.trim().to_owned(), Self::Saved(place)),
             (None, _) => return Err(not_logged_in(server, stored)),
         };
         if let Some(problem) = token_problem(&token) {
             return Err(Failure::LoginRequired(match source {
                 Self::Env => format!("{TOKEN_ENV} does not hold a usable token: {problem}. Set it to the token alone."),
-                Self::Saved(ref path) => {
-                    format!("The login saved in {} holds no usable token: {problem}. Run 'loom login'.", path.display())
+                Self::Saved(ref place) => {
+                    format!("The login saved in {place} holds no usable token: {problem}. Run 'loom login'.")
                 }
             }));
         }
@@ -195,7 +185,7 @@ impl TokenSource {
     pub fn describe(&self) -> String {
         match self {
             Self::Env => TOKEN_ENV.to_owned(),
-            Self::Saved(path) => path.display().to_string(),
+            Self::Saved(place) => place.clone(),
         }
     }
 
@@ -219,7 +209,7 @@ impl TokenSource {
         if let Some(detail) = detail.as_deref().filter(|d| d.starts_with("Not a valid") || d.starts_with("Unknown")) {
             let holder = match self {
                 Self::Env => TOKEN_ENV.to_owned(),
-                Self::Saved(path) => path.display().to_string(),
+                Self::Saved(place) => place.clone(),
             };
             let what = if detail.starts_with("Unknown") { "a token it never made" } else { "no whole token" };
             return Failure::LoginRequired(format!(

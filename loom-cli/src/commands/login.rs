@@ -1,7 +1,10 @@
 //! `loom login`
 
+use std::time::SystemTime;
+
 use loom_cli::api::{ApiClient, PAT_PREFIX, is_pat};
-use loom_cli::settings::StoredLogin;
+use loom_cli::credentials::{self, CredentialStore};
+use loom_cli::settings::{Saved, StoredLogin};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::auth::new_login;
@@ -10,8 +13,12 @@ use crate::cli::LoginArgs;
 use crate::failure::Failure;
 
 pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> {
+    let store = credentials::choose(args.credential_store, &context.settings, context.kept_in)?;
     if args.with_token {
-        return with_token(context).await;
+        return with_token(context, store).await;
+    }
+    if let Some(moving) = login_to_move(context, &args, store) {
+        return move_login(context, moving, store);
     }
     let client = ApiClient::new(&context.server.url, None, context.insecure)?;
     // Whether the login can be kept, and may go to this server, is settled before a password
@@ -19,31 +26,80 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
     context.settings.check_writable()?;
     context.server.confirm_for_password(&context.known)?;
     let email = email_or_ask(args.username, "--username", args.password_stdin)?;
+    if store == CredentialStore::Keyring {
+        credentials::check_keyring(client.server(), &email)?;
+    }
     let password = read_password(args.password_stdin, &format!("Password for {email} at {}: ", client.server()))?;
     let grant = client.login(&email, &password).await?;
     let login = new_login(client.server(), &email, &grant);
-    let (updated, saved) = context.settings.update(|settings| settings.set_login(&login))?;
-    context.settings = updated;
-    if let Err(error) = context.known.remember(client.server()) {
-        warn(&format!("cannot remember that you logged in to {} from this machine: {error}", client.server()));
-    }
-    let path = context.settings.path();
-    if let Some(exposed) = super::git::exposure(path) {
-        warn(&exposed);
-    }
+    let saved = keep(context, &login, store)?;
     if let Some(old) = saved.tightened_from {
-        warn(&format!("{} now holds a token, so loom restricted it to mode 0600 (it was {old:o})", path.display()));
+        let path = context.settings.path().display();
+        warn(&format!("{path} now holds a token, so loom restricted it to mode 0600 (it was {old:o})"));
     }
     if token_from_env().is_some() {
         warn(&format!("{TOKEN_ENV} is set, and loom uses it instead of this login until you unset it"));
     }
-    say(&format!("Logged in to {} as {email}", client.server()));
+    say(&format!("Logged in to {} as {email}{}", client.server(), kept_note(store)));
+    Ok(())
+}
+
+/// Keeps `login` in `store`, remembers its server, and warns when the settings file holding
+/// it is in a git repository.
+fn keep(context: &mut Context, login: &StoredLogin, store: CredentialStore) -> Result<Saved, Failure> {
+    let (updated, saved) = credentials::keep(&context.settings, login, store)?;
+    context.settings = updated;
+    context.stored = Some(login.clone());
+    context.kept_in = Some(store);
+    if let Err(error) = context.known.remember(&login.server) {
+        warn(&format!("cannot remember that you logged in to {} from this machine: {error}", login.server));
+    }
+    if store == CredentialStore::File
+        && let Some(exposed) = super::git::exposure(context.settings.path())
+    {
+        warn(&exposed);
+    }
+    Ok(saved)
+}
+
+/// How a login line ends: where the tokens went, when not to the settings file.
+fn kept_note(store: CredentialStore) -> &'static str {
+    match store {
+        CredentialStore::Keyring => " (the tokens are in the system keyring)",
+        CredentialStore::File => "",
+    }
+}
+
+/// The saved login `loom login --credential-store STORE` moves rather than replaces: one for
+/// this server, of the account named (if one is), kept in the other store, not known to have
+/// ended.
+fn login_to_move(context: &Context, args: &LoginArgs, store: CredentialStore) -> Option<StoredLogin> {
+    args.credential_store?;
+    let login = context.stored.as_ref().filter(|login| login.server == context.server.url)?;
+    let same_account = args.username.as_deref().is_none_or(|email| email.trim() == login.email);
+    let ended = [login.session_expires_at.as_deref(), login.token_name.as_ref().map(|_| login.expires_at.as_str())]
+        .into_iter()
+        .flatten()
+        .filter_map(|at| humantime::parse_rfc3339(at).ok())
+        .any(|at| at <= SystemTime::now());
+    (context.kept_in != Some(store) && same_account && !ended).then(|| login.clone())
+}
+
+/// Moves the saved login to `store`, deleting the copy it leaves: nothing is asked or sent.
+fn move_login(context: &mut Context, login: StoredLogin, store: CredentialStore) -> Result<(), Failure> {
+    let from = context.kept_in.unwrap_or_default().place(context.settings.path());
+    if store == CredentialStore::File {
+        context.settings.check_writable()?;
+    }
+    keep(context, &login, store)?;
+    let to = store.place(context.settings.path());
+    say(&format!("Moved the login for {} at {} from {from} to {to}", login.email, login.server));
     Ok(())
 }
 
 /// `loom login --with-token`: a personal access token from standard input, checked with the
 /// server (which names it and its expiry), kept as this machine's login.
-async fn with_token(context: &mut Context) -> Result<(), Failure> {
+async fn with_token(context: &mut Context, store: CredentialStore) -> Result<(), Failure> {
     context.settings.check_writable()?;
     context.server.confirm_sending(&context.known, "a personal access token")?;
     let read = crate::prompt::password_from_stdin()
@@ -57,7 +113,7 @@ async fn with_token(context: &mut Context) -> Result<(), Failure> {
     }
     let token = SecretString::from(token.to_owned());
     let client = ApiClient::new(&context.server.url, Some(token.clone()), context.insecure)?;
-    let source = super::TokenSource::Saved(context.settings.path().to_owned());
+    let source = super::TokenSource::Saved(context.saved_place());
     let explain = |error| source.explain_pat(error);
     let account = client.me().await.map_err(explain)?;
     let held = client.current_pat().await.map_err(explain)?;
@@ -71,20 +127,17 @@ async fn with_token(context: &mut Context) -> Result<(), Failure> {
         session_expires_at: None,
         token_name: Some(held.name.clone()),
     };
-    let (updated, _) = context.settings.update(|settings| settings.set_login(&login))?;
-    context.settings = updated;
-    if let Err(error) = context.known.remember(client.server()) {
-        warn(&format!("cannot remember that you logged in to {} from this machine: {error}", client.server()));
+    if store == CredentialStore::Keyring {
+        credentials::check_keyring(client.server(), &account.email)?;
     }
-    if let Some(exposed) = super::git::exposure(context.settings.path()) {
-        warn(&exposed);
-    }
+    keep(context, &login, store)?;
     say(&format!(
-        "Logged in to {} as {} with the personal access token '{}' (it expires on {})",
+        "Logged in to {} as {} with the personal access token '{}' (it expires on {}){}",
         client.server(),
         account.email,
         held.name,
-        held.expires_at.get(..10).unwrap_or(&held.expires_at)
+        held.expires_at.get(..10).unwrap_or(&held.expires_at),
+        kept_note(store)
     ));
     super::tokens::warn_if_expiring(&held.name, &held.expires_at);
     Ok(())

@@ -1,6 +1,7 @@
 //! `loom logout`
 
 use loom_cli::api::{ApiClient, ApiError};
+use loom_cli::credentials;
 use secrecy::SecretString;
 
 use super::{Context, TOKEN_ENV, TokenSource, say, token_from_env, warn};
@@ -34,10 +35,7 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
         }
         // A personal access token is forgotten here, not revoked: other machines may hold it.
         Some(login) if login.token_name.is_some() => {
-            let (updated, _) = context.settings.update(|settings| {
-                settings.clear_login();
-            })?;
-            context.settings = updated;
+            forget(context)?;
             say(&format!("Logged out of {} on this machine", login.server));
             warn(&format!(
                 "the personal access token '{}' stays valid; 'loom tokens revoke {}' (from a password login) ends it",
@@ -48,7 +46,7 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
         Some(login) => {
             // Counted first: a global logout ends the session that could ask.
             let tokens = if all { context.live_pats().await } else { None };
-            let source = TokenSource::Saved(context.settings.path().to_owned());
+            let source = TokenSource::Saved(context.saved_place());
             let ended = match context.server.check_for_token(&source, &context.known) {
                 Err(_) => Ended::NotSent,
                 Ok(()) => match (&login.refresh_token, all) {
@@ -67,10 +65,7 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
                     },
                 },
             };
-            let (updated, _) = context.settings.update(|settings| {
-                settings.clear_login();
-            })?;
-            context.settings = updated;
+            forget(context)?;
             let server = &login.server;
             match ended {
                 Ended::Now if all => {
@@ -91,11 +86,27 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
                 }
             }
         }
+        // A marker of a login the keyring no longer holds (or one for another server) stays
+        // until a login replaces it; one for this server is cleared.
+        None if credentials::marker(&context.settings).is_some_and(|m| m.server == context.server.url) => {
+            forget(context)?;
+            say("Not logged in (the keyring no longer held the saved login; loom removed its mention)");
+        }
         None => say("Not logged in"),
     }
     if token_from_env().is_some() {
         warn(&format!("{TOKEN_ENV} is still set, and loom keeps using it until you unset it"));
     }
+    Ok(())
+}
+
+/// Removes the saved login from where it is kept (the keyring entry first, then the file).
+fn forget(context: &mut Context) -> Result<(), Failure> {
+    let mut locked = context.settings.lock()?;
+    credentials::forget(&mut locked.file)?;
+    context.settings = locked.into_file();
+    context.stored = None;
+    context.kept_in = None;
     Ok(())
 }
 

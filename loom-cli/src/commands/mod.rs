@@ -14,6 +14,7 @@ mod whoami;
 
 use std::io::Write;
 
+use loom_cli::credentials::{self, CredentialError};
 use loom_cli::known::KnownServers;
 use loom_cli::settings::SettingsFile;
 use secrecy::SecretString;
@@ -41,10 +42,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     // Load first: a settings file loom cannot read stops every command before
     // any prompt, and is never written.
     let settings = SettingsFile::load(&cli.config)?;
-    let stored = settings.login()?;
-    let server = Server::resolve(cli.server.as_deref(), stored.as_ref(), &settings)?;
+    let kept_in = credentials::kept_in(&settings);
+    let stored = match credentials::read(&settings) {
+        Ok(kept) => kept.map(|kept| kept.login),
+        // A keyring that cannot be read does not stop a new login (or a registration), which
+        // replaces the login it holds.
+        Err(CredentialError::Keyring { .. }) if matches!(cli.command, Command::Login(_) | Command::Register(_)) => None,
+        Err(error) => return Err(error.into()),
+    };
+    // A login the keyring no longer holds still names its server.
+    let saved_server =
+        stored.as_ref().map(|login| login.server.clone()).or(credentials::marker(&settings).map(|m| m.server));
+    let server = Server::resolve(cli.server.as_deref(), saved_server.as_deref(), &settings)?;
     let known = KnownServers::load()?;
-    let mut context = Context { settings, stored, server, known, insecure: cli.insecure };
+    let mut context = Context { settings, stored, kept_in, server, known, insecure: cli.insecure };
     match cli.command {
         Command::Login(args) => login::run(&mut context, args).await,
         Command::Logout(args) => logout::run(&mut context, args).await,

@@ -27,6 +27,7 @@ pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure>
             "username": account.username,
             "is_active": account.is_active,
             "token_source": authorized.source.describe(),
+            "credential_store": kept_in(context, &authorized),
             "expires_at": rfc3339(token_expires),
             "expires_in_seconds": seconds_left(token_expires),
             "session_expires_at": rfc3339(authorized.session_ends),
@@ -66,6 +67,7 @@ async fn personal_token(
             "username": account.username,
             "is_active": account.is_active,
             "token_source": authorized.source.describe(),
+            "credential_store": kept_in(context, authorized),
             "personal_access_token": held,
             "expires_at": held.expires_at,
         });
@@ -85,4 +87,12 @@ async fn personal_token(
     }
     super::tokens::warn_if_expiring(&held.name, &held.expires_at);
     Ok(())
+}
+
+/// Where the login in use is kept ("file" or "keyring"); `None` for `LOOM_TOKEN`.
+fn kept_in(context: &Context, authorized: &super::auth::Authorized) -> Option<&'static str> {
+    match authorized.source {
+        super::TokenSource::Saved(_) => context.kept_in.map(|store| store.name()),
+        super::TokenSource::Env => None,
+    }
 }
