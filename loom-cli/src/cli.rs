@@ -114,9 +114,10 @@ pub struct LoginArgs {
     /// Where to keep the login's tokens: 'file' (the settings file, readable by you only: the
     /// default) or 'keyring' (the system keyring: the Secret Service on Linux, the Keychain on
     /// macOS; the settings file then names the server and account only). An unavailable keyring
-    /// is an error, never a quiet fallback to the file. Given with a login already kept in the
-    /// other store, moves it (no password asked) and deletes the other copy.
-    #[arg(long, value_name = "STORE", env = "LOOM_CREDENTIAL_STORE", value_parser = parse_store)]
+    /// is an error, never a quiet fallback to the file. Given (without --password-stdin) with a
+    /// login already kept in the other store, moves it (no password asked) and deletes the
+    /// other copy. LOOM_CREDENTIAL_STORE chooses it too.
+    #[arg(long, value_name = "STORE", value_parser = parse_store)]
     pub credential_store: Option<CredentialStore>,
 }
 

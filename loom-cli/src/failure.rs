@@ -65,7 +65,7 @@ impl From<CredentialError> for Failure {
     fn from(error: CredentialError) -> Self {
         match error {
             CredentialError::Settings(error) => error.into(),
-            CredentialError::BadSetting { .. } => Self::Usage(error.to_string()),
+            CredentialError::BadSetting { .. } | CredentialError::BadEnv(_) => Self::Usage(error.to_string()),
             CredentialError::Garbled { .. } => Self::LoginRequired(error.to_string()),
             CredentialError::Keyring { .. } => Self::failed(error),
         }

@@ -81,13 +81,20 @@ pub struct KeyringMarker {
     pub email: String,
     /// Always [`KeyringMarker::STORE`].
     pub credential_store: String,
+    /// Which of the account's entries is this login's (each project's login has its own).
+    pub entry: String,
 }
 
 impl KeyringMarker {
     pub const STORE: &str = "keyring";
 
-    pub fn new(server: &str, email: &str) -> Self {
-        Self { server: server.to_owned(), email: email.to_owned(), credential_store: Self::STORE.to_owned() }
+    pub fn new(server: &str, email: &str, entry: &str) -> Self {
+        Self {
+            server: server.to_owned(),
+            email: email.to_owned(),
+            credential_store: Self::STORE.to_owned(),
+            entry: entry.to_owned(),
+        }
     }
 }
 

@@ -124,15 +124,29 @@ impl TestKeyring {
         out.status.success().then(|| String::from_utf8(out.stdout).expect("a UTF-8 secret"))
     }
 
+    /// How many items the keyring holds with `attributes` (`secret-tool search --all`).
+    pub fn count(&self, attributes: &[(&str, &str)]) -> usize {
+        let mut command = self.secret_tool("search", attributes);
+        command.arg("--all");
+        let out = command.output().expect("secret-tool runs");
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        listed.lines().filter(|line| line.starts_with("[/")).count()
+    }
+
+    /// Adds an item with `attributes` holding `secret`, as another program would.
+    pub fn add(&self, attributes: &[(&str, &str)], secret: &str) {
+        let mut command = self.secret_tool("store", attributes);
+        command.arg("--label=made by a test").stdin(Stdio::piped());
+        let mut child = command.spawn().expect("secret-tool runs");
+        child.stdin.take().expect("piped").write_all(secret.as_bytes()).expect("secret-tool reads the secret");
+        assert!(child.wait().expect("secret-tool ends").success(), "secret-tool store");
+    }
+
     /// Replaces what the keyring holds for `attributes` with `secret`, as another program would.
     pub fn replace(&self, attributes: &[(&str, &str)], secret: &str) {
         let cleared = self.secret_tool("clear", attributes).status().expect("secret-tool runs");
         assert!(cleared.success(), "secret-tool clear");
-        let mut command = self.secret_tool("store", attributes);
-        command.arg("--label=replaced by a test").stdin(Stdio::piped());
-        let mut child = command.spawn().expect("secret-tool runs");
-        child.stdin.take().expect("piped").write_all(secret.as_bytes()).expect("secret-tool reads the secret");
-        assert!(child.wait().expect("secret-tool ends").success(), "secret-tool store");
+        self.add(attributes, secret);
     }
 
     fn secret_tool(&self, verb: &str, attributes: &[(&str, &str)]) -> Command {

@@ -14,7 +14,7 @@
 use std::time::{Duration, SystemTime};
 
 use loom_cli::api::{ApiClient, ApiError, REFRESH_RETRY_WITHIN, TokenGrant};
-use loom_cli::credentials::{self, CredentialStore};
+use loom_cli::credentials::{self, CredentialError, CredentialStore};
 use loom_cli::known::KnownServers;
 use loom_cli::session;
 use loom_cli::settings::{SettingsFile, StoredLogin};
@@ -30,6 +30,9 @@ const REFRESH_AHEAD: Duration = Duration::from_secs(60);
 pub struct Context {
     pub settings: SettingsFile,
     pub stored: Option<StoredLogin>,
+    /// Why the saved login could not be read (the keyring failed, or held something unreadable):
+    /// said when the login is needed.
+    pub unread: Option<CredentialError>,
     /// Where the saved login is kept (the file or the keyring), if there is one.
     pub kept_in: Option<CredentialStore>,
     pub server: Server,
@@ -50,8 +53,19 @@ impl Context {
     /// expired), else the saved login for this server (only to a server the user named or has
     /// logged in to from here), refreshed first when its access token expires within a minute.
     pub async fn authorize(&mut self) -> Result<Authorized, Failure> {
+        self.refuse_unread()?;
         let (token, source) = TokenSource::pick(self.saved_place(), &self.server.url, self.stored.as_ref())?;
         self.authorize_with(token, source).await
+    }
+
+    /// The saved login could not be read, and it is the one a command would use (no
+    /// `LOOM_TOKEN`, and the server is the login's): why, as the command's failure.
+    fn refuse_unread(&mut self) -> Result<(), Failure> {
+        let saved_server = credentials::marker(&self.settings).map(|marker| marker.server);
+        if token_from_env().is_some() || saved_server.is_some_and(|server| server != self.server.url) {
+            return Ok(());
+        }
+        self.unread.take().map_or(Ok(()), |error| Err(error.into()))
     }
 
     /// Where the saved login is kept, for a sentence: the settings file's path, or "the system
@@ -63,6 +77,7 @@ impl Context {
     /// The access token to print (`loom token`): `LOOM_TOKEN` while it has not expired, sent
     /// nowhere; else [`Context::authorize`]'s, which may ask the server to renew it.
     pub async fn token_to_print(&mut self) -> Result<SecretString, Failure> {
+        self.refuse_unread()?;
         let (token, source) = TokenSource::pick(self.saved_place(), &self.server.url, self.stored.as_ref())?;
         if loom_cli::api::is_pat(token.expose_secret()) {
             // A personal access token is traded for a short access token, printed, kept nowhere.
@@ -85,6 +100,9 @@ impl Context {
     /// [`Context::authorize`] with the saved login, whatever `LOOM_TOKEN` says (`logout`
     /// ends the saved login).
     pub async fn authorize_saved(&mut self) -> Result<Authorized, Failure> {
+        if let Some(error) = self.unread.take() {
+            return Err(error.into());
+        }
         let login = self.stored.as_ref().filter(|login| login.server == self.server.url);
         let Some(login) = login else {
             return Err(not_logged_in(&self.server.url, self.stored.as_ref()));
@@ -113,7 +131,7 @@ impl Context {
                     return Err(Failure::LoginRequired(format!(
                         "The personal access token '{name}' saved in {} expired {}: make a new one with 'loom tokens \
                          create' and save it with 'loom login --with-token'.",
-                        self.settings.path().display(),
+                        self.saved_place(),
                         session::relative(at, now)
                     )));
                 }

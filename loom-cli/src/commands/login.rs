@@ -13,11 +13,12 @@ use crate::cli::LoginArgs;
 use crate::failure::Failure;
 
 pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> {
-    let store = credentials::choose(args.credential_store, &context.settings, context.kept_in)?;
+    let asked = credentials::asked_for(args.credential_store)?;
+    let store = credentials::choose(asked, &context.settings, context.kept_in)?;
     if args.with_token {
         return with_token(context, store).await;
     }
-    if let Some(moving) = login_to_move(context, &args, store) {
+    if let Some(moving) = login_to_move(context, &args, asked) {
         return move_login(context, moving, store);
     }
     let client = ApiClient::new(&context.server.url, None, context.insecure)?;
@@ -27,7 +28,7 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
     context.server.confirm_for_password(&context.known)?;
     let email = email_or_ask(args.username, "--username", args.password_stdin)?;
     if store == CredentialStore::Keyring {
-        credentials::check_keyring(client.server(), &email)?;
+        credentials::check_keyring()?;
     }
     let password = read_password(args.password_stdin, &format!("Password for {email} at {}: ", client.server()))?;
     let grant = client.login(&email, &password).await?;
@@ -47,8 +48,14 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
 /// Keeps `login` in `store`, remembers its server, and warns when the settings file holding
 /// it is in a git repository.
 fn keep(context: &mut Context, login: &StoredLogin, store: CredentialStore) -> Result<Saved, Failure> {
-    let (updated, saved) = credentials::keep(&context.settings, login, store)?;
+    let (updated, keeping) = credentials::keep(&context.settings, login, store)?;
     context.settings = updated;
+    if let Some((entry, reason)) = keeping.left_behind {
+        warn(&format!(
+            "{reason}, so the previous login's entry ({entry}) is still in the keyring: remove it with a keyring \
+             manager or secret-tool; its session stays valid until it expires"
+        ));
+    }
     context.stored = Some(login.clone());
     context.kept_in = Some(store);
     if let Err(error) = context.known.remember(&login.server) {
@@ -59,22 +66,22 @@ fn keep(context: &mut Context, login: &StoredLogin, store: CredentialStore) -> R
     {
         warn(&exposed);
     }
-    Ok(saved)
+    Ok(keeping.saved)
 }
 
 /// How a login line ends: where the tokens went, when not to the settings file.
 fn kept_note(store: CredentialStore) -> &'static str {
     match store {
-        CredentialStore::Keyring => " (the tokens are in the system keyring)",
+        CredentialStore::Keyring => ", kept in the system keyring",
         CredentialStore::File => "",
     }
 }
 
-/// The saved login `loom login --credential-store STORE` moves rather than replaces: one for
-/// this server, of the account named (if one is), kept in the other store, not known to have
-/// ended.
-fn login_to_move(context: &Context, args: &LoginArgs, store: CredentialStore) -> Option<StoredLogin> {
-    args.credential_store?;
+/// The saved login `loom login --credential-store STORE` (or `LOOM_CREDENTIAL_STORE`) moves
+/// rather than replaces: one for this server, of the account named (if one is), kept in the
+/// other store, not known to have ended; not when a password comes on standard input.
+fn login_to_move(context: &Context, args: &LoginArgs, asked: Option<CredentialStore>) -> Option<StoredLogin> {
+    let store = asked.filter(|_| !args.password_stdin)?;
     let login = context.stored.as_ref().filter(|login| login.server == context.server.url)?;
     let same_account = args.username.as_deref().is_none_or(|email| email.trim() == login.email);
     let ended = [login.session_expires_at.as_deref(), login.token_name.as_ref().map(|_| login.expires_at.as_str())]
@@ -128,16 +135,16 @@ async fn with_token(context: &mut Context, store: CredentialStore) -> Result<(),
         token_name: Some(held.name.clone()),
     };
     if store == CredentialStore::Keyring {
-        credentials::check_keyring(client.server(), &account.email)?;
+        credentials::check_keyring()?;
     }
     keep(context, &login, store)?;
     say(&format!(
-        "Logged in to {} as {} with the personal access token '{}' (it expires on {}){}",
+        "Logged in to {} as {} with the personal access token '{}'{} (it expires on {})",
         client.server(),
         account.email,
         held.name,
-        held.expires_at.get(..10).unwrap_or(&held.expires_at),
-        kept_note(store)
+        kept_note(store),
+        held.expires_at.get(..10).unwrap_or(&held.expires_at)
     ));
     super::tokens::warn_if_expiring(&held.name, &held.expires_at);
     Ok(())

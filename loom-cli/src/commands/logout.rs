@@ -1,7 +1,7 @@
 //! `loom logout`
 
 use loom_cli::api::{ApiClient, ApiError};
-use loom_cli::credentials;
+use loom_cli::credentials::{self, CredentialError};
 use secrecy::SecretString;
 
 use super::{Context, TOKEN_ENV, TokenSource, say, token_from_env, warn};
@@ -86,12 +86,22 @@ pub async fn run(context: &mut Context, args: LogoutArgs) -> Result<(), Failure>
                 }
             }
         }
-        // A marker of a login the keyring no longer holds (or one for another server) stays
-        // until a login replaces it; one for this server is cleared.
-        None if credentials::marker(&context.settings).is_some_and(|m| m.server == context.server.url) => {
-            forget(context)?;
-            say("Not logged in (the keyring no longer held the saved login; loom removed its mention)");
-        }
+        // A marker of a login the keyring no longer holds, or holds unreadable, is cleared (its
+        // entry removed); a keyring that cannot be reached is said, and the marker stays.
+        None if credentials::marker(&context.settings).is_some_and(|m| m.server == context.server.url) => match context
+            .unread
+            .take()
+        {
+            Some(error @ CredentialError::Keyring { .. }) => return Err(error.into()),
+            Some(_) => {
+                forget(context)?;
+                say("Logged out on this machine (the keyring's entry was not a login loom could read; it is removed)");
+            }
+            None => {
+                forget(context)?;
+                say("Not logged in (the keyring no longer held the saved login; loom removed its mention)");
+            }
+        },
         None => say("Not logged in"),
     }
     if token_from_env().is_some() {

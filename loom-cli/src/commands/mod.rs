@@ -43,11 +43,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     // any prompt, and is never written.
     let settings = SettingsFile::load(&cli.config)?;
     let kept_in = credentials::kept_in(&settings);
-    let stored = match credentials::read(&settings) {
-        Ok(kept) => kept.map(|kept| kept.login),
-        // A keyring that cannot be read does not stop a new login (or a registration), which
-        // replaces the login it holds.
-        Err(CredentialError::Keyring { .. }) if matches!(cli.command, Command::Login(_) | Command::Register(_)) => None,
+    // A keyring that cannot be read (or holds something unreadable) stops only what needs the
+    // saved login: not `LOOM_TOKEN`, another server, a new login or a registration.
+    let (stored, unread) = match credentials::read(&settings) {
+        Ok(kept) => (kept.map(|kept| kept.login), None),
+        Err(error @ (CredentialError::Keyring { .. } | CredentialError::Garbled { .. })) => (None, Some(error)),
         Err(error) => return Err(error.into()),
     };
     // A login the keyring no longer holds still names its server.
@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         stored.as_ref().map(|login| login.server.clone()).or(credentials::marker(&settings).map(|m| m.server));
     let server = Server::resolve(cli.server.as_deref(), saved_server.as_deref(), &settings)?;
     let known = KnownServers::load()?;
-    let mut context = Context { settings, stored, kept_in, server, known, insecure: cli.insecure };
+    let mut context = Context { settings, stored, unread, kept_in, server, known, insecure: cli.insecure };
     match cli.command {
         Command::Login(args) => login::run(&mut context, args).await,
         Command::Logout(args) => logout::run(&mut context, args).await,

@@ -26,6 +26,12 @@ pub enum KeyringError {
     /// (none here) could open it, or it refused loom access.
     #[error("the system keyring is locked, and no desktop prompt could unlock it ({0})")]
     Locked(String),
+    /// More than one entry answers to this login's name (another program made one like it).
+    #[error(
+        "the system keyring holds {count} entries named {user} for {service}, and loom cannot tell which is its \
+         own; remove the others (secret-tool clear service {service} username {user}, or a keyring manager)"
+    )]
+    Ambiguous { count: usize, service: String, user: String },
     /// The keyring did not answer within [`PATIENCE`].
     #[error(
         "the system keyring did not answer within {} seconds (it may be locked, waiting for a desktop prompt \
@@ -43,10 +49,20 @@ pub struct KeyringEntry {
 }
 
 impl KeyringEntry {
-    /// The entry of `email`'s login at `server` (service `loom:<server>`, user `<email>`, as
-    /// `secret-tool lookup service loom:<server> username <email>` finds it).
-    pub fn new(server: &str, email: &str) -> Self {
-        Self { service: format!("loom:{server}"), user: email.to_owned() }
+    /// The entry of one login of `email` at `server`: service `loom:<server>`, user
+    /// `<email>#<id>`, where `id` (in the settings file's marker) tells apart the logins of
+    /// different projects, as their files would. `secret-tool search service loom:<server>`
+    /// lists them.
+    pub fn new(server: &str, email: &str, id: &str) -> Self {
+        Self { service: format!("loom:{server}"), user: format!("{email}#{id}") }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// The secret, or `None` when there is no such entry.
@@ -55,14 +71,24 @@ impl KeyringEntry {
         match call(move || entry(&service, &user)?.get_password()) {
             Ok(secret) => Ok(Some(secret)),
             Err(Fault::Keyring(Error::NoEntry)) => Ok(None),
-            Err(fault) => Err(fault.into()),
+            Err(fault) => Err(self.explain(fault)),
         }
     }
 
     /// Keeps `secret`, replacing what the entry held.
     pub fn write(&self, secret: String) -> Result<(), KeyringError> {
         let (service, user) = (self.service.clone(), self.user.clone());
-        call(move || entry(&service, &user)?.set_password(&secret)).map_err(KeyringError::from)
+        call(move || entry(&service, &user)?.set_password(&secret)).map_err(|fault| self.explain(fault))
+    }
+
+    /// The error a failed call is, named for this entry.
+    fn explain(&self, fault: Fault) -> KeyringError {
+        match fault {
+            Fault::Keyring(Error::Ambiguous(entries)) => {
+                KeyringError::Ambiguous { count: entries.len(), service: self.service.clone(), user: self.user.clone() }
+            }
+            other => other.into(),
+        }
     }
 
     /// Whether the keyring takes a secret now: a throwaway entry beside this one, written and
@@ -79,15 +105,31 @@ impl KeyringEntry {
         match call(move || entry(&service, &user)?.delete_credential()) {
             Ok(()) => Ok(true),
             Err(Fault::Keyring(Error::NoEntry)) => Ok(false),
-            Err(fault) => Err(fault.into()),
+            Err(fault) => Err(self.explain(fault)),
         }
     }
 }
 
+/// The Secret Service shows a label in keyring managers; other stores take no such modifier.
+#[cfg(target_os = "linux")]
 fn entry(service: &str, user: &str) -> keyring_core::Result<Entry> {
-    let label = format!("Loom login for {user} at {}", service.trim_start_matches("loom:"));
+    let account = user.rsplit_once('#').map_or(user, |(email, _)| email);
+    let label = format!("Loom login for {account} at {}", service.trim_start_matches("loom:"));
     let modifiers = std::collections::HashMap::from([("label", label.as_str())]);
     Entry::new_with_modifiers(service, user, &modifiers)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn entry(service: &str, user: &str) -> keyring_core::Result<Entry> {
+    Entry::new(service, user)
+}
+
+/// A fresh id for a login's entry: 12 hex digits from the system's randomness.
+pub fn new_entry_id() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Why a call failed: the keyring's own answer, or no answer in time.
@@ -179,7 +221,12 @@ mod tests {
 
     #[test]
     fn entries_are_keyed_by_server_and_account() {
-        let entry = KeyringEntry::new("https://loom.example.com", "ada@example.com");
-        assert_eq!((entry.service.as_str(), entry.user.as_str()), ("loom:https://loom.example.com", "ada@example.com"));
+        let entry = KeyringEntry::new("https://loom.example.com", "ada@example.com", "0a1b2c3d4e5f");
+        assert_eq!(
+            (entry.service.as_str(), entry.user.as_str()),
+            ("loom:https://loom.example.com", "ada@example.com#0a1b2c3d4e5f")
+        );
+        let id = new_entry_id().unwrap();
+        assert!(id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id != new_entry_id().unwrap());
     }
 }

@@ -68,6 +68,8 @@ pub enum CredentialError {
          then 'loom login'"
     )]
     Garbled { server: String, email: String },
+    #[error("{STORE_ENV} says '{0}': use 'keyring' or 'file'")]
+    BadEnv(String),
     #[error("the \"{STORE_SETTING}\" setting in {path} says '{value}': use \"keyring\" or \"file\"")]
     BadSetting { path: std::path::PathBuf, value: String },
 }
@@ -98,7 +100,7 @@ pub fn read(settings: &SettingsFile) -> Result<Option<Kept>, CredentialError> {
         None => Ok(None),
         Some(SavedAuth::Here(login)) => Ok(Some(Kept { login, store: CredentialStore::File })),
         Some(SavedAuth::Keyring(marker)) => {
-            let entry = KeyringEntry::new(&marker.server, &marker.email);
+            let entry = entry_of(&marker);
             let Some(secret) = entry.read().map_err(keyring_error("read the saved login", READ_ADVICE))? else {
                 return Ok(None);
             };
@@ -130,14 +132,28 @@ pub fn marker(settings: &SettingsFile) -> Option<KeyringMarker> {
     }
 }
 
-/// The store a new login goes to: `chosen` (`--credential-store` or `LOOM_CREDENTIAL_STORE`),
-/// else the settings file's `"credential_store"`, else where the current login is, else the file.
+/// The store asked for by the user: `flag` (`--credential-store`), else
+/// `LOOM_CREDENTIAL_STORE` when it is set to something.
+pub fn asked_for(flag: Option<CredentialStore>) -> Result<Option<CredentialStore>, CredentialError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var(STORE_ENV) {
+        Ok(text) if !text.trim().is_empty() => {
+            text.parse().map(Some).map_err(|_: String| CredentialError::BadEnv(text.trim().to_owned()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The store a new login goes to: `asked` ([`asked_for`]), else the settings file's
+/// `"credential_store"`, else where the current login is, else the file.
 pub fn choose(
-    chosen: Option<CredentialStore>,
+    asked: Option<CredentialStore>,
     settings: &SettingsFile,
     current: Option<CredentialStore>,
 ) -> Result<CredentialStore, CredentialError> {
-    if let Some(store) = chosen {
+    if let Some(store) = asked {
         return Ok(store);
     }
     match settings.setting(STORE_SETTING) {
@@ -149,44 +165,68 @@ pub fn choose(
     }
 }
 
-/// Checks that the keyring takes a login before one is made for it to keep, so that a missing,
-/// locked or hanging keyring is found before a password is sent.
-pub fn check_keyring(server: &str, email: &str) -> Result<(), CredentialError> {
-    KeyringEntry::new(server, email).check_writable().map_err(keyring_error("keep the login", KEEP_ADVICE))
+fn entry_of(marker: &KeyringMarker) -> KeyringEntry {
+    KeyringEntry::new(&marker.server, &marker.email, &marker.entry)
 }
 
-/// Keeps `login` in `store` under the settings file's lock: in the keyring first (with the
-/// marker then replacing whatever the file held, a plain copy included), or in the file
-/// (removing the keyring entry it replaces). Nothing changes when the keyring fails.
+/// Checks that the keyring takes a login before one is made for it to keep, so that a missing,
+/// locked or hanging keyring is found before a password is sent.
+pub fn check_keyring() -> Result<(), CredentialError> {
+    KeyringEntry::new("probe", "probe", "probe").check_writable().map_err(keyring_error("keep the login", KEEP_ADVICE))
+}
+
+/// What keeping a login did besides saving it.
+#[derive(Debug)]
+pub struct Keeping {
+    pub saved: Saved,
+    /// The keyring entry of the login this one replaced, when it could not be removed: its
+    /// name, and why.
+    pub left_behind: Option<(String, KeyringError)>,
+}
+
+/// Keeps `login` in `store` under the settings file's lock: in a fresh keyring entry first
+/// (the marker then replacing whatever the file held, a plain copy included), or in the file.
+/// The keyring entry of the login replaced is removed after. Nothing changes when the keyring
+/// or the file fails (an entry written for a file that then cannot be saved is removed).
 pub fn keep(
     settings: &SettingsFile,
     login: &StoredLogin,
     store: CredentialStore,
-) -> Result<(SettingsFile, Saved), CredentialError> {
+) -> Result<(SettingsFile, Keeping), CredentialError> {
     let mut locked = settings.lock()?;
     let before = marker(&locked.file);
+    let mut written = None;
     match store {
         CredentialStore::Keyring => {
-            let entry = KeyringEntry::new(&login.server, &login.email);
+            let id = keyring::new_entry_id()
+                .map_err(|reason| SettingsError::Read { path: "/dev/urandom".into(), reason })?;
+            let marker = KeyringMarker::new(&login.server, &login.email, &id);
+            let entry = entry_of(&marker);
             entry.write(secret(login)).map_err(keyring_error("keep the login", KEEP_ADVICE))?;
-            locked.file.set_keyring_marker(&KeyringMarker::new(&login.server, &login.email));
+            locked.file.set_keyring_marker(&marker);
+            written = Some(entry);
         }
         CredentialStore::File => locked.file.set_login(login),
     }
-    let saved = locked.file.save()?;
-    // The entry of the login this one replaced (another account or server, or a move to the file).
-    if let Some(old) =
-        before.filter(|old| store == CredentialStore::File || old.server != login.server || old.email != login.email)
-    {
-        let _ = KeyringEntry::new(&old.server, &old.email).delete();
-    }
-    Ok((locked.into_file(), saved))
+    let saved = match locked.file.save() {
+        Ok(saved) => saved,
+        Err(error) => {
+            if let Some(entry) = written {
+                let _ = entry.delete();
+            }
+            return Err(error.into());
+        }
+    };
+    let left_behind = before.and_then(|old| {
+        let entry = entry_of(&old);
+        entry.delete().err().map(|reason| (format!("service {} username {}", entry.service(), entry.user()), reason))
+    });
+    Ok((locked.into_file(), Keeping { saved, left_behind }))
 }
 
-/// For a login kept in the keyring, a second lock beside the settings file's: the keyring
-/// holds one login per server and account, which every project's settings file naming it
-/// shares, so their renewals take turns under one lock in the user's loom directory
-/// (`~/.config/loom`). Held until dropped; `None` for a file login, or when that directory is
+/// For a login kept in the keyring, a second lock beside the settings file's: copies of one
+/// settings file (a copied project) name one keyring entry, and each copy's lock is its own, so
+/// their renewals take turns under one lock in the user's loom directory (`~/.config/loom`). Held until dropped; `None` for a file login, or when that directory is
 /// the settings file's own (whose lock is already held).
 pub fn lock_shared_login(settings: &SettingsFile) -> Result<Option<std::fs::File>, CredentialError> {
     if kept_in(settings) != Some(CredentialStore::Keyring) {
@@ -208,11 +248,14 @@ pub fn lock_shared_login(settings: &SettingsFile) -> Result<Option<std::fs::File
 /// Keeps a renewed login where the login was, in a file already locked by the caller; the
 /// settings file itself is written only when it holds the login.
 pub fn renew(file: &mut SettingsFile, login: &StoredLogin, store: CredentialStore) -> Result<(), CredentialError> {
-    match store {
-        CredentialStore::Keyring => KeyringEntry::new(&login.server, &login.email)
-            .write(secret(login))
-            .map_err(keyring_error("keep the renewed login", READ_ADVICE)),
-        CredentialStore::File => {
+    match (store, marker(file)) {
+        (CredentialStore::Keyring, Some(marker)) => {
+            entry_of(&marker).write(secret(login)).map_err(keyring_error("keep the renewed login", READ_ADVICE))
+        }
+        (CredentialStore::Keyring, None) => {
+            Err(CredentialError::Settings(SettingsError::InvalidAuth { path: file.path().to_owned() }))
+        }
+        (CredentialStore::File, _) => {
             file.set_login(login);
             file.save().map(drop).map_err(CredentialError::from)
         }
@@ -224,9 +267,7 @@ pub fn renew(file: &mut SettingsFile, login: &StoredLogin, store: CredentialStor
 /// cannot be reached leaves the marker, so a later `loom logout` can finish.
 pub fn forget(file: &mut SettingsFile) -> Result<bool, CredentialError> {
     if let Some(marker) = marker(file) {
-        KeyringEntry::new(&marker.server, &marker.email)
-            .delete()
-            .map_err(keyring_error("remove the saved login", READ_ADVICE))?;
+        entry_of(&marker).delete().map_err(keyring_error("remove the saved login", READ_ADVICE))?;
     }
     let had = file.clear_login();
     file.save()?;
@@ -271,18 +312,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
         let mut settings = SettingsFile::load(&path).unwrap();
-        settings.set_keyring_marker(&KeyringMarker::new("http://127.0.0.1:8000", "ada@example.com"));
+        settings.set_keyring_marker(&KeyringMarker::new("http://127.0.0.1:8000", "ada@example.com", "0123456789ab"));
         settings.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(r#""credential_store": "keyring""#) && !text.contains("token"), "{text}");
         assert!(matches!(SettingsFile::load(&path).unwrap().auth().unwrap(), Some(SavedAuth::Keyring(_))));
         std::fs::write(
             &path,
-            r#"{"auth": {"server": "s", "email": "e", "credential_store": "keyring", "access_token": "x"}}"#,
+            r#"{"auth": {"server": "s", "email": "e", "credential_store": "keyring", "entry": "1", "access_token": "x"}}"#,
         )
         .unwrap();
         assert!(matches!(SettingsFile::load(&path).unwrap().auth(), Err(SettingsError::InvalidAuth { .. })));
-        std::fs::write(&path, r#"{"auth": {"server": "s", "email": "e", "credential_store": "vault"}}"#).unwrap();
+        std::fs::write(&path, r#"{"auth": {"server": "s", "email": "e", "credential_store": "vault", "entry": "1"}}"#)
+            .unwrap();
         assert!(matches!(SettingsFile::load(&path).unwrap().auth(), Err(SettingsError::InvalidAuth { .. })));
     }
 }
