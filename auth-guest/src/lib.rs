@@ -12,6 +12,7 @@
 
 pub mod foreign;
 pub mod keys;
+pub mod otp;
 pub mod password_error;
 pub mod passwords;
 pub mod tokens;
