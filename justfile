@@ -57,7 +57,7 @@ _sign-dev +FILES:
 # Build the misbehaving test components into target/components/fixtures/, signed with the development key.
 build-fixtures: setup dev-key
     mkdir -p {{components}}/fixtures
-    for variant in evil:'' loop:loop-always trap:trap-always alloc:alloc-always wrong:wrong-answers issue-fails:issue-fails wit-next:wit-next lax:lax-tokens forged:forged-tokens forgets-tokens:forgets-tokens forgets-hashes:forgets-hashes; do \
+    for variant in evil:'' loop:loop-always trap:trap-always alloc:alloc-always wrong:wrong-answers issue-fails:issue-fails wit-next:wit-next previous:wit-previous lax:lax-tokens forged:forged-tokens forgets-tokens:forgets-tokens forgets-hashes:forgets-hashes; do \
         name=${variant%%:*}; features=${variant#*:}; \
         RUSTFLAGS='{{guest_rustflags}}' cargo build --release -p fixture-guest --target wasm32-wasip2 --features "$features" --quiet; \
         just _install {{wasm_out}}/fixture_guest.wasm {{components}}/fixtures/$name.wasm; \

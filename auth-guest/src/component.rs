@@ -1,10 +1,11 @@
-//! The export layer: maps the `loom:auth` WIT world onto [`crate::passwords`], [`crate::keys`]
-//! and [`crate::tokens`].
+//! The export layer: maps the `loom:auth` WIT world onto [`crate::passwords`], [`crate::keys`],
+//! [`crate::tokens`] and [`crate::otp`].
 
-wit_bindgen::generate!({ path: "../wit", world: "authenticator" });
+wit_bindgen::generate!({ path: "../wit", world: "authenticator-with-second-factor" });
 
 use exports::loom::auth::keys::{self, Algorithm, KeyError};
 use exports::loom::auth::passwords::{self, PasswordCheck, PasswordError};
+use exports::loom::auth::second_factor::{self, Enrolment, OtpError};
 use exports::loom::auth::tokens::{self, Claims, IssuedToken, SigningKey, TokenError, TokenSettings, VerificationKey};
 
 struct Component;
@@ -59,6 +60,41 @@ impl tokens::Guest for Component {
             })
             .collect();
         crate::tokens::verify(&settings_of(&settings), &keys, &token).map(claims_of).map_err(token_error)
+    }
+}
+
+impl second_factor::Guest for Component {
+    fn enrol(issuer: String, account: String) -> Result<Enrolment, OtpError> {
+        let secret = crate::otp::new_secret().map_err(otp_error)?;
+        let otpauth_uri = crate::otp::otpauth_uri(&secret, &issuer, &account);
+        let (recovery_codes, recovery_hashes) = Self::new_recovery_codes()?;
+        Ok(Enrolment { secret, otpauth_uri, recovery_codes, recovery_hashes })
+    }
+
+    fn check_code(
+        secret: Vec<u8>,
+        code: String,
+        unix_seconds: u64,
+        last_used_step: Option<u64>,
+    ) -> Result<Option<u64>, OtpError> {
+        crate::otp::check(&secret, &code, unix_seconds, last_used_step).map_err(otp_error)
+    }
+
+    fn new_recovery_codes() -> Result<(Vec<String>, Vec<String>), OtpError> {
+        let codes = crate::otp::new_recovery_codes().map_err(otp_error)?;
+        let hashes = codes.iter().map(|code| crate::otp::hash_recovery_code(code)).collect::<Result<_, _>>();
+        Ok((codes, hashes.map_err(otp_error)?))
+    }
+
+    fn match_recovery_code(typed: String, hashes: Vec<String>) -> Option<u32> {
+        crate::otp::match_recovery_code(&typed, &hashes)
+    }
+}
+
+fn otp_error(error: crate::otp::OtpError) -> OtpError {
+    match error {
+        crate::otp::OtpError::InvalidSecret => OtpError::InvalidSecret,
+        crate::otp::OtpError::Internal => OtpError::Internal,
     }
 }
 

@@ -59,7 +59,7 @@ async fn reports_digest_and_wit_version() {
     let runtime = start(&component_path()).await.unwrap();
     let info = runtime.info();
     assert_eq!(info.wit_version, host_server::runtime::host_wit_version());
-    assert_eq!(info.wit_version, "0.2.0");
+    assert_eq!(info.wit_version, "0.2.1");
     assert_eq!(info.sha256.len(), 64);
     assert!(info.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
 }

@@ -85,7 +85,7 @@ async fn metrics_count_requests_logins_and_name_the_serving_component() {
     let prometheus_parse::Value::Histogram(buckets) = &latency.value else { panic!("a histogram: {latency:?}") };
     assert!(buckets.iter().any(|b| b.count > 0.0), "{buckets:?}");
     let digest = sha256(&component());
-    assert_eq!(sample(&scrape, "loom_component_info", &[("sha256", &digest), ("wit_version", "0.2.0")]), Some(1.0));
+    assert_eq!(sample(&scrape, "loom_component_info", &[("sha256", &digest), ("wit_version", "0.2.1")]), Some(1.0));
     assert_eq!(sample(&scrape, "loom_hash_queue_depth", &[]), Some(0.0));
     assert_eq!(sample(&scrape, "loom_component_reloads_total", &[("result", "published")]), Some(1.0));
 

@@ -7,11 +7,13 @@
 //! - [`throttle`]: the throttling policy (counters live in the store).
 //! - [`sessions`]: how long logins last, and rotating refresh tokens.
 //! - [`pats`]: personal access tokens, credentials for machines.
+//! - [`second_factor`]: two-factor login (one-time codes, recovery codes).
 
 pub mod credentials;
 pub mod email;
 pub mod password;
 pub mod pats;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttle;
 pub mod username;

@@ -109,6 +109,12 @@ impl AdmittedLogin {
         self.store.settle_login_attempt(attempt.id).await
     }
 
+    /// The attempt is taken back: it counts neither as a failure nor as a success.
+    pub async fn withdrawn(mut self) -> Result<(), StoreError> {
+        let attempt = self.attempt.take().expect("settled once");
+        self.store.withdraw_login_attempt(attempt.id).await
+    }
+
     /// The login succeeded: the failures under every name of the account (`names`) are forgotten.
     pub async fn succeeded(mut self, names: &[String; 2]) -> Result<(), StoreError> {
         self.attempt.take().expect("settled once");

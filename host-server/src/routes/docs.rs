@@ -22,6 +22,7 @@ pub const SCHEME: &str = "OAuth2PasswordBearer";
         (name = "accounts", description = "Registration, login, the current user, logout"),
         (name = "sessions", description = "Sessions: see them, end them, change the password"),
         (name = "tokens", description = "Personal access tokens for CI and other machines: make, list, revoke"),
+        (name = "two-factor", description = "Two-factor login: one-time codes from an authenticator app, recovery codes"),
         (name = "keys", description = "Discovery for services that check Loom tokens: the public keys, the metadata"),
         (name = "operations", description = "Liveness and readiness, for orchestrators and load balancers")
     )

@@ -59,6 +59,30 @@ pub enum ApiError {
     /// `GET /users/me/tokens/current` with a password login's token.
     #[error("This request is made with a password login, not a personal access token")]
     NotAPat,
+    /// The password was right, and the account needs a second factor (`otp`) too.
+    #[error(
+        "This account has two-factor login: send the 6-digit code from your authenticator app (or a recovery \
+         code) as otp"
+    )]
+    MfaRequired,
+    /// A second factor that is wrong, stale, or already used.
+    #[error("The authentication code is wrong, expired or already used")]
+    BadSecondFactor,
+    /// Enrolment started while two-factor login is on.
+    #[error("Two-factor login is already on; turn it off first (DELETE /users/me/2fa)")]
+    SecondFactorOn,
+    /// Confirming with no enrolment waiting.
+    #[error("No two-factor enrolment is waiting to be confirmed; start one with POST /users/me/2fa")]
+    NothingToConfirm,
+    /// Turning off or renewing codes while two-factor login is off.
+    #[error("Two-factor login is not on for this account")]
+    SecondFactorOff,
+    /// The first code of an enrolment is wrong.
+    #[error("The code is wrong; enter the one your authenticator app shows now (its clock must be right)")]
+    WrongFirstCode,
+    /// The serving component cannot make second factors (it speaks an earlier contract).
+    #[error("{0}")]
+    NoSecondFactorSupport(String),
     /// A token exchange whose subject token cannot be traded (RFC 8693 §2.2.2 `invalid_request`).
     #[error("{0}")]
     InvalidSubjectToken(String),
@@ -101,15 +125,22 @@ impl ApiError {
             | Self::UsernameTaken
             | Self::InvalidGrant(_)
             | Self::WrongPassword(_)
-            | Self::InvalidSubjectToken(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidSubjectToken(_)
+            | Self::WrongFirstCode => StatusCode::BAD_REQUEST,
             Self::BadCredentials
             | Self::NotAuthenticated
             | Self::MalformedAuthorization(_)
             | Self::InvalidToken
             | Self::PatRefused(_)
+            | Self::BadSecondFactor
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::NeedsPasswordLogin => StatusCode::FORBIDDEN,
-            Self::PatNameTaken(_) | Self::TooManyPats(_) => StatusCode::CONFLICT,
+            Self::NeedsPasswordLogin | Self::MfaRequired => StatusCode::FORBIDDEN,
+            Self::PatNameTaken(_)
+            | Self::TooManyPats(_)
+            | Self::SecondFactorOn
+            | Self::NothingToConfirm
+            | Self::SecondFactorOff => StatusCode::CONFLICT,
+            Self::NoSecondFactorSupport(_) => StatusCode::NOT_IMPLEMENTED,
             Self::NoSuchPat | Self::NotAPat => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -125,7 +156,7 @@ impl ApiError {
     /// The `WWW-Authenticate` challenge (RFC 6750 §3), for 401s.
     fn challenge(&self) -> Option<String> {
         let fixed = match self {
-            Self::BadCredentials | Self::NotAuthenticated => "Bearer",
+            Self::BadCredentials | Self::BadSecondFactor | Self::NotAuthenticated => "Bearer",
             Self::InvalidToken => r#"Bearer error="invalid_token""#,
             Self::MalformedAuthorization(_) => r#"Bearer error="invalid_request""#,
             Self::InvalidClient(_) => r#"Basic realm="loom-auth""#,
@@ -152,8 +183,9 @@ impl ApiError {
     /// The RFC 6749 §5.2 `error` code this failure has at the token endpoint.
     fn oauth_code(&self) -> &'static str {
         match self {
-            Self::BadCredentials | Self::InvalidGrant(_) => "invalid_grant",
+            Self::BadCredentials | Self::InvalidGrant(_) | Self::BadSecondFactor => "invalid_grant",
             Self::NeedsPasswordLogin => "access_denied",
+            Self::MfaRequired => "mfa_required",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidClient(_) => "invalid_client",
             Self::Unavailable(_)
@@ -176,6 +208,11 @@ impl ApiError {
             | Self::NoSuchPat
             | Self::NotAPat
             | Self::InvalidSubjectToken(_)
+            | Self::SecondFactorOn
+            | Self::NothingToConfirm
+            | Self::SecondFactorOff
+            | Self::WrongFirstCode
+            | Self::NoSecondFactorSupport(_)
             | Self::NotFound
             | Self::NoSuchSession
             | Self::DiscoveryOff(_)

@@ -45,6 +45,7 @@ pub async fn show(State(state): State<AppState>) -> Json<Value> {
             "sha256": info.sha256,
             "wit_package": format!("{WIT_PACKAGE}@{}", info.wit_version),
             "wit_version": info.wit_version,
+            "second_factor": info.second_factor,
             "loaded_at": unix(info.loaded_at),
             "load_ms": info.load_time.as_millis() as u64,
             "from_cache": info.origin == Origin::Cache,

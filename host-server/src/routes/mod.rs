@@ -11,6 +11,7 @@ mod me;
 mod password;
 mod pats;
 mod revoke;
+mod second_factor;
 mod sessions;
 mod token;
 mod users;
@@ -65,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(pats::create, pats::list))
         .routes(routes!(pats::current))
         .routes(routes!(pats::revoke))
+        .routes(routes!(second_factor::enrol, second_factor::disable))
+        .routes(routes!(second_factor::confirm))
+        .routes(routes!(second_factor::renew_recovery_codes))
         .routes(routes!(health::show))
         .routes(routes!(health::ready))
         .routes(routes!(discovery::jwks))

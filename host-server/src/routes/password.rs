@@ -98,6 +98,7 @@ pub(super) async fn confirm(
             email_key(&user.email),
             &spellings,
             client,
+            false,
         )
         .await?;
     match checked {

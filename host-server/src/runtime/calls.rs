@@ -101,16 +101,18 @@ impl Core {
             });
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| rejected(Step::Link, e))?;
+        let second_factor = super::second_factor::link(&pre);
         let pre = AuthenticatorPre::new(pre).map_err(|e| rejected(Step::Link, e))?;
         let info = ComponentInfo {
             path: self.path.clone(),
             sha256,
             wit_version,
+            second_factor: second_factor.is_some(),
             loaded_at: SystemTime::now(),
             origin,
             load_time: Duration::ZERO,
         };
-        Ok(Loaded { pre, info })
+        Ok(Loaded { pre, second_factor, info })
     }
 
     pub async fn hash_with(&self, loaded: &Loaded, password: &SecretString) -> Result<String, RuntimeError> {
@@ -231,12 +233,24 @@ impl Core {
         export: &'static str,
         f: impl for<'a> FnOnce(&'a mut Store<GuestState>, Authenticator) -> GuestFuture<'a, R>,
     ) -> Result<R, RuntimeError> {
+        self.sandboxed(loaded, deadline, export, async |store| {
+            let auth = loaded.pre.instantiate_async(&mut *store).await?;
+            f(store, auth).await
+        })
+        .await
+    }
+
+    /// Runs `run` (which instantiates a world of `loaded` and calls it) in a fresh, sandboxed
+    /// store, within `deadline`; see [`Core::call`].
+    pub(super) async fn sandboxed<R>(
+        &self,
+        loaded: &Loaded,
+        deadline: Duration,
+        export: &'static str,
+        run: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<R>,
+    ) -> Result<R, RuntimeError> {
         let mut store = sandbox::new_store(&self.engine, &self.limits, deadline);
-        let run = async {
-            let auth = loaded.pre.instantiate_async(&mut store).await?;
-            f(&mut store, auth).await
-        };
-        let result = match tokio::time::timeout(deadline + HOST_CALL_GRACE, run).await {
+        let result = match tokio::time::timeout(deadline + HOST_CALL_GRACE, run(&mut store)).await {
             Ok(result) => result.map_err(|e| RuntimeError::Trap(format!("{export}: {e:#}"))),
             Err(_) => Err(RuntimeError::Trap(format!("{export}: still running after its {deadline:?} deadline"))),
         };
@@ -258,7 +272,7 @@ impl Core {
 }
 
 /// What a guest call returns: a future borrowing the call's store.
-type GuestFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+pub(super) type GuestFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 /// Added to a call's deadline before the timeout drops it, so guest code meets
 /// its epoch trap first (a clearer reason) and only host calls need the timeout.

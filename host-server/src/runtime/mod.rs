@@ -9,6 +9,7 @@
 mod cache;
 mod calls;
 mod sandbox;
+mod second_factor;
 mod selftest;
 mod settings;
 mod signature;
@@ -33,6 +34,7 @@ pub use cache::{CacheSettings, Origin};
 pub use calls::Core;
 use sandbox::GuestState;
 pub use sandbox::Limits;
+pub use second_factor::{Enrolment, OtpError, RecoveryCodes};
 pub use settings::KeyedSettings;
 pub use signature::{Trust, TrustError, signature_path};
 use verified::{Check, VerifiedTokens};
@@ -71,6 +73,14 @@ pub enum RuntimeError {
     /// No usable key may sign: the active key in the database cannot be opened or checked.
     #[error("no usable signing key (see the log for the key that cannot be used)")]
     NoSigningKey,
+    /// The serving component exports no `second-factor` (it speaks an earlier contract).
+    #[error(
+        "the serving auth component (loom:auth@{wit_version}) cannot make or check second factors; serve one of \
+         loom:auth@0.2.1 or later"
+    )]
+    NoSecondFactor { wit_version: String },
+    #[error("the auth component refused the second factor: {0:?}")]
+    Otp(second_factor::OtpError),
     /// Every hashing slot is busy and the queue in front of them is full.
     #[error("too many password hashes are waiting")]
     Busy,
@@ -108,6 +118,8 @@ pub struct ComponentInfo {
     pub sha256: String,
     /// The version of the `loom:auth` package the component exports.
     pub wit_version: String,
+    /// Whether it makes second factors (exports `second-factor`, since 0.2.1).
+    pub second_factor: bool,
     pub loaded_at: SystemTime,
     /// Whether it was compiled or taken from the compiled-code cache.
     pub origin: Origin,
@@ -137,6 +149,8 @@ pub enum ReloadOutcome {
 /// A compiled, linked component, ready to instantiate.
 pub struct Loaded {
     pre: AuthenticatorPre<GuestState>,
+    /// The `second-factor` export, which components of 0.2.0 lack.
+    second_factor: Option<second_factor::SecondFactorOnlyPre<GuestState>>,
     info: ComponentInfo,
 }
 

@@ -46,6 +46,7 @@ mod tests {
     #[test]
     fn a_host_speaks_its_own_minor_version_only_before_1_0() {
         assert!(compatible("0.2.0", "0.2.0"));
+        assert!(compatible("0.2.0", "0.2.1"), "a component of before second factors still serves");
         assert!(compatible("0.2.3", "0.2.0"), "a patch release");
         assert!(!compatible("0.1.0", "0.2.0"), "components from before keys and kids are refused");
         assert!(!compatible("0.3.0", "0.2.0"));

@@ -26,6 +26,7 @@ mod outage;
 mod pats;
 mod pg_readers;
 mod readers;
+mod second_factor;
 mod sessions;
 pub mod source;
 mod standing;

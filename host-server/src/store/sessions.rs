@@ -14,7 +14,7 @@ use super::{StoreError, UserStore};
 /// A session's columns, in the order [`SessionRow`] reads them.
 const COLUMNS: &str = "id, user_id, client_id, created_at, created_address, created_user_agent, last_used_at, \
                        last_address, last_user_agent, idle_expires_at, expires_at, revoked_at, rotated_at, \
-                       previous_digest, generation";
+                       previous_digest, generation, amr";
 
 /// A session as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,6 +40,8 @@ pub struct SessionRow {
     /// The current refresh token's generation: 1 at login, one more at each rotation; 0 for a
     /// session whose current token is from before generations.
     pub generation: i64,
+    /// How its login was made: RFC 8176 `amr` values, space-separated (`pwd`, `pwd otp`).
+    pub amr: String,
 }
 
 impl SessionRow {
@@ -63,6 +65,8 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     /// The SHA-256 digest (hex) of its first refresh token.
     pub refresh_digest: &'a str,
+    /// How the login was made (RFC 8176 `amr` values, space-separated).
+    pub amr: &'a str,
 }
 
 /// A rotation, as the caller made it: the digest of the token presented, the new token's
@@ -92,8 +96,9 @@ impl UserStore {
         };
         let insert = format!(
             "INSERT INTO sessions (id, user_id, client_id, created_at, created_address, created_user_agent,
-                 last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest, generation)
-             SELECT $1, id, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9, 1 FROM users
+                 last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest, generation,
+                 amr)
+             SELECT $1, id, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9, 1, $11 FROM users
              WHERE id = $2 AND is_active AND hashed_password = $10{lock}"
         );
         let created = with_pool!(self, pool => sqlx::query(&insert)
@@ -107,6 +112,7 @@ impl UserStore {
             .bind(new.expires_at)
             .bind(new.refresh_digest)
             .bind(new.checked_hash)
+            .bind(new.amr)
             .execute(pool)
             .await?
             .rows_affected());

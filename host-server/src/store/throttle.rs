@@ -120,6 +120,16 @@ impl UserStore {
         Ok(())
     }
 
+    /// Forgets the attempt `id` (taken back: neither a failure nor a success).
+    pub async fn withdraw_login_attempt(&self, id: i64) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE attempt = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     /// Login attempts on `key` (in `column`) within the window.
     async fn attempts(
         &self,

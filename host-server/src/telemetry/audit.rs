@@ -69,6 +69,25 @@ pub fn record(event: Event<'_>) {
             token_id,
             "traded a personal access token for an access token"
         ),
+        Event::MfaEnabled { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "turned on two-factor login")
+        }
+        Event::MfaDisabled { user_id, client: Some(client), how } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, how, "turned off two-factor login")
+        }
+        Event::MfaDisabled { user_id, client: None, how } => {
+            tracing::info!(target: "audit", event = name, user_id, how, "turned off two-factor login")
+        }
+        Event::MfaFailed { user_id, client } => tracing::warn!(
+            target: "audit",
+            event = name,
+            user_id,
+            %client,
+            "a right password came with a wrong, stale or used second factor"
+        ),
+        Event::MfaRecoveryUsed { user_id, client } => {
+            tracing::info!(target: "audit", event = name, user_id, %client, "a recovery code was spent on a login")
+        }
         Event::ComponentPublished { sha256, wit_version, trigger } => {
             tracing::info!(target: "audit", event = name, sha256, wit_version, trigger, "serving an auth component")
         }

@@ -39,6 +39,14 @@ pub enum Event<'a> {
     PatRevoked { user_id: i64, client: Option<IpAddr>, how: &'a str, count: u64 },
     /// A personal access token was traded for an access token (RFC 8693).
     PatExchanged { user_id: i64, client: IpAddr, token_id: &'a str },
+    /// Two-factor login was turned on (an enrolment confirmed).
+    MfaEnabled { user_id: i64, client: IpAddr },
+    /// Two-factor login was turned off (`how`: by the account, or `reset-2fa` by an operator).
+    MfaDisabled { user_id: i64, client: Option<IpAddr>, how: &'a str },
+    /// A login's right password came with a wrong, stale or used second factor.
+    MfaFailed { user_id: i64, client: IpAddr },
+    /// A recovery code was spent on a login.
+    MfaRecoveryUsed { user_id: i64, client: IpAddr },
     /// A component passed the gate and serves from now on (`trigger`: start, file change, SIGHUP).
     ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
     /// A candidate component refused at a gate `step`.
@@ -66,6 +74,10 @@ impl Event<'_> {
             Self::PatCreated { .. } => "pat.created",
             Self::PatRevoked { .. } => "pat.revoked",
             Self::PatExchanged { .. } => "pat.exchanged",
+            Self::MfaEnabled { .. } => "mfa.enabled",
+            Self::MfaDisabled { .. } => "mfa.disabled",
+            Self::MfaFailed { .. } => "mfa.failed",
+            Self::MfaRecoveryUsed { .. } => "mfa.recovery_used",
             Self::ComponentPublished { .. } => "component.published",
             Self::ComponentRejected { .. } => "component.rejected",
             Self::KeysChanged { .. } => "keys.changed",

@@ -18,8 +18,10 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    #[cfg(not(feature = "wit-next"))]
+    #[cfg(not(any(feature = "wit-next", feature = "wit-previous")))]
     wit_bindgen::generate!({ path: "../../wit", world: "authenticator" });
+    #[cfg(feature = "wit-previous")]
+    wit_bindgen::generate!({ path: "wit-previous", world: "authenticator" });
     #[cfg(feature = "wit-next")]
     wit_bindgen::generate!({ path: "wit-next", world: "authenticator" });
 

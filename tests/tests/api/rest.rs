@@ -15,8 +15,9 @@ async fn healthz_reports_the_component_and_readyz_the_database() {
     let body: Value = response.json().await.unwrap();
     let sha256 = loom_e2e::sha256(&loom_e2e::component());
     assert_eq!(body["component"]["sha256"], sha256);
-    assert_eq!(body["component"]["wit_version"], "0.2.0");
-    assert_eq!(body["component"]["wit_package"], "loom:auth@0.2.0");
+    assert_eq!(body["component"]["wit_version"], "0.2.1");
+    assert_eq!(body["component"]["wit_package"], "loom:auth@0.2.1");
+    assert_eq!(body["component"]["second_factor"], true);
     assert_eq!(body["status"], "ok");
     assert!(body.get("database").is_none(), "liveness needs no database: {body}");
 

@@ -221,8 +221,10 @@ pub enum SurveyError {
 
 /// What a password presented for an account came to, throttle included.
 pub enum Authentication {
-    /// Right, for an active account. Re-hash the normalised spelling when `needs_rehash`.
-    Passed { needs_rehash: bool, checked_hash: String },
+    /// Right, for an active account. Re-hash the normalised spelling when `needs_rehash`. For
+    /// an account whose login needs a second factor, the attempt is `pending` until the code
+    /// is checked: the caller settles it.
+    Passed { needs_rehash: bool, checked_hash: String, pending: Option<PendingLogin> },
     /// Wrong, or for no account, or for a deactivated one: all alike, and padded.
     Failed,
     /// Refused before any check: too many failures within the window.
@@ -249,6 +251,7 @@ impl PasswordChecks {
         name_key: String,
         spellings: &[SecretString],
         client: std::net::IpAddr,
+        second_factor: bool,
     ) -> Result<Authentication, AuthenticationError> {
         use crate::accounts::throttle::Gate;
         use crate::telemetry::audit::{self, Event};
@@ -272,8 +275,14 @@ impl PasswordChecks {
         let verdict = self.check(runtime, stored, spellings).await?;
         match (checked, &names) {
             (Some(user), Some(names)) if verdict.matches && user.is_active => {
-                attempt.succeeded(names).await?;
-                Ok(Authentication::Passed { needs_rehash: verdict.needs_rehash, checked_hash: verdict.checked_hash })
+                let pending = if second_factor {
+                    Some(PendingLogin { attempt, names: names.clone() })
+                } else {
+                    attempt.succeeded(names).await?;
+                    None
+                };
+                let (needs_rehash, checked_hash) = (verdict.needs_rehash, verdict.checked_hash);
+                Ok(Authentication::Passed { needs_rehash, checked_hash, pending })
             }
             _ => {
                 attempt.failed().await?;
@@ -282,6 +291,31 @@ impl PasswordChecks {
                 Ok(Authentication::Failed)
             }
         }
+    }
+}
+
+/// A login whose password was right, waiting for its second factor: the throttle counts it as
+/// in flight until it is settled here (dropped unsettled, it counts as a failure).
+pub struct PendingLogin {
+    attempt: crate::accounts::throttle::AdmittedLogin,
+    names: [String; 2],
+}
+
+impl PendingLogin {
+    /// The code was right: the account's failures are forgotten.
+    pub async fn passed(self) -> Result<(), crate::store::StoreError> {
+        self.attempt.succeeded(&self.names).await
+    }
+
+    /// The code was wrong, stale or used: a failure, against the same allowance as passwords.
+    pub async fn failed(self) -> Result<(), crate::store::StoreError> {
+        self.attempt.failed().await
+    }
+
+    /// No code was sent (the client asks for one next): neither a failure nor a success, so
+    /// a right password alone never clears the failures wrong codes made.
+    pub async fn withdrawn(self) -> Result<(), crate::store::StoreError> {
+        self.attempt.withdrawn().await
     }
 }
 

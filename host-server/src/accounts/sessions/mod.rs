@@ -104,6 +104,7 @@ impl SessionPolicy {
         checked_hash: &str,
         client_id: &str,
         client: &Client<'_>,
+        amr: Amr,
         now: i64,
     ) -> Result<Result<Granted, NotStarted>, SessionError> {
         let id = random_hex(SESSION_ID_HEX / 2)?;
@@ -121,6 +122,7 @@ impl SessionPolicy {
             idle_expires_at: now.saturating_add(seconds(self.idle)).min(now.saturating_add(seconds(self.max_age))),
             expires_at: now.saturating_add(seconds(self.max_age)),
             refresh_digest: &refresh_digest,
+            amr: amr.stored(),
         };
         if !store.create_session(&new).await? {
             return Ok(Err(NotStarted::CredentialsChanged));
@@ -141,6 +143,7 @@ impl SessionPolicy {
             rotated_at: None,
             previous_digest: None,
             generation: 1,
+            amr: amr.stored().to_owned(),
         };
         Ok(Ok(Granted { session, refresh_token, retried: false }))
     }
@@ -226,6 +229,36 @@ impl SessionPolicy {
     }
 }
 
+/// How a login was made (RFC 8176 authentication method references), which its session keeps
+/// and its access tokens carry in `amr`, refreshes included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amr {
+    /// A password alone.
+    Password,
+    /// A password and a one-time code (an authenticator app's, or a recovery code).
+    PasswordAndOtp,
+}
+
+impl Amr {
+    /// As the session row keeps it: the values, space-separated.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::PasswordAndOtp => "pwd otp",
+        }
+    }
+}
+
+/// The claim that lists how the login was made.
+pub const AMR_CLAIM: &str = "amr";
+
+/// The `amr` claim for a session's `stored` methods, as the component takes extra claims (a JSON
+/// array of strings).
+pub fn amr_claim(stored: &str) -> (String, String) {
+    let methods: Vec<&str> = stored.split_whitespace().collect();
+    (AMR_CLAIM.to_owned(), serde_json::to_string(&methods).expect("strings serialise"))
+}
+
 /// The claim that names an access token's session.
 pub const SID_CLAIM: &str = "sid";
 
@@ -293,7 +326,7 @@ mod tests {
     const CLIENT: Client<'static> = Client { address: "127.0.0.1", user_agent: "test" };
 
     async fn start(store: &UserStore, user: i64, at: i64) -> Granted {
-        policy().start(store, &sealer(), user, "hash", "loom", &CLIENT, at).await.unwrap().unwrap()
+        policy().start(store, &sealer(), user, "hash", "loom", &CLIENT, Amr::Password, at).await.unwrap().unwrap()
     }
 
     async fn refresh(store: &UserStore, token: &SecretString, at: i64) -> Result<Granted, Refusal> {
@@ -385,7 +418,7 @@ mod tests {
         let (_dir, store, ada) = store().await;
         let start = |hash: &'static str| {
             let store = store.clone();
-            async move { policy().start(&store, &sealer(), ada, hash, "loom", &CLIENT, 1000).await.unwrap() }
+            async move { policy().start(&store, &sealer(), ada, hash, "loom", &CLIENT, Amr::Password, 1000).await.unwrap() }
         };
         assert_eq!(start("another hash").await.unwrap_err(), NotStarted::CredentialsChanged);
         store.set_active("ada@example.com", false, 999).await.unwrap();

@@ -43,6 +43,11 @@ pub struct TokenRequest {
     /// Refresh grant: the refresh token a previous answer gave (it is spent by this one).
     #[schema(value_type = Option<String>, format = Password)]
     refresh_token: Option<SecretString>,
+    /// Password grant, for an account with two-factor login: the 6-digit code from the
+    /// authenticator app, or an unused recovery code. Without it such an account's right
+    /// password answers `403` with `error: mfa_required`.
+    #[schema(value_type = Option<String>, format = Password, example = "123456")]
+    otp: Option<SecretString>,
     /// Token exchange: a personal access token (`loom_pat_…`).
     #[schema(value_type = Option<String>, format = Password)]
     subject_token: Option<SecretString>,
@@ -155,7 +160,7 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
 /// the session, with the session's current refresh token.
 async fn respond(state: &AppState, granted: &Granted, now: i64) -> Result<Response, ApiError> {
     let session = &granted.session;
-    let extra = [crate::accounts::sessions::sid_claim(&session.id)];
+    let extra = [crate::accounts::sessions::sid_claim(&session.id), crate::accounts::sessions::amr_claim(&session.amr)];
     let issued = state
         .runtime
         .issue_token(&state.token_settings(), &session.user_id.to_string(), &session.client_id, &extra)

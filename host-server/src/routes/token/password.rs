@@ -6,7 +6,9 @@ use secrecy::SecretString;
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
-use crate::accounts::credentials::Authentication;
+use crate::accounts::credentials::{Authentication, PendingLogin};
+use crate::accounts::second_factor::{self, Verdict};
+use crate::accounts::sessions::Amr;
 use crate::state::AppState;
 use crate::store::Login;
 use crate::telemetry::audit::{self, Event};
@@ -34,17 +36,32 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let login = Login::parse(name);
     let user = state.store.user_by_login(&login).await?;
     let client = asking.address;
+    // Read for every attempt (an id no account has when none matched), so its time says nothing.
+    let two_factor = second_factor::required(&state.store, user.as_ref().map_or(-1, |user| user.id)).await?;
     let checked = state
         .credentials
-        .authenticate(&state.runtime, &state.store, &state.throttle, user.as_ref(), login.key(), &spellings, client)
+        .authenticate(
+            &state.runtime,
+            &state.store,
+            &state.throttle,
+            user.as_ref(),
+            login.key(),
+            &spellings,
+            client,
+            two_factor,
+        )
         .await?;
-    let (needs_rehash, checked_hash) = match checked {
-        Authentication::Passed { needs_rehash, checked_hash } => (needs_rehash, checked_hash),
+    let (needs_rehash, checked_hash, pending) = match checked {
+        Authentication::Passed { needs_rehash, checked_hash, pending } => (needs_rehash, checked_hash, pending),
         Authentication::Failed => return Err(ApiError::BadCredentials),
         Authentication::Throttled { retry_after } => return Err(ApiError::too_many_logins(retry_after)),
         Authentication::Crowded { on } => return Err(ApiError::too_many_logins_at_once(on)),
     };
     let user = user.expect("a password passes only for an account");
+    let amr = match pending {
+        None => Amr::Password,
+        Some(pending) => second_step(state, user.id, request.otp.as_ref(), pending, client).await?,
+    };
     let mut current_hash = checked_hash;
     if needs_rehash {
         let normalized = spellings.first().expect("a password has a spelling").clone();
@@ -61,8 +78,10 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let client_at = client_of(&address, user_agent);
     let mut rechecks = 0;
     let granted = loop {
-        let started =
-            state.sessions.start(&state.store, sealer, user.id, &current_hash, &client_id, &client_at, now).await?;
+        let started = state
+            .sessions
+            .start(&state.store, sealer, user.id, &current_hash, &client_id, &client_at, amr, now)
+            .await?;
         if let Ok(granted) = started {
             break granted;
         }
@@ -88,6 +107,41 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     audit::record(Event::SessionCreated { user_id: user.id, client });
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
     respond(state, &granted, now).await
+}
+
+/// The second factor of a login whose password was right: none sent is `403 mfa_required`
+/// (the attempt taken back: neither a failure nor a success); a wrong, stale or used one a
+/// failure against the login throttle, `401 invalid_grant`.
+async fn second_step(
+    state: &AppState,
+    user_id: i64,
+    otp: Option<&SecretString>,
+    pending: PendingLogin,
+    client: std::net::IpAddr,
+) -> Result<Amr, ApiError> {
+    let Some(otp) = otp else {
+        pending.withdrawn().await?;
+        return Err(ApiError::MfaRequired);
+    };
+    let sealer = state.tokens.keys.sealer();
+    let verdict = second_factor::check(&state.runtime, &state.store, sealer, user_id, otp, unix_now()).await;
+    match verdict {
+        Ok(Verdict::Code) => pending.passed().await?,
+        Ok(Verdict::RecoveryCode) => {
+            pending.passed().await?;
+            audit::record(Event::MfaRecoveryUsed { user_id, client });
+        }
+        Ok(Verdict::Refused) => {
+            pending.failed().await?;
+            audit::record(Event::MfaFailed { user_id, client });
+            return Err(ApiError::BadSecondFactor);
+        }
+        Err(error) => {
+            pending.withdrawn().await?;
+            return Err(error.into());
+        }
+    }
+    Ok(Amr::PasswordAndOtp)
 }
 
 /// Stores a fresh hash made with the active component's (stronger) parameters, unless the
