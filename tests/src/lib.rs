@@ -21,6 +21,7 @@ pub mod keyring;
 pub mod loom;
 pub mod pg;
 pub mod skips;
+pub mod totp;
 
 /// How long a host may take to start listening (it compiles the component first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);

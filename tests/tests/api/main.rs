@@ -7,6 +7,7 @@ mod me;
 mod pats;
 mod races;
 mod rest;
+mod second_factor;
 mod secrets;
 mod sessions;
 mod spellings;
