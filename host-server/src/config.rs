@@ -383,6 +383,16 @@ pub enum UsersCommand {
         /// The account's email (any case).
         email: String,
     },
+    /// Turn off an account's two-factor login, for a lost phone without its recovery codes
+    /// (check who is asking first: the password alone logs in afterwards). Its secret and
+    /// recovery codes are deleted; the account turns it on again with `loom 2fa enable`.
+    ///
+    /// Example: host-server users reset-2fa ada@example.com
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The account's email (any case).
+        email: String,
+    },
 }
 
 /// An https URL (http only for this machine) with a host and nothing after the path: what

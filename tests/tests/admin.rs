@@ -67,3 +67,31 @@ async fn deactivation_ends_logins_and_sessions_at_once_and_activation_restores_t
     assert_eq!(unknown.code, Some(1));
     assert_eq!(unknown.stderr.trim(), "error: there is no account with the email nobody@example.com");
 }
+
+#[tokio::test]
+async fn reset_2fa_turns_off_a_lost_phones_second_factor() {
+    let host = TestHost::spawn();
+    register(&host, "ada@example.com", PASSWORD).await;
+    let token = login(&host, "ada@example.com", PASSWORD).await;
+    let enrol = client().post(host.url("/users/me/2fa")).bearer_auth(&token);
+    let enrolled: Value =
+        enrol.json(&serde_json::json!({"password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let secret = enrolled["secret"].as_str().unwrap();
+    let code = loom_e2e::totp::code_at(secret, loom_e2e::totp::now() + 30);
+    let confirm = client().post(host.url("/users/me/2fa/confirm")).bearer_auth(&token);
+    assert_eq!(confirm.json(&serde_json::json!({"code": code})).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(login_body(&host, PASSWORD).await.0, StatusCode::FORBIDDEN, "a code is needed");
+
+    let reset = users(&host, &["reset-2fa", "ADA@example.com"]);
+    assert_eq!(reset.code, Some(0), "{reset:?}");
+    assert!(reset.stdout.starts_with("Turned off two-factor login for ADA@example.com"), "{reset:?}");
+    assert_eq!(login_body(&host, PASSWORD).await.0, StatusCode::OK, "the password alone logs in");
+    let again = users(&host, &["reset-2fa", "ada@example.com"]);
+    assert_eq!(
+        (again.code, again.stdout.trim()),
+        (Some(0), "ada@example.com has no two-factor login; nothing changed")
+    );
+    let unknown = users(&host, &["reset-2fa", "nobody@example.com"]);
+    assert_eq!(unknown.code, Some(1), "{unknown:?}");
+    assert!(unknown.stderr.contains("there is no account with the email nobody@example.com"), "{unknown:?}");
+}

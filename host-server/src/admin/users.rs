@@ -20,6 +20,7 @@ pub async fn run(config: &Config, store: &UserStore, command: &UsersCommand) -> 
         UsersCommand::List { hash_formats: true } => hash_formats(store).await,
         UsersCommand::Deactivate { email } => set_active(store, email, false).await,
         UsersCommand::Activate { email } => set_active(store, email, true).await,
+        UsersCommand::ResetTwoFactor { email } => reset_two_factor(store, email).await,
         UsersCommand::Import { source, dry_run } => import(config, store, source, *dry_run).await,
     }
 }
@@ -75,6 +76,19 @@ async fn set_active(store: &UserStore, email: &str, active: bool) -> anyhow::Res
         let pats = if tokens == 1 { "personal access token" } else { "personal access tokens" };
         println!("Deactivated {email} (ended {ended} {sessions} and {tokens} {pats})");
     }
+    Ok(())
+}
+
+async fn reset_two_factor(store: &UserStore, email: &str) -> anyhow::Result<()> {
+    let Some(user) = store.user_by_email(email).await? else {
+        bail!("there is no account with the email {email}");
+    };
+    if !store.remove_second_factor(user.id).await? {
+        println!("{email} has no two-factor login; nothing changed");
+        return Ok(());
+    }
+    audit::record(Event::MfaDisabled { user_id: user.id, client: None, how: "reset-2fa" });
+    println!("Turned off two-factor login for {email}: the password alone logs in until it is turned on again");
     Ok(())
 }
 

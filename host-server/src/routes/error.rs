@@ -65,6 +65,11 @@ pub enum ApiError {
          code) as otp"
     )]
     MfaRequired,
+    /// An action of an account with two-factor login, without its `code`.
+    #[error(
+        "This account has two-factor login: send the code from your authenticator app (or a recovery code) as code"
+    )]
+    CodeRequired,
     /// A second factor that is wrong, stale, or already used.
     #[error("The authentication code is wrong, expired or already used")]
     BadSecondFactor,
@@ -134,7 +139,7 @@ impl ApiError {
             | Self::PatRefused(_)
             | Self::BadSecondFactor
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::NeedsPasswordLogin | Self::MfaRequired => StatusCode::FORBIDDEN,
+            Self::NeedsPasswordLogin | Self::MfaRequired | Self::CodeRequired => StatusCode::FORBIDDEN,
             Self::PatNameTaken(_)
             | Self::TooManyPats(_)
             | Self::SecondFactorOn
@@ -211,6 +216,7 @@ impl ApiError {
             | Self::SecondFactorOn
             | Self::NothingToConfirm
             | Self::SecondFactorOff
+            | Self::CodeRequired
             | Self::WrongFirstCode
             | Self::NoSecondFactorSupport(_)
             | Self::NotFound

@@ -32,6 +32,9 @@ pub struct NewToken {
     /// Days until the token expires: 1 to the host's maximum (366 by default); 30 when not given.
     #[schema(example = 30, minimum = 1)]
     expires_in_days: Option<i64>,
+    /// For an account with two-factor login: a code from the authenticator app, or a recovery code.
+    #[schema(value_type = Option<String>, format = Password, example = "123456")]
+    code: Option<SecretString>,
 }
 
 /// A token just made: the only time its value is shown.
@@ -93,8 +96,8 @@ impl From<PatRow> for TokenOut {
     responses(
         (status = 201, description = "Made; the value is in this answer only", body = TokenCreated),
         (status = 400, description = "The password is wrong", body = ErrorBody),
-        (status = 401, description = "No token, or one that is invalid, expired or revoked", body = ErrorBody),
-        (status = 403, description = "The caller is a personal access token, or was exchanged from one", body = ErrorBody),
+        (status = 401, description = "No valid token; or a wrong, stale or used second factor", body = ErrorBody),
+        (status = 403, description = "The caller is a personal access token (or was exchanged from one), or a second factor is needed", body = ErrorBody),
         (status = 409, description = "A live token has this name, or the account holds as many as it may", body = ErrorBody),
         (status = 422, description = "The name or the number of days is not acceptable", body = ErrorBody),
         (status = 429, description = "Too many failed password checks", body = ErrorBody),
@@ -114,6 +117,7 @@ pub async fn create(
     let user = &current.user;
     let (mut checked_hash, spellings) =
         super::password::confirm(&state, client, user, &asked.password, "The password is incorrect").await?;
+    super::second_factor::code_if_required(&state, client, user.id, asked.code.as_ref()).await?;
     let minted = pats::mint().map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     let now = unix_now();
     let expires_at = now + days * 86_400;

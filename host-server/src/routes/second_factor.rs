@@ -157,6 +157,28 @@ pub async fn confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// For an account with two-factor login, its second factor (a code or a recovery code), spent
+/// here; nothing for another account. Before an action that outlives sessions (a personal
+/// access token).
+pub(super) async fn code_if_required(
+    state: &AppState,
+    client: std::net::IpAddr,
+    user_id: i64,
+    code: Option<&SecretString>,
+) -> Result<(), ApiError> {
+    if !second_factor::required(&state.store, user_id).await? {
+        return Ok(());
+    }
+    let code = code.ok_or(ApiError::CodeRequired)?;
+    let sealer = state.tokens.keys.sealer();
+    if second_factor::check(&state.runtime, &state.store, sealer, user_id, code, unix_now()).await? == Verdict::Refused
+    {
+        audit::record(Event::MfaFailed { user_id, client });
+        return Err(ApiError::BadSecondFactor);
+    }
+    Ok(())
+}
+
 /// The password and a code, checked before turning off two-factor login or renewing the codes.
 async fn password_and_code(
     state: &AppState,
@@ -169,13 +191,7 @@ async fn password_and_code(
         return Err(ApiError::SecondFactorOff);
     }
     super::password::confirm(state, client, user, &asked.password, "The password is incorrect").await?;
-    let sealer = state.tokens.keys.sealer();
-    let verdict = second_factor::check(&state.runtime, &state.store, sealer, user.id, &asked.code, unix_now()).await?;
-    if verdict == Verdict::Refused {
-        audit::record(Event::MfaFailed { user_id: user.id, client });
-        return Err(ApiError::BadSecondFactor);
-    }
-    Ok(())
+    code_if_required(state, client, user.id, Some(&asked.code)).await
 }
 
 /// Turn off two-factor login (the password and a code, or a recovery code).

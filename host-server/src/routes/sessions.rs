@@ -33,6 +33,9 @@ pub struct SessionOut {
     /// The `User-Agent` it was last used with.
     #[schema(example = "loom/0.1.0")]
     user_agent: String,
+    /// How its login was made (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` with a second factor.
+    #[schema(example = json!(["pwd", "otp"]))]
+    amr: Vec<String>,
     /// Whether it is the session of the token this request was made with.
     current: bool,
 }
@@ -47,6 +50,7 @@ impl SessionOut {
     fn new(row: SessionRow, current: Option<&str>) -> Self {
         Self {
             current: current == Some(row.id.as_str()),
+            amr: row.amr.split_whitespace().map(str::to_owned).collect(),
             created_at: rfc3339(row.created_at),
             last_used_at: rfc3339(row.last_used_at),
             id: row.id,

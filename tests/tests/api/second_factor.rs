@@ -109,6 +109,27 @@ async fn enrolment_is_pending_until_a_right_first_code_and_then_other_sessions_e
     assert_eq!(again.status(), StatusCode::CONFLICT, "nothing is pending any more");
     assert_eq!(enrol(&host, &access).await.status(), StatusCode::CONFLICT, "on already");
     assert!(host.logs().contains("mfa.enabled"));
+    // The session list says how each login was made.
+    let listed: Value =
+        client().get(host.url("/sessions")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["amr"], json!(["pwd"]), "{listed}");
+}
+
+#[tokio::test]
+async fn a_personal_access_token_of_a_two_factor_account_needs_a_code_too() {
+    let host = TestHost::spawn();
+    let (_, enrolled) = with_two_factor(&host).await;
+    let logged = login_with(&host, PASSWORD, Some(&enrolled.recovery_codes[0])).await;
+    let (access, _) = tokens(logged).await;
+    let create = |body: Value| client().post(host.url("/users/me/tokens")).bearer_auth(&access).json(&body).send();
+    let without = create(json!({"name": "ci", "password": PASSWORD})).await.unwrap();
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    assert!(detail(without).await.contains("as code"));
+    let wrong = create(json!({"name": "ci", "password": PASSWORD, "code": "000000"})).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let made = create(json!({"name": "ci", "password": PASSWORD, "code": enrolled.recovery_codes[1]})).await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
