@@ -76,6 +76,12 @@ pub enum Command {
     /// 'logout --all' end sessions but leave tokens: revoke them here.
     /// Example: LOOM_TOKEN=$(loom tokens create --name ci --expires 90d)
     Tokens(TokensArgs),
+    /// Turn two-factor login on or off, or renew its recovery codes.
+    ///
+    /// With it on, 'loom login' asks for a code from your authenticator app after the password.
+    /// Example: loom 2fa enable
+    #[command(name = "2fa")]
+    TwoFactor(TwoFactorArgs),
     /// Change your password; every other session of the account ends.
     ///
     /// Asks for the current password and the new one (twice, hidden), or reads them as two
@@ -110,6 +116,11 @@ pub struct LoginArgs {
     /// machine's login, instead of a password login (for CI runners and servers).
     #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
     pub with_token: bool,
+
+    /// For an account with two-factor login: the code from your authenticator app, or a
+    /// recovery code (asked for on the terminal when needed and not given).
+    #[arg(long, value_name = "CODE", conflicts_with = "with_token")]
+    pub otp: Option<String>,
 
     /// Where to keep the login's tokens: 'file' (the settings file, readable by you only: the
     /// default) or 'keyring' (the system keyring: the Secret Service on Linux, the Keychain on
@@ -148,6 +159,42 @@ pub enum SessionsAction {
     Revoke {
         /// The session's id, as 'loom sessions' lists it.
         id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TwoFactorArgs {
+    #[command(subcommand)]
+    pub action: TwoFactorAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwoFactorAction {
+    /// Turn it on: shows a QR code for your authenticator app, asks for its first code, then
+    /// shows ten recovery codes once. Asks for your password (or reads it from standard input
+    /// with --password-stdin); needs a terminal for the code.
+    Enable {
+        /// Read the password from standard input, instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Turn it off (your password and a code, or a recovery code).
+    Disable {
+        /// Read the password from standard input, instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The code from your authenticator app, or a recovery code (asked for when omitted).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
+    },
+    /// Make ten new recovery codes; the old ones stop working (your password and a code).
+    RecoveryCodes {
+        /// Read the password from standard input, instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The code from your authenticator app, or a recovery code (asked for when omitted).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
     },
 }
 

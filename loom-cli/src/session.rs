@@ -22,6 +22,16 @@ pub fn expiry(token: &str) -> Option<SystemTime> {
     instant(claims.get("exp")?.as_number()?)
 }
 
+/// The `amr` claim of a JWT (RFC 8176: how the login was made, `["pwd", "otp"]`), read without
+/// checking the signature; empty when there is none.
+pub fn methods(token: &str) -> Vec<String> {
+    let payload = token.split('.').nth(1).filter(|p| p.len() <= 8192);
+    let claims: Option<serde_json::Value> =
+        payload.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let listed = claims.as_ref().and_then(|c| c.get("amr")).and_then(|amr| amr.as_array()).cloned().unwrap_or_default();
+    listed.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect()
+}
+
 /// A NumericDate (seconds since the epoch, maybe with a fraction) as an instant: the epoch
 /// itself for one at or before it (long past, so expired); `None` beyond what the clock can hold.
 fn instant(seconds: &serde_json::Number) -> Option<SystemTime> {
@@ -91,6 +101,13 @@ mod tests {
         ] {
             assert_eq!(expiry(&token), None, "{token}");
         }
+    }
+
+    #[test]
+    fn methods_are_read_from_amr() {
+        assert_eq!(methods(&jwt(r#"{"amr":["pwd","otp"]}"#)), ["pwd", "otp"]);
+        assert!(methods(&jwt(r#"{"sub":"1"}"#)).is_empty());
+        assert!(methods("garbage").is_empty());
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub async fn confirm(
         return Ok(Err(NotConfirmed::WrongCode));
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
-    if store.confirm_second_factor(user_id, step, now).await? {
+    if store.confirm_second_factor(user_id, &row.sealed_secret, step, now).await? {
         Ok(Ok(()))
     } else {
         Ok(Err(NotConfirmed::NothingPending))

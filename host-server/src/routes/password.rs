@@ -98,11 +98,19 @@ pub(super) async fn confirm(
             email_key(&user.email),
             &spellings,
             client,
-            false,
+            // Held, then taken back: a right password here never clears the failures wrong
+            // passwords or codes made at login (one who has the password could reset the count
+            // and walk codes).
+            true,
         )
         .await?;
     match checked {
-        Authentication::Passed { checked_hash, .. } => Ok((checked_hash, spellings)),
+        Authentication::Passed { checked_hash, pending, .. } => {
+            if let Some(pending) = pending {
+                pending.withdrawn().await?;
+            }
+            Ok((checked_hash, spellings))
+        }
         Authentication::Failed => Err(ApiError::WrongPassword(wrong)),
         Authentication::Throttled { retry_after } => Err(ApiError::too_many_logins(retry_after)),
         Authentication::Crowded { on } => Err(ApiError::too_many_logins_at_once(on)),

@@ -117,7 +117,7 @@ pub async fn create(
     let user = &current.user;
     let (mut checked_hash, spellings) =
         super::password::confirm(&state, client, user, &asked.password, "The password is incorrect").await?;
-    super::second_factor::code_if_required(&state, client, user.id, asked.code.as_ref()).await?;
+    super::second_factor::code_if_required(&state, client, user.id, &user.email, asked.code.as_ref()).await?;
     let minted = pats::mint().map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     let now = unix_now();
     let expires_at = now + days * 86_400;

@@ -12,6 +12,7 @@ use super::docs::ErrorBody;
 use super::extract::ApiJson;
 use super::{ApiError, ClientAddr, PasswordLogin};
 use crate::accounts::second_factor::{self, NotConfirmed, NotEnrolled, SecondFactorError, Verdict};
+use crate::accounts::throttle::{AdmittedLogin, Gate};
 use crate::runtime::RuntimeError;
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
@@ -132,6 +133,7 @@ pub async fn enrol(
         (status = 403, description = "The caller is not a password login", body = ErrorBody),
         (status = 409, description = "No enrolment is waiting", body = ErrorBody),
         (status = 422, description = "The body is not acceptable", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes or passwords", body = ErrorBody),
         (status = 501, description = "The serving auth component cannot check second factors", body = ErrorBody),
         (status = 503, description = "Busy or a dependency is unavailable; try again", body = ErrorBody),
     )
@@ -146,7 +148,11 @@ pub async fn confirm(
     let user_id = current.user.id;
     let now = unix_now();
     let sealer = state.tokens.keys.sealer();
-    match second_factor::confirm(&state.runtime, &state.store, sealer, user_id, &asked.code, now).await? {
+    // A stolen session must not walk the first code either.
+    let attempt = admitted(&state, client, &current.user.email).await?;
+    let confirmed = second_factor::confirm(&state.runtime, &state.store, sealer, user_id, &asked.code, now).await;
+    settle(attempt, matches!(confirmed, Ok(Err(NotConfirmed::WrongCode)))).await?;
+    match confirmed? {
         Ok(()) => {}
         Err(NotConfirmed::NothingPending) => return Err(ApiError::NothingToConfirm),
         Err(NotConfirmed::WrongCode) => return Err(ApiError::WrongFirstCode),
@@ -164,17 +170,40 @@ pub(super) async fn code_if_required(
     state: &AppState,
     client: std::net::IpAddr,
     user_id: i64,
+    email: &str,
     code: Option<&SecretString>,
 ) -> Result<(), ApiError> {
     if !second_factor::required(&state.store, user_id).await? {
         return Ok(());
     }
     let code = code.ok_or(ApiError::CodeRequired)?;
+    let attempt = admitted(state, client, email).await?;
     let sealer = state.tokens.keys.sealer();
-    if second_factor::check(&state.runtime, &state.store, sealer, user_id, code, unix_now()).await? == Verdict::Refused
-    {
+    let verdict = second_factor::check(&state.runtime, &state.store, sealer, user_id, code, unix_now()).await;
+    settle(attempt, verdict.as_ref().is_ok_and(|v| *v == Verdict::Refused)).await?;
+    if verdict? == Verdict::Refused {
         audit::record(Event::MfaFailed { user_id, client });
         return Err(ApiError::BadSecondFactor);
+    }
+    Ok(())
+}
+
+/// A code check outside the login, admitted by the account's login throttle like a login
+/// attempt: a wrong code counts as a failed login, a right one clears nothing.
+async fn admitted(state: &AppState, client: std::net::IpAddr, email: &str) -> Result<AdmittedLogin, ApiError> {
+    let key = crate::store::email_key(email);
+    match state.throttle.admit_login(&state.store, key, client).await? {
+        Gate::Open(attempt) => Ok(attempt),
+        Gate::Throttled { retry_after } => Err(ApiError::too_many_logins(retry_after)),
+        Gate::Crowded { on } => Err(ApiError::too_many_logins_at_once(on)),
+    }
+}
+
+async fn settle(attempt: AdmittedLogin, wrong: bool) -> Result<(), ApiError> {
+    if wrong {
+        attempt.failed().await?
+    } else {
+        attempt.withdrawn().await?
     }
     Ok(())
 }
@@ -191,7 +220,7 @@ async fn password_and_code(
         return Err(ApiError::SecondFactorOff);
     }
     super::password::confirm(state, client, user, &asked.password, "The password is incorrect").await?;
-    code_if_required(state, client, user.id, Some(&asked.code)).await
+    code_if_required(state, client, user.id, &user.email, Some(&asked.code)).await
 }
 
 /// Turn off two-factor login (the password and a code, or a recovery code).

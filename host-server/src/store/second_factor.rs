@@ -93,19 +93,36 @@ impl UserStore {
         })
     }
 
-    /// Confirms the pending second factor with the step its first code matched; `false` when
-    /// there is none pending (confirmed meanwhile, or removed).
-    pub async fn confirm_second_factor(&self, user_id: i64, step: i64, now: i64) -> Result<bool, StoreError> {
-        let updated = with_pool!(self, pool => sqlx::query(
-            "UPDATE second_factors SET confirmed_at = $2, last_step = $3 WHERE user_id = $1 AND confirmed_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(step)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        Ok(updated == 1)
+    /// Confirms the pending second factor whose secret is `checked` (the one the first code was
+    /// checked against: an enrolment started meanwhile is not confirmed by it) with the step
+    /// that code matched, and marks the account's logins as needing it; `false` when that
+    /// enrolment is no longer pending. On PostgreSQL the account's row is updated, so a session
+    /// being started (which locks it) either finishes first, and is among the sessions the
+    /// caller then ends, or waits and finds a second factor needed.
+    pub async fn confirm_second_factor(
+        &self,
+        user_id: i64,
+        checked: &[u8],
+        step: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        in_transaction!(self, tx => {
+            let confirmed = sqlx::query(
+                "UPDATE second_factors SET confirmed_at = $2, last_step = $3
+                 WHERE user_id = $1 AND confirmed_at IS NULL AND sealed_secret = $4",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(step)
+            .bind(checked)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if confirmed == 1 {
+                sqlx::query("UPDATE users SET two_factor = TRUE WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+            }
+            Ok::<bool, StoreError>(confirmed == 1)
+        })
     }
 
     /// Spends `step` for the account's confirmed second factor: `true` only if no code of this
@@ -178,6 +195,7 @@ impl UserStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            sqlx::query("UPDATE users SET two_factor = FALSE WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             Ok::<bool, StoreError>(removed > 0)
         })

@@ -84,8 +84,8 @@ pub struct Rotation<'a> {
 }
 
 impl UserStore {
-    /// Stores a new live session (generation 1) if its account is active and still holds
-    /// `new.checked_hash`; whether it did.
+    /// Stores a new live session (generation 1) if its account is active, still holds
+    /// `new.checked_hash`, and needs no second factor or the login gave one; whether it did.
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<bool, StoreError> {
         // PostgreSQL: the account's row is locked, so a password change or deactivation either
         // commits first (and this finds the account changed) or waits for this session, which
@@ -99,7 +99,7 @@ impl UserStore {
                  last_used_at, last_address, last_user_agent, idle_expires_at, expires_at, refresh_digest, generation,
                  amr)
              SELECT $1, id, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9, 1, $11 FROM users
-             WHERE id = $2 AND is_active AND hashed_password = $10{lock}"
+             WHERE id = $2 AND is_active AND hashed_password = $10 AND (NOT two_factor OR $12){lock}"
         );
         let created = with_pool!(self, pool => sqlx::query(&insert)
             .bind(new.id)
@@ -113,6 +113,7 @@ impl UserStore {
             .bind(new.refresh_digest)
             .bind(new.checked_hash)
             .bind(new.amr)
+            .bind(new.amr.split_whitespace().any(|method| method == "otp"))
             .execute(pool)
             .await?
             .rows_affected());

@@ -70,8 +70,9 @@ pub struct Account {
 
 impl ApiClient {
     /// `POST /token`: trades an email (or username) and password for an access token.
-    pub async fn login(&self, email: &str, password: &SecretString) -> Result<TokenGrant, ApiError> {
-        let form = [("grant_type", "password"), ("username", email), ("password", password.expose_secret())];
+    pub async fn login(&self, email: &str, password: &SecretString, otp: Option<&str>) -> Result<TokenGrant, ApiError> {
+        let mut form = vec![("grant_type", "password"), ("username", email), ("password", password.expose_secret())];
+        form.extend(otp.map(|otp| ("otp", otp)));
         let body: GrantBody = self.send(self.request(Method::POST, "/token").form(&form), HASHING_TIMEOUT).await?;
         self.grant(body)
     }

@@ -9,6 +9,7 @@
 mod endpoints;
 mod error;
 mod pats;
+mod second_factor;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 pub use endpoints::{Account, MAX_EXPIRES_IN, REFRESH_RETRY_WITHIN, REFRESH_TIMEOUT, SessionInfo, TokenGrant};
 pub use error::ApiError;
 pub use pats::{CreatedPat, PAT_PREFIX, PatInfo, is_pat};
+pub use second_factor::{Enrolment, MFA_REQUIRED};
 
 use crate::route::{self, Proxy};
 

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use loom_cli::api::{ApiClient, PAT_PREFIX, is_pat};
+use loom_cli::api::{ApiClient, MFA_REQUIRED, PAT_PREFIX, is_pat};
 use loom_cli::credentials::{self, CredentialStore};
 use loom_cli::settings::{Saved, StoredLogin};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +31,17 @@ pub async fn run(context: &mut Context, args: LoginArgs) -> Result<(), Failure> 
         credentials::check_keyring()?;
     }
     let password = read_password(args.password_stdin, &format!("Password for {email} at {}: ", client.server()))?;
-    let grant = client.login(&email, &password).await?;
+    let grant = match client.login(&email, &password, args.otp.as_deref()).await {
+        // The password was right, and the account asks for its second factor too.
+        Err(error) if error.oauth_error() == Some(MFA_REQUIRED) && args.otp.is_none() => {
+            let code = super::two_factor::ask_code(&format!(
+                "{email} has two-factor login: add --otp CODE (the code from your authenticator app, or a recovery \
+                 code)"
+            ))?;
+            client.login(&email, &password, Some(&code)).await?
+        }
+        other => other?,
+    };
     let login = new_login(client.server(), &email, &grant);
     let saved = keep(context, &login, store)?;
     if let Some(old) = saved.tightened_from {

@@ -10,6 +10,7 @@ mod register;
 mod sessions;
 mod token;
 mod tokens;
+mod two_factor;
 mod whoami;
 
 use std::io::Write;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sessions(args) => sessions::run(&mut context, args).await,
         Command::Tokens(args) => tokens::run(&mut context, args).await,
         Command::Passwd(args) => passwd::run(&mut context, args).await,
+        Command::TwoFactor(args) => two_factor::run(&mut context, args).await,
         Command::Register(args) => register::run(&context, args).await,
         Command::Completions(_) => unreachable!("answered above"),
     }

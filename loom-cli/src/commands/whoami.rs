@@ -14,6 +14,8 @@ pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure>
         return personal_token(context, &args, &account, &authorized).await;
     }
     let token_expires = session::expiry(secrecy::ExposeSecret::expose_secret(&authorized.token));
+    let methods = session::methods(secrecy::ExposeSecret::expose_secret(&authorized.token));
+    let two_factors = methods.iter().any(|m| m == "otp");
     // A saved login lasts as long as its session; LOOM_TOKEN as long as its access token.
     let ends = authorized.session_ends.or(token_expires);
     let now = SystemTime::now();
@@ -32,6 +34,8 @@ pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure>
             "expires_in_seconds": seconds_left(token_expires),
             "session_expires_at": rfc3339(authorized.session_ends),
             "session_expires_in_seconds": seconds_left(authorized.session_ends),
+            "amr": methods,
+            "two_factor": two_factors,
         });
         say(&serde_json::to_string_pretty(&report).expect("a JSON value serialises"));
     } else {
@@ -39,8 +43,9 @@ pub async fn run(context: &mut Context, args: WhoamiArgs) -> Result<(), Failure>
             Some(at) => format!("; the session ends {}", session::relative(at, now)),
             None => String::new(),
         };
+        let factors = if two_factors { "; logged in with two factors" } else { "" };
         say(&format!(
-            "Logged in to {} as {} (token from {}){expiry}",
+            "Logged in to {} as {} (token from {}){expiry}{factors}",
             context.server.url,
             account.email,
             authorized.source.describe()

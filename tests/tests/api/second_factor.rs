@@ -321,3 +321,28 @@ async fn a_component_of_the_previous_contract_serves_logins_and_says_it_cannot_e
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn codes_checked_outside_the_login_count_too_and_a_right_password_clears_nothing() {
+    let host = TestHost::spawn_with(HostOptions {
+        args: vec!["--login-max-failures".into(), "3".into()],
+        ..Default::default()
+    });
+    let (access, enrolled) = with_two_factor(&host).await;
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        client().request(method, host.url(path)).bearer_auth(&access).json(&body).send()
+    };
+    let wrong = json!({"password": PASSWORD, "code": "000000"});
+    let off = send(reqwest::Method::DELETE, "/users/me/2fa", wrong.clone()).await.unwrap();
+    assert_eq!(off.status(), StatusCode::UNAUTHORIZED);
+    let renew = send(reqwest::Method::POST, "/users/me/2fa/recovery-codes", wrong).await.unwrap();
+    assert_eq!(renew.status(), StatusCode::UNAUTHORIZED);
+    // The right password on a managing route resets nothing.
+    let token =
+        send(reqwest::Method::POST, "/users/me/tokens", json!({"name": "ci", "password": PASSWORD})).await.unwrap();
+    assert_eq!(token.status(), StatusCode::FORBIDDEN);
+    assert_eq!(login_with(&host, PASSWORD, Some("111111")).await.status(), StatusCode::UNAUTHORIZED);
+    // Three wrong codes, wherever they were typed: the right ones wait now.
+    let right = code_at(&enrolled.secret, now() + 30);
+    assert_eq!(login_with(&host, PASSWORD, Some(&right)).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
