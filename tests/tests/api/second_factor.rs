@@ -346,3 +346,16 @@ async fn codes_checked_outside_the_login_count_too_and_a_right_password_clears_n
     let right = code_at(&enrolled.secret, now() + 30);
     assert_eq!(login_with(&host, PASSWORD, Some(&right)).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_phone_a_step_behind_is_accepted() {
+    let host = TestHost::spawn();
+    register(&host, EMAIL, PASSWORD).await;
+    let (access, _) = pair(&host).await;
+    let enrolled = enrolment(enrol(&host, &access).await).await;
+    away_from_a_step_edge();
+    // The app's clock 30 seconds behind: its code is the previous step's.
+    let behind = code_at(&enrolled.secret, now() - 30);
+    assert_eq!(confirm(&host, &access, &behind).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(login_with(&host, PASSWORD, Some(&code_now(&enrolled.secret))).await.status(), StatusCode::OK);
+}
