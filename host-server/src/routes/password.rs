@@ -98,10 +98,10 @@ pub(super) async fn confirm(
             email_key(&user.email),
             &spellings,
             client,
-            // Held, then taken back: a right password here never clears the failures wrong
-            // passwords or codes made at login (one who has the password could reset the count
-            // and walk codes).
-            true,
+            // For an account with two-factor login, held and taken back: a right password here
+            // never clears the failures wrong codes made (one who has the password could reset
+            // the count and walk codes).
+            crate::accounts::second_factor::required(&state.store, user.id).await?,
         )
         .await?;
     match checked {
