@@ -7,11 +7,35 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::{Outcome, Project, TestHost, run};
+use crate::{Outcome, Project, TestHost, register, run};
 
 /// `loom login --server SERVER --username USERNAME --password-stdin` in `project`.
 pub fn login_with(project: &Project, server: &str, username: &str, password: &str) -> Outcome {
     run(project.loom(&["login", "--server", server, "--username", username, "--password-stdin"]), Some(password))
+}
+
+/// A host with `email` registered, and a project logged in to it with `password`.
+pub async fn logged_in(email: &str, password: &str) -> (TestHost, Project) {
+    let host = TestHost::spawn();
+    register(&host, email, password).await;
+    let project = Project::new();
+    assert_eq!(login_with(&project, &host.base_url, email, password).code, Some(0));
+    (host, project)
+}
+
+/// Runs `commands` at once (started together, then each awaited) and asserts every one exits 0.
+pub fn all_succeed_at_once(commands: impl IntoIterator<Item = std::process::Command>) {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut command| {
+            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            command.spawn().expect("loom starts")
+        })
+        .collect();
+    for child in children {
+        let outcome = crate::finish_within(child, "loom", crate::COMMAND_LIMIT);
+        assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    }
 }
 
 /// The one non-empty line of `text` (what `loom` says on failure).

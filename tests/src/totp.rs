@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 
 /// The code for the base32 `secret` (as the enrolment shows it) at `unix_seconds`.
 pub fn code_at(secret: &str, unix_seconds: u64) -> String {
-    let key = base32_decode(secret);
+    let key = secret_bytes(secret);
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).expect("HMAC takes any key");
     mac.update(&(unix_seconds / 30).to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -24,8 +24,8 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
 }
 
-/// RFC 4648 base32 (upper case, no padding needed).
-fn base32_decode(text: &str) -> Vec<u8> {
+/// The secret's bytes from its base32 (RFC 4648, upper case, no padding needed).
+pub fn secret_bytes(text: &str) -> Vec<u8> {
     let (mut bits, mut count, mut out) = (0u64, 0u32, Vec::new());
     for c in text.trim_end_matches('=').chars() {
         let value = match c {

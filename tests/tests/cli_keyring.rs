@@ -148,20 +148,13 @@ async fn six_looms_at_once_after_expiry_rotate_the_keyring_login_once() {
     std::fs::write(other.settings(), std::fs::read(project.settings()).unwrap()).unwrap();
     other.know_server(&host.base_url);
     expire_kept_login(&keyring, &project);
-    let children: Vec<_> = (0..6)
-        .map(|i| {
-            let mut command = [&project, &other][i % 2].loom(&["whoami"]);
-            keyring.apply(&mut command);
-            // One user: one configuration directory.
-            command.env("XDG_CONFIG_HOME", project.user_config());
-            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-            command.spawn().unwrap()
-        })
-        .collect();
-    for child in children {
-        let outcome = loom_e2e::finish_within(child, "loom whoami", loom_e2e::COMMAND_LIMIT);
-        assert_eq!(outcome.code, Some(0), "{outcome:?}");
-    }
+    loom_e2e::loom::all_succeed_at_once((0..6).map(|i| {
+        let mut command = [&project, &other][i % 2].loom(&["whoami"]);
+        keyring.apply(&mut command);
+        // One user: one configuration directory.
+        command.env("XDG_CONFIG_HOME", project.user_config());
+        command
+    }));
     assert_eq!(refreshes(&host), 1, "one rotation for six processes:\n{}", host.logs());
     let refresh_token = kept(&keyring, &project).unwrap()["refresh_token"].as_str().unwrap().to_owned();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())];

@@ -57,17 +57,7 @@ async fn six_looms_started_at_once_after_expiry_refresh_once_and_all_succeed() {
     let project = Project::new();
     assert_eq!(login(&project, &host).code, Some(0));
     expire_saved_login(&project);
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            let mut command = project.loom(&["whoami"]);
-            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-            command.spawn().unwrap()
-        })
-        .collect();
-    for child in children {
-        let outcome = loom_e2e::finish_within(child, "loom whoami", loom_e2e::COMMAND_LIMIT);
-        assert_eq!(outcome.code, Some(0), "{outcome:?}");
-    }
+    loom_e2e::loom::all_succeed_at_once((0..6).map(|_| project.loom(&["whoami"])));
     assert_eq!(refreshes(&host), 1, "one rotation for six processes:\n{}", host.logs());
     // The session is still live well past any grace: the saved refresh token works.
     let refresh_token = saved_login(&project)["refresh_token"].as_str().unwrap().to_owned();

@@ -3,8 +3,8 @@
 //! access token by `loom token`, never saved); `login --with-token`; the week's warning; and
 //! one sentence naming an expired or revoked token (exit 4).
 
-use loom_e2e::loom::{login_with, one_line, saved_login};
-use loom_e2e::{Outcome, Project, TestHost, register, run};
+use loom_e2e::loom::{one_line, saved_login};
+use loom_e2e::{Outcome, Project, TestHost, run};
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -16,11 +16,7 @@ fn create(project: &Project, name: &str, expires: &str) -> Outcome {
 
 /// A host with Ada registered, and a project logged in to it with her password.
 async fn logged_in() -> (TestHost, Project) {
-    let host = TestHost::spawn();
-    register(&host, EMAIL, PASSWORD).await;
-    let project = Project::new();
-    assert_eq!(login_with(&project, &host.base_url, EMAIL, PASSWORD).code, Some(0));
-    (host, project)
+    loom_e2e::loom::logged_in(EMAIL, PASSWORD).await
 }
 
 /// `loom ARGS` in a fresh project (no saved login) with `LOOM_TOKEN` and `LOOM_SERVER` set.

@@ -6,7 +6,7 @@
 
 use loom_e2e::loom::{login_with, one_line};
 use loom_e2e::totp::{code_at, now};
-use loom_e2e::{Outcome, Project, TestHost, register, run};
+use loom_e2e::{Outcome, Project, TestHost, run};
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -38,11 +38,7 @@ fn extract_key(text: &str) -> String {
 }
 
 async fn logged_in() -> (TestHost, Project) {
-    let host = TestHost::spawn();
-    register(&host, EMAIL, PASSWORD).await;
-    let project = Project::new();
-    assert_eq!(login_with(&project, &host.base_url, EMAIL, PASSWORD).code, Some(0));
-    (host, project)
+    loom_e2e::loom::logged_in(EMAIL, PASSWORD).await
 }
 
 #[tokio::test]

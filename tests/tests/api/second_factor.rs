@@ -284,22 +284,8 @@ async fn the_database_holds_neither_the_secret_nor_a_recovery_code() {
     for code in &enrolled.recovery_codes {
         assert!(!text.contains(code.as_str()), "a recovery code is in the database");
     }
-    let raw = base32_bytes(&enrolled.secret);
+    let raw = loom_e2e::totp::secret_bytes(&enrolled.secret);
     assert!(!bytes.windows(raw.len()).any(|window| window == raw.as_slice()), "the raw secret is in the database");
-}
-
-fn base32_bytes(text: &str) -> Vec<u8> {
-    let (mut bits, mut count, mut out) = (0u64, 0u32, Vec::new());
-    for c in text.chars() {
-        let value = if c.is_ascii_uppercase() { c as u64 - 'A' as u64 } else { c as u64 - '2' as u64 + 26 };
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    out
 }
 
 #[tokio::test]
