@@ -44,6 +44,20 @@ macro_rules! in_transaction {
     };
 }
 
+/// Replaces the account's recovery codes with `$hashes`, inside the transaction `$tx`.
+macro_rules! replace_codes {
+    ($tx:ident, $user_id:expr, $hashes:expr) => {
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        for hash in $hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, hash) VALUES ($1, $2)")
+                .bind($user_id)
+                .bind(hash)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 impl UserStore {
     /// The account's second factor, confirmed or pending.
     pub async fn second_factor(&self, user_id: i64) -> Result<Option<SecondFactorRow>, StoreError> {
@@ -80,14 +94,7 @@ impl UserStore {
             .await?
             .rows_affected();
             if inserted == 1 {
-                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-                for hash in recovery_hashes {
-                    sqlx::query("INSERT INTO recovery_codes (user_id, hash) VALUES ($1, $2)")
-                        .bind(user_id)
-                        .bind(hash)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                replace_codes!(tx, user_id, recovery_hashes);
             }
             Ok::<bool, StoreError>(inserted == 1)
         })
@@ -174,14 +181,7 @@ impl UserStore {
             .fetch_optional(&mut *tx)
             .await?;
             if confirmed.is_some() {
-                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-                for hash in hashes {
-                    sqlx::query("INSERT INTO recovery_codes (user_id, hash) VALUES ($1, $2)")
-                        .bind(user_id)
-                        .bind(hash)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                replace_codes!(tx, user_id, hashes);
             }
             Ok::<bool, StoreError>(confirmed.is_some())
         })
