@@ -17,9 +17,10 @@ use crate::config::Config;
 use crate::keyring::{self, Keys, seal::Sealer};
 use crate::reload::{self, Watch};
 use crate::routes;
+use crate::runtime::policy::Policy;
 use crate::runtime::{CacheSettings, Runtime, RuntimeOptions};
 use crate::secret_files::{self, SecretKind};
-use crate::state::AppState;
+use crate::state::{AppState, Rules};
 use crate::store::UserStore;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::TokenConfig;
@@ -30,7 +31,7 @@ pub struct Server {
     app: axum::Router,
     timeouts: crate::config::Timeouts,
     store: UserStore,
-    _watch: Watch,
+    _watch: (Watch, Option<Watch>),
 }
 
 impl Server {
@@ -86,7 +87,9 @@ impl Server {
                 }
             });
         }
+        let policy = start_policy(config, &runtime).await?;
         let watch = reload::watch(&config.component, Arc::clone(&runtime), Arc::clone(&tokens))?;
+        let policy_watch = policy.as_ref().map(|policy| reload::watch_policy(Arc::clone(policy))).transpose()?;
         let throttle = ThrottlePolicy::new(
             config.login_max_failures,
             config.login_max_failures_per_address,
@@ -96,7 +99,8 @@ impl Server {
         );
         crate::accounts::throttle::spawn_purge(store.clone(), throttle.login_per_account.window_seconds);
         let (sessions, pats) = (config.session_policy(), config.pat_policy());
-        let state = AppState::new(store.clone(), runtime, tokens, throttle, sessions, pats, public_url);
+        let rules = Rules { throttle, sessions, pats, policy };
+        let state = AppState::new(store.clone(), runtime, tokens, rules, public_url);
         // Make the decoy hash and measure the cost of a check now, off the request path; then
         // survey the stored hashes' costs, again after every import and now and then.
         let warm = state.clone();
@@ -114,7 +118,7 @@ impl Server {
             .layer(DefaultBodyLimit::max(routes::BODY_LIMIT_BYTES))
             .layer(TraceLayer::new_for_http())
             .layer(CatchPanicLayer::custom(|_| panic_response()));
-        Ok(Self { listener, app, timeouts: config.timeouts(), store, _watch: watch })
+        Ok(Self { listener, app, timeouts: config.timeouts(), store, _watch: (watch, policy_watch) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -187,6 +191,28 @@ pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
             crate::config::DEFAULT_COMPONENT
         )
     })
+}
+
+/// The policy component, when `--policy` names one, through its gate on the runtime's engine.
+async fn start_policy(config: &Config, runtime: &Runtime) -> anyhow::Result<Option<Arc<Policy>>> {
+    let Some(settings) = config.policy_settings() else { return Ok(None) };
+    let path = settings.path.clone();
+    if !path.exists() {
+        anyhow::bail!("there is no policy component at {}: check --policy (or LOOM_AUTH_POLICY)", path.display());
+    }
+    let policy = Policy::start(runtime.core(), settings)
+        .await
+        .with_context(|| format!("cannot serve the policy {}", path.display()))?;
+    let info = policy.info();
+    tracing::info!(
+        path = %info.path.display(),
+        origin = ?info.origin,
+        load_ms = info.load_time.as_millis() as u64,
+        deadline_ms = info.deadline.as_millis() as u64,
+        "loaded the policy"
+    );
+    audit::record(Event::PolicyPublished { sha256: &info.sha256, config: &info.config_sha256, trigger: "start" });
+    Ok(Some(policy))
 }
 
 /// The shared signing keys, sealed under the master key: made on first start (importing a

@@ -8,6 +8,7 @@ use crate::accounts::credentials::PasswordChecks;
 use crate::accounts::pats::PatPolicy;
 use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::ThrottlePolicy;
+use crate::runtime::policy::Policy;
 use crate::runtime::{KeyedSettings, Runtime};
 use crate::store::UserStore;
 use crate::tokens::TokenConfig;
@@ -30,6 +31,16 @@ pub struct Inner {
     pub credentials: PasswordChecks,
     /// What personal access tokens may be.
     pub pats: PatPolicy,
+    /// The operator's policy component (`--policy`), if any.
+    pub policy: Option<Arc<Policy>>,
+}
+
+/// The rules a host enforces besides its defaults: from its settings, and the operator's policy.
+pub struct Rules {
+    pub throttle: ThrottlePolicy,
+    pub sessions: SessionPolicy,
+    pub pats: PatPolicy,
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -44,13 +55,17 @@ impl AppState {
         store: UserStore,
         runtime: Arc<Runtime>,
         tokens: Arc<TokenConfig>,
-        throttle: ThrottlePolicy,
-        sessions: SessionPolicy,
-        pats: PatPolicy,
+        rules: Rules,
         public_url: Option<String>,
     ) -> Self {
         let credentials = PasswordChecks::default();
-        Self(Arc::new(Inner { store, runtime, tokens, throttle, sessions, public_url, credentials, pats }))
+        let Rules { throttle, sessions, pats, policy } = rules;
+        Self(Arc::new(Inner { store, runtime, tokens, throttle, sessions, public_url, credentials, pats, policy }))
+    }
+
+    /// The policy component, if the host has one.
+    pub fn policy(&self) -> Option<&crate::runtime::policy::Policy> {
+        self.policy.as_deref()
     }
 
     /// The settings the component needs for a token operation, at the current time.

@@ -20,6 +20,7 @@ mod database;
 pub mod keyring;
 pub mod loom;
 pub mod pg;
+pub mod policy;
 pub mod skips;
 pub mod totp;
 
@@ -373,6 +374,28 @@ pub async fn parallel_wrong_guesses(hosts: &[&TestHost], email: &str, count: usi
         statuses.push(guess.await.expect("the guess ran").expect("the host answered").status());
     }
     statuses
+}
+
+/// `GET /healthz`'s JSON.
+pub async fn health(host: &TestHost) -> serde_json::Value {
+    client().get(host.url("/healthz")).send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `/healthz` until `done` holds (bounded): readiness, not a sleep.
+pub async fn wait_for(host: &TestHost, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = health(host).await;
+        if done(&health) {
+            return health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; /healthz says {health}\nlog:\n{}",
+            host.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Registers `email` with `password` and returns the created account's JSON.

@@ -55,8 +55,8 @@ async fn the_document_is_valid_openapi_3_1_and_describes_the_api() {
     let host = TestHost::spawn();
     let document = document(&host).await;
     assert_eq!(document["openapi"], "3.1.0");
-    assert_eq!(statuses(&document, "/users/", "post"), ["201", "400", "413", "422", "429", "503"]);
-    assert_eq!(statuses(&document, "/token", "post"), ["200", "400", "401", "413", "422", "429", "503"]);
+    assert_eq!(statuses(&document, "/users/", "post"), ["201", "400", "403", "413", "422", "429", "503"]);
+    assert_eq!(statuses(&document, "/token", "post"), ["200", "400", "401", "403", "413", "422", "429", "503"]);
     assert_eq!(statuses(&document, "/users/me/", "get"), ["200", "401", "503"]);
     assert_eq!(statuses(&document, "/logout", "post"), ["204", "401", "403", "422", "503"]);
     assert_eq!(statuses(&document, "/revoke", "post"), ["200", "401", "413", "422", "503"]);

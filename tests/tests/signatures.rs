@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use loom_e2e::{
-    HostOptions, Outcome, TestHost, binary, built_component, client, dev_signers, install, run, sha256, signature,
+    HostOptions, Outcome, TestHost, binary, built_component, dev_signers, health, install, run, sha256, signature,
 };
 use serde_json::Value;
 
@@ -93,10 +93,6 @@ async fn allow_unsigned_runs_an_unsigned_component_and_says_so_loudly() {
     let logs = host.logs();
     let warning = logs.lines().find(|l| l.contains("--allow-unsigned is on")).unwrap_or_else(|| panic!("{logs}"));
     assert!(warning.contains("WARN") && warning.contains("development only"), "{warning}");
-}
-
-async fn health(host: &TestHost) -> Value {
-    client().get(host.url("/healthz")).send().await.unwrap().json().await.unwrap()
 }
 
 /// Waits (bounded) until `/healthz` reports a reload of the component with digest `sha`.

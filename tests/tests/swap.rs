@@ -6,32 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use loom_e2e::{HostOptions, TestHost, binary, built_component, client, install, login, register, run, sha256};
+use loom_e2e::{
+    HostOptions, TestHost, binary, built_component, client, health, install, login, register, run, sha256, wait_for,
+};
 use serde_json::Value;
 
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-async fn health(host: &TestHost) -> Value {
-    client().get(host.url("/healthz")).send().await.unwrap().json().await.unwrap()
-}
-
-/// Polls `/healthz` until `done` holds (bounded): readiness, not a sleep.
-async fn wait_for(host: &TestHost, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let health = health(host).await;
-        if done(&health) {
-            return health;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; /healthz says {health}\nlog:\n{}",
-            host.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// A host serving a copy of the default component from its own directory, so tests can replace it.
 fn host_with_swappable_component(dir: &Path, options: HostOptions) -> (TestHost, std::path::PathBuf) {

@@ -8,11 +8,13 @@
 //! - [`sessions`]: how long logins last, and rotating refresh tokens.
 //! - [`pats`]: personal access tokens, credentials for machines.
 //! - [`second_factor`]: two-factor login (one-time codes, recovery codes).
+//! - [`policy`]: the operator's policy component, asked before registrations, logins and tokens.
 
 pub mod credentials;
 pub mod email;
 pub mod password;
 pub mod pats;
+pub mod policy;
 pub mod second_factor;
 pub mod sessions;
 pub mod throttle;

@@ -1,22 +1,34 @@
 //! `host-server users …` and `host-server keys …`: administration on the database the
 //! settings point at, with no HTTP admin API to protect. Safe while hosts serve the same
 //! database: they read an account's state on every request, and the keys every 5 seconds.
+//! `host-server policy check` tries a policy component, without a database.
 
 use anyhow::{Context, bail};
 
-use crate::config::{Command, Config, KeyAlgorithm, KeysCommand};
+use crate::config::{Command, Config, KeyAlgorithm, KeysCommand, PolicyCommand};
 use crate::store::{KeyChange, KeyState, UserStore};
 
 /// How long an admin command waits for a database that does not answer.
 const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
+mod policy;
 mod users;
 
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
+    if let Command::Policy(PolicyCommand::Check { path, config: settings, emails, username }) = command {
+        let check = policy::Check {
+            path: path.clone(),
+            config: settings.clone(),
+            emails: emails.clone(),
+            username: username.clone(),
+        };
+        return policy::check(config, check).await;
+    }
     let store = open_store(config).await?;
     let outcome = match command {
         Command::Users(command) => users::run(config, &store, command).await,
         Command::Keys(keys) => run_keys(config, &store, keys).await,
+        Command::Policy(_) => unreachable!("answered above, without a database"),
     };
     store.close().await;
     outcome

@@ -88,6 +88,13 @@ pub enum ApiError {
     /// The serving component cannot make second factors (it speaks an earlier contract).
     #[error("{0}")]
     NoSecondFactorSupport(String),
+    /// The operator's policy refused a registration or a login; the reason is the policy's.
+    #[error("{0}")]
+    PolicyDenied(String),
+    /// The operator's policy could not decide (it trapped, ran past its deadline, answered an
+    /// error or broke a rule): the request fails rather than pass unchecked.
+    #[error("This service's sign-up and login policy could not decide; try again later")]
+    PolicyFault,
     /// A token exchange whose subject token cannot be traded (RFC 8693 §2.2.2 `invalid_request`).
     #[error("{0}")]
     InvalidSubjectToken(String),
@@ -139,7 +146,9 @@ impl ApiError {
             | Self::PatRefused(_)
             | Self::BadSecondFactor
             | Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::NeedsPasswordLogin | Self::MfaRequired | Self::CodeRequired => StatusCode::FORBIDDEN,
+            Self::NeedsPasswordLogin | Self::MfaRequired | Self::CodeRequired | Self::PolicyDenied(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::PatNameTaken(_)
             | Self::TooManyPats(_)
             | Self::SecondFactorOn
@@ -151,7 +160,7 @@ impl ApiError {
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound | Self::NoSuchSession | Self::DiscoveryOff(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::DatabaseUnavailable(_) => {
+            Self::Unavailable(_) | Self::Busy | Self::TimedOut | Self::DatabaseUnavailable(_) | Self::PolicyFault => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,7 +198,7 @@ impl ApiError {
     fn oauth_code(&self) -> &'static str {
         match self {
             Self::BadCredentials | Self::InvalidGrant(_) | Self::BadSecondFactor => "invalid_grant",
-            Self::NeedsPasswordLogin => "access_denied",
+            Self::NeedsPasswordLogin | Self::PolicyDenied(_) => "access_denied",
             Self::MfaRequired => "mfa_required",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidClient(_) => "invalid_client",
@@ -197,6 +206,7 @@ impl ApiError {
             | Self::Busy
             | Self::TimedOut
             | Self::Throttled { .. }
+            | Self::PolicyFault
             | Self::DatabaseUnavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
             Self::Validation(_)
@@ -315,6 +325,15 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateUsername => Self::UsernameTaken,
             unavailable if unavailable.is_unavailable() => Self::DatabaseUnavailable(unavailable),
             other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::accounts::policy::Refusal> for ApiError {
+    fn from(refusal: crate::accounts::policy::Refusal) -> Self {
+        match refusal {
+            crate::accounts::policy::Refusal::Denied(reason) => Self::PolicyDenied(reason),
+            crate::accounts::policy::Refusal::Fault(_) => Self::PolicyFault,
         }
     }
 }

@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::runtime::{Origin, ReloadOutcome, WIT_PACKAGE};
+use crate::runtime::policy::POLICY_PACKAGE;
+use crate::runtime::{Origin, ReloadOutcome, ReloadReport, WIT_PACKAGE};
 use crate::state::AppState;
 
 /// How long `/readyz` waits for the database before calling it unavailable.
@@ -24,20 +25,24 @@ const DATABASE_CHECK: Duration = Duration::from_secs(2);
     operation_id = "healthz",
     tag = "operations",
     responses((status = 200, description = "`status`, `component` (digest, WIT version, load time) and \
-                                           `last_reload` (`null`, or its time, digest, result and step)", body = Object))
+                                           `last_reload` (`null`, or its time, digest, result and step); `policy`: `null`, or the \
+                                           policy's digest, contract, settings digest, deadline and last reload", body = Object))
 )]
 pub async fn show(State(state): State<AppState>) -> Json<Value> {
     let info = state.runtime.info();
-    let unix = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let last_reload = state.runtime.last_reload().map(|report| {
-        // The reason a candidate was refused names files and wasmtime's internals:
-        // it goes to the log only, never to this unauthenticated page.
-        let (result, step) = match report.outcome {
-            ReloadOutcome::Published => ("published", None),
-            ReloadOutcome::Unchanged => ("unchanged", None),
-            ReloadOutcome::Rejected { step, .. } => ("rejected", Some(step.to_string())),
-        };
-        json!({ "at": unix(report.at), "sha256": report.sha256, "result": result, "step": step })
+    let last_reload = state.runtime.last_reload().map(reload_shown);
+    let policy = state.policy().map(|policy| {
+        let info = policy.info();
+        json!({
+            "sha256": info.sha256,
+            "wit_package": format!("{POLICY_PACKAGE}@{}", info.wit_version),
+            "settings_sha256": info.config_sha256,
+            "deadline_ms": info.deadline.as_millis() as u64,
+            "loaded_at": unix(info.loaded_at),
+            "load_ms": info.load_time.as_millis() as u64,
+            "from_cache": info.origin == Origin::Cache,
+            "last_reload": policy.last_reload().map(reload_shown),
+        })
     });
     Json(json!({
         "status": "ok",
@@ -51,7 +56,23 @@ pub async fn show(State(state): State<AppState>) -> Json<Value> {
             "from_cache": info.origin == Origin::Cache,
         },
         "last_reload": last_reload,
+        "policy": policy,
     }))
+}
+
+/// A reload's time, digest, result and step. The reason a candidate was refused names files and
+/// wasmtime's internals: it goes to the log only, never to this unauthenticated page.
+fn reload_shown(report: ReloadReport) -> Value {
+    let (result, step) = match report.outcome {
+        ReloadOutcome::Published => ("published", None),
+        ReloadOutcome::Unchanged => ("unchanged", None),
+        ReloadOutcome::Rejected { step, .. } => ("rejected", Some(step.to_string())),
+    };
+    json!({ "at": unix(report.at), "sha256": report.sha256, "result": result, "step": step })
+}
+
+fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Readiness: the database answers and a component serves.

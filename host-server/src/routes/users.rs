@@ -40,12 +40,14 @@ pub struct NewUser {
     responses(
         (status = 201, description = "The account was created", body = UserOut),
         (status = 400, description = "The email or the username is taken", body = ErrorBody),
+        (status = 403, description = "The operator's policy refused it (`detail` is its reason)", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 422, description = "Not a JSON object, or a field is not acceptable (the detail says which)",
          body = ErrorBody),
         (status = 429, description = "Too many registrations from this address", body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until a registration may succeed"))),
-        (status = 503, description = "Busy or a dependency is unavailable; try again", body = ErrorBody),
+        (status = 503, description = "Busy, a dependency is unavailable, or the operator's policy could not \
+                                      decide; try again", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "register", skip_all)]
@@ -71,6 +73,9 @@ pub async fn register(
         audit::record(Event::SignupThrottled { client });
         return Err(ApiError::too_many_signups(retry_after));
     }
+    // The operator's policy decides before anything tells whether the address has an account.
+    let asker = crate::accounts::policy::Asker { address: client, now: unix_now() };
+    crate::accounts::policy::registration(state.policy(), &email, username, asker).await?;
     // Refuse a taken address or username before paying for a hash; the unique
     // indexes still decide races between concurrent registrations.
     if state.store.user_by_email(&email).await?.is_some() {

@@ -2,7 +2,7 @@
 //! self-test and a reload share.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,7 +11,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 use zeroize::Zeroizing;
 
-use super::cache::{CodeCache, Origin};
+use super::cache::{CacheSettings, CodeCache, Origin};
 use super::sandbox::{self, GuestState, Limits};
 use super::signature::Trust;
 use super::{
@@ -19,18 +19,27 @@ use super::{
     PasswordCheck, RuntimeError, Step, WIT_PACKAGE, compatible, exported_version, host_wit_version, rejected,
 };
 
-/// What compiling and calling components needs: the engine, the linker, the
-/// limits, the cache, which signers to trust and where the component file is.
+/// What compiling and calling components needs, shared by the auth component and the policy:
+/// the engine, the linker, the limits, the compiled-code cache and which signers to trust.
 pub struct Core {
     pub(super) engine: Engine,
     pub(super) linker: Linker<GuestState>,
     pub(super) limits: Limits,
     pub(super) cache: Option<CodeCache>,
     pub(super) trust: Trust,
-    pub(super) path: PathBuf,
 }
 
 impl Core {
+    /// An engine with its epoch thread and instance pool, a WASI linker that grants nothing, the
+    /// compiled-code cache (none when `cache` is `None`) and the signers to trust.
+    pub fn new(limits: Limits, cache: Option<CacheSettings>, trust: Trust) -> Result<Self, RuntimeError> {
+        let engine = sandbox::engine(&limits).map_err(|e| rejected(Step::Compile, e))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| rejected(Step::Link, e))?;
+        let cache = cache.map(|settings| CodeCache::new(settings, &engine));
+        Ok(Self { engine, linker, limits, cache, trust })
+    }
+
     /// Whether the password self-test `check` passed before in the same
     /// conditions (a marker in the cache).
     pub(super) fn passed(&self, check: &str) -> bool {
@@ -59,20 +68,19 @@ impl Core {
         )
     }
 
-    /// Takes the component `bytes` (digest `sha256`) through every step of the gate:
-    /// signature, compile, version, link, self-test against `current`. Ready to publish.
+    /// Takes the component `bytes` (digest `sha256`, read from `path`) through every step of the
+    /// gate: signature, compile, version, link, self-test against `current`. Ready to publish.
     pub(super) async fn admit(
         &self,
+        path: &Path,
         bytes: &[u8],
         sha256: String,
         current: Option<&Loaded>,
         settings: &KeyedSettings,
     ) -> Result<Loaded, RuntimeError> {
         let started = Instant::now();
-        self.trust
-            .check(&self.path, bytes)
-            .map_err(|reason| RuntimeError::Rejected { step: Step::Signature, reason })?;
-        let mut candidate = self.prepare(bytes, sha256)?;
+        self.trust.check(path, bytes).map_err(|reason| RuntimeError::Rejected { step: Step::Signature, reason })?;
+        let mut candidate = self.prepare(path, bytes, sha256)?;
         super::selftest::run(self, &candidate, current, settings)
             .await
             .map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
@@ -80,13 +88,18 @@ impl Core {
         Ok(candidate)
     }
 
-    /// Compile (or take from the cache), check the version, link.
-    pub(super) fn prepare(&self, bytes: &[u8], sha256: String) -> Result<Loaded, RuntimeError> {
-        let (component, origin) = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &sha256, bytes),
+    /// Compiles `bytes` (digest `sha256`), or takes them from the compiled-code cache.
+    pub(super) fn compile(&self, bytes: &[u8], sha256: &str) -> Result<(Component, Origin), RuntimeError> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, sha256, bytes),
             None => Component::new(&self.engine, bytes).map(|c| (c, Origin::Compiled)),
         }
-        .map_err(|e| rejected(Step::Compile, e))?;
+        .map_err(|e| rejected(Step::Compile, e))
+    }
+
+    /// Compile (or take from the cache), check the version, link.
+    pub(super) fn prepare(&self, path: &Path, bytes: &[u8], sha256: String) -> Result<Loaded, RuntimeError> {
+        let (component, origin) = self.compile(bytes, &sha256)?;
         let wit_version = exported_version(&self.engine, &component).ok_or_else(|| RuntimeError::Rejected {
             step: Step::Version,
             reason: format!("it exports no {WIT_PACKAGE}/tokens interface"),
@@ -104,7 +117,7 @@ impl Core {
         let second_factor = super::second_factor::link(&pre);
         let pre = AuthenticatorPre::new(pre).map_err(|e| rejected(Step::Link, e))?;
         let info = ComponentInfo {
-            path: self.path.clone(),
+            path: path.to_owned(),
             sha256,
             wit_version,
             second_factor: second_factor.is_some(),
@@ -233,18 +246,18 @@ impl Core {
         export: &'static str,
         f: impl for<'a> FnOnce(&'a mut Store<GuestState>, Authenticator) -> GuestFuture<'a, R>,
     ) -> Result<R, RuntimeError> {
-        self.sandboxed(loaded, deadline, export, async |store| {
+        self.sandboxed(&loaded.info.sha256, deadline, export, async |store| {
             let auth = loaded.pre.instantiate_async(&mut *store).await?;
             f(store, auth).await
         })
         .await
     }
 
-    /// Runs `run` (which instantiates a world of `loaded` and calls it) in a fresh, sandboxed
-    /// store, within `deadline`; see [`Core::call`].
+    /// Runs `run` (which instantiates a world of the component with digest `sha256` and calls
+    /// it) in a fresh, sandboxed store, within `deadline`; see [`Core::call`].
     pub(super) async fn sandboxed<R>(
         &self,
-        loaded: &Loaded,
+        sha256: &str,
         deadline: Duration,
         export: &'static str,
         run: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<R>,
@@ -260,11 +273,11 @@ impl Core {
         let (printed, dropped) = store.data().output();
         if !printed.is_empty() || dropped > 0 {
             tracing::debug!(
-                sha256 = %loaded.info.sha256,
+                sha256,
                 export,
                 dropped_bytes = dropped,
                 output = ?String::from_utf8_lossy(&printed),
-                "the auth component printed"
+                "a component printed"
             );
         }
         result

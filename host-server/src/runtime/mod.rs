@@ -8,6 +8,7 @@
 
 mod cache;
 mod calls;
+pub mod policy;
 mod sandbox;
 mod second_factor;
 mod selftest;
@@ -27,9 +28,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
-use wasmtime::component::Linker;
 
-use cache::CodeCache;
 pub use cache::{CacheSettings, Origin};
 pub use calls::Core;
 use sandbox::GuestState;
@@ -38,8 +37,8 @@ pub use second_factor::{Enrolment, OtpError, RecoveryCodes};
 pub use settings::KeyedSettings;
 pub use signature::{Trust, TrustError, signature_path};
 use verified::{Check, VerifiedTokens};
-pub use version::host_wit_version;
 use version::{compatible, exported_version};
+pub use version::{host_policy_version, host_wit_version};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -94,6 +93,8 @@ pub enum Step {
     Compile,
     Link,
     Version,
+    /// A policy's settings document (`--policy-config`) could not be read or is not JSON.
+    Settings,
     SelfTest,
 }
 
@@ -105,6 +106,7 @@ impl std::fmt::Display for Step {
             Self::Compile => "compile",
             Self::Link => "link",
             Self::Version => "version",
+            Self::Settings => "settings",
             Self::SelfTest => "self-test",
         })
     }
@@ -174,6 +176,8 @@ pub struct RuntimeOptions {
 /// The engine, the active component, and the bounded pool password work runs on.
 pub struct Runtime {
     core: Arc<Core>,
+    /// The component file, watched for swaps.
+    path: PathBuf,
     active: ArcSwap<Loaded>,
     last_reload: Mutex<Option<ReloadReport>>,
     /// One reload at a time.
@@ -195,27 +199,18 @@ impl Runtime {
         options: RuntimeOptions,
         settings: &KeyedSettings,
     ) -> Result<Arc<Self>, RuntimeError> {
-        let engine = sandbox::engine(&options.limits).map_err(|e| rejected(Step::Compile, e))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| rejected(Step::Link, e))?;
-        let cache = options.cache.map(|settings| CodeCache::new(settings, &engine));
-        let core = Arc::new(Core {
-            engine,
-            linker,
-            limits: options.limits,
-            cache,
-            trust: options.trust,
-            path: path.to_owned(),
-        });
+        let core = Arc::new(Core::new(options.limits, options.cache, options.trust)?);
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;
         let sha256 = hex(&Sha256::digest(&bytes));
+        let owned = path.to_owned();
         let first = off_the_workers(&core, None, settings, move |core, current, settings| async move {
-            core.admit(&bytes, sha256, current.as_deref(), &settings).await
+            core.admit(&owned, &bytes, sha256, current.as_deref(), &settings).await
         })
         .await?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Arc::new(Self {
             core,
+            path: path.to_owned(),
             active: ArcSwap::from_pointee(first),
             last_reload: Mutex::new(None),
             reloading: tokio::sync::Mutex::new(()),
@@ -224,6 +219,11 @@ impl Runtime {
             max_hash_queue: options.max_hash_queue,
             verified: VerifiedTokens::new(verified::CAPACITY),
         }))
+    }
+
+    /// The engine, linker, limits, cache and trust, for a policy to load and run with.
+    pub fn core(&self) -> Arc<Core> {
+        Arc::clone(&self.core)
     }
 
     /// The component serving now.
@@ -253,7 +253,7 @@ impl Runtime {
     /// publishes it. Compiling and the self-test run on a blocking thread.
     pub async fn reload(&self, settings: &KeyedSettings) -> ReloadReport {
         let _one_at_a_time = self.reloading.lock().await;
-        let report = match std::fs::read(&self.core.path) {
+        let report = match std::fs::read(&self.path) {
             Err(e) => ReloadReport {
                 at: SystemTime::now(),
                 sha256: None,
@@ -264,13 +264,13 @@ impl Runtime {
                 let outcome = if sha256 == self.active.load().info.sha256 {
                     ReloadOutcome::Unchanged
                 } else {
-                    let digest = sha256.clone();
+                    let (digest, path) = (sha256.clone(), self.path.clone());
                     let admitted = off_the_workers(
                         &self.core,
                         Some(self.active()),
                         settings,
                         move |core, current, settings| async move {
-                            core.admit(&bytes, digest, current.as_deref(), &settings).await
+                            core.admit(&path, &bytes, digest, current.as_deref(), &settings).await
                         },
                     )
                     .await;

@@ -51,7 +51,7 @@ impl Core {
             .second_factor
             .as_ref()
             .ok_or_else(|| RuntimeError::NoSecondFactor { wit_version: loaded.info.wit_version.clone() })?;
-        self.sandboxed(loaded, deadline, export, async |store| {
+        self.sandboxed(&loaded.info.sha256, deadline, export, async |store| {
             let world = pre.instantiate_async(&mut *store).await?;
             f(store, world).await
         })

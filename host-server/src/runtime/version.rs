@@ -1,4 +1,5 @@
-//! Which `loom:auth` versions this host speaks, and which one a component exports.
+//! Which `loom:auth` and `loom:policy` versions this host speaks, and which one a component
+//! exports.
 
 use std::sync::LazyLock;
 
@@ -9,12 +10,21 @@ use super::WIT_PACKAGE;
 
 /// The `loom:auth` version this host was built against, read from `wit/`.
 pub fn host_wit_version() -> &'static str {
-    static VERSION: LazyLock<String> = LazyLock::new(|| {
-        let wit = include_str!("../../../wit/auth.wit");
-        let declared = wit.lines().find_map(|l| l.trim().strip_prefix("package loom:auth@")?.strip_suffix(';'));
-        declared.expect("wit/auth.wit declares `package loom:auth@<version>;`").to_owned()
-    });
+    static VERSION: LazyLock<String> =
+        LazyLock::new(|| declared(include_str!("../../../wit/auth.wit"), "package loom:auth@"));
     &VERSION
+}
+
+/// The `loom:policy` version this host was built against, read from `wit/policy/`.
+pub fn host_policy_version() -> &'static str {
+    static VERSION: LazyLock<String> =
+        LazyLock::new(|| declared(include_str!("../../../wit/policy/policy.wit"), "package loom:policy@"));
+    &VERSION
+}
+
+fn declared(wit: &str, prefix: &str) -> String {
+    let version = wit.lines().find_map(|l| l.trim().strip_prefix(prefix)?.strip_suffix(';'));
+    version.unwrap_or_else(|| panic!("the WIT declares `{prefix}<version>;`")).to_owned()
 }
 
 /// Whether a component exporting `theirs` can serve a host built for `ours`
@@ -33,8 +43,14 @@ pub(super) fn compatible(theirs: &str, ours: &str) -> bool {
 
 /// The version of the `loom:auth` package a component exports, from its type.
 pub(super) fn exported_version(engine: &Engine, component: &Component) -> Option<String> {
+    exported_interface_version(engine, component, &format!("{WIT_PACKAGE}/tokens@"))
+}
+
+/// The version of the exported interface named `prefix` (`package/interface@`), from the
+/// component's type.
+pub(super) fn exported_interface_version(engine: &Engine, component: &Component, prefix: &str) -> Option<String> {
     component.component_type().exports(engine).find_map(|(name, item)| {
-        let version = name.strip_prefix(WIT_PACKAGE)?.strip_prefix("/tokens@")?;
+        let version = name.strip_prefix(prefix)?;
         matches!(item.ty, ComponentItem::ComponentInstance(_)).then(|| version.to_owned())
     })
 }

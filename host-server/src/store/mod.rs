@@ -97,6 +97,8 @@ pub struct User {
     pub username: Option<String>,
     pub hashed_password: String,
     pub is_active: bool,
+    /// When it registered, in Unix seconds.
+    pub created_at: i64,
 }
 
 impl User {
@@ -110,7 +112,7 @@ impl User {
 }
 
 /// The columns a [`User`] is read from, in its order.
-const USER_COLUMNS: &str = "id, email, username, hashed_password, is_active";
+const USER_COLUMNS: &str = "id, email, username, hashed_password, is_active, created_at";
 
 /// The key that makes addresses unique regardless of spelling ([`crate::accounts::email::key`]).
 pub fn email_key(email: &str) -> String {

@@ -47,7 +47,7 @@ pub struct PatRow {
 
 /// The token a digest names, with its account: parameter `$1` is the digest. A token retired at
 /// its expiry (its name taken again) counts as expired, not revoked.
-pub(super) const BY_DIGEST: &str = "SELECT users.id, email, username, hashed_password, is_active,
+pub(super) const BY_DIGEST: &str = "SELECT users.id, email, username, hashed_password, is_active, users.created_at,
         t.id AS token_id, t.name AS token_name, t.expires_at AS token_expires_at,
         t.revoked_at IS NOT NULL AND t.revoked_at < t.expires_at AS token_revoked,
         t.last_used_at AS token_last_used_at

@@ -214,6 +214,7 @@ mod tests {
                 username: None,
                 hashed_password: String::new(),
                 is_active: true,
+                created_at: 0,
             },
             tokens_valid_after: 0,
             revoked: false,

@@ -104,6 +104,7 @@ fn user_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         username: row.get("username")?,
         hashed_password: row.get("hashed_password")?,
         is_active: row.get("is_active")?,
+        created_at: row.get("created_at")?,
     })
 }
 

@@ -22,7 +22,8 @@ pub struct Standing {
 
 /// The user and the standing of one token, in one query: parameters are the token's `jti`,
 /// the user's id, the token's `sid` (empty when it has none) and the time now.
-pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, is_active, tokens_valid_after,
+pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, is_active, created_at,
+        tokens_valid_after,
         EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked,
         (EXISTS (SELECT 1 FROM sessions WHERE sessions.id = $3 AND sessions.user_id = users.id
                  AND sessions.revoked_at IS NULL AND sessions.expires_at > $4)
@@ -34,7 +35,7 @@ pub(super) const STANDING: &str = "SELECT id, email, username, hashed_password, 
 /// ids, `jti`s, `sid`s and times, one element per token; each row found carries its token's
 /// position in them, from 1, as `n`.
 pub(super) const STANDING_MANY: &str = "SELECT q.n, users.id, email, username, hashed_password, is_active,
-        tokens_valid_after,
+        users.created_at, tokens_valid_after,
         EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = q.jti) AS revoked,
         (EXISTS (SELECT 1 FROM sessions WHERE sessions.id = q.sid AND sessions.user_id = users.id
                  AND sessions.revoked_at IS NULL AND sessions.expires_at > q.now)

@@ -46,6 +46,12 @@ impl UserStore {
         Ok(with_pool!(self, pool => sqlx::query_as(&select).bind(email_key(email)).fetch_optional(pool).await?))
     }
 
+    /// The account with `id`.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(with_pool!(self, pool => sqlx::query_as(&select).bind(id).fetch_optional(pool).await?))
+    }
+
     /// The account with `username`, in any case.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let select = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
@@ -147,7 +153,7 @@ impl UserStore {
         Ok(rows
             .into_iter()
             .map(|(id, email, username, hashed_password, is_active, created_at)| {
-                (User { id, email, username, hashed_password, is_active }, created_at)
+                (User { id, email, username, hashed_password, is_active, created_at }, created_at)
             })
             .collect())
     }

@@ -99,6 +99,28 @@ pub fn record(event: Event<'_>) {
             trigger,
             "refused the candidate auth component at the {step} step: {reason}"
         ),
+        Event::PolicyPublished { sha256, config, trigger } => {
+            tracing::info!(target: "audit", event = name, sha256, config, trigger, "deciding with a policy")
+        }
+        Event::PolicyRejected { candidate, step, reason, trigger } => tracing::warn!(
+            target: "audit",
+            event = name,
+            candidate,
+            step,
+            trigger,
+            "refused the candidate policy at the {step} step: {reason}"
+        ),
+        Event::PolicyDenied { hook, user_id, client } => {
+            tracing::info!(target: "audit", event = name, hook, user_id, %client, "the policy refused")
+        }
+        Event::PolicyFaulted { hook, user_id, client, reason } => tracing::error!(
+            target: "audit",
+            event = name,
+            hook,
+            user_id,
+            %client,
+            "the policy could not decide, so the request failed: {reason}"
+        ),
         Event::KeysChanged { signing, verifying, trigger } => {
             tracing::info!(target: "audit", event = name, signing, verifying, trigger, "the signing keys changed")
         }

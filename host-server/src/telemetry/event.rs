@@ -51,6 +51,14 @@ pub enum Event<'a> {
     ComponentPublished { sha256: &'a str, wit_version: &'a str, trigger: &'a str },
     /// A candidate component refused at a gate `step`.
     ComponentRejected { candidate: &'a str, step: &'a str, reason: &'a str, trigger: &'a str },
+    /// A policy (with its settings, digest `config`) passed its gate and now decides.
+    PolicyPublished { sha256: &'a str, config: &'a str, trigger: &'a str },
+    /// A candidate policy (or settings) refused at a gate `step`; the one before keeps deciding.
+    PolicyRejected { candidate: &'a str, step: &'a str, reason: &'a str, trigger: &'a str },
+    /// The policy refused a registration (`user_id` none) or a login (`hook` says which).
+    PolicyDenied { hook: &'a str, user_id: Option<i64>, client: IpAddr },
+    /// The policy could not decide (trap, deadline, error, forbidden claims): the request failed.
+    PolicyFaulted { hook: &'a str, user_id: Option<i64>, client: IpAddr, reason: &'a str },
     /// This host now signs with `signing` and verifies with `verifying` keys (a rotation or a
     /// retirement, seen in the database; `trigger`: `poll` or `SIGHUP`).
     KeysChanged { signing: &'a str, verifying: usize, trigger: &'a str },
@@ -80,6 +88,10 @@ impl Event<'_> {
             Self::MfaRecoveryUsed { .. } => "mfa.recovery_used",
             Self::ComponentPublished { .. } => "component.published",
             Self::ComponentRejected { .. } => "component.rejected",
+            Self::PolicyPublished { .. } => "policy.published",
+            Self::PolicyRejected { .. } => "policy.rejected",
+            Self::PolicyDenied { .. } => "policy.denied",
+            Self::PolicyFaulted { .. } => "policy.fault",
             Self::KeysChanged { .. } => "keys.changed",
         }
     }

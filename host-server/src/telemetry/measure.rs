@@ -26,9 +26,16 @@ const RELOADS: &str = "loom_component_reloads_total";
 const TRAPS: &str = "loom_guest_traps_total";
 const COMPONENT: &str = "loom_component_info";
 const PAT_CHECKS: &str = "loom_pat_checks_total";
+const POLICY_CALLS: &str = "loom_policy_calls_total";
+const POLICY_DURATION: &str = "loom_policy_call_duration_seconds";
+const POLICY_RELOADS: &str = "loom_policy_reloads_total";
 
 /// Request latency buckets, in seconds: from a cached token check to a slow login.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Policy call buckets, in seconds: from a Rust policy's tens of microseconds to the deadline.
+const POLICY_BUCKETS: &[f64] =
+    &[0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 
 /// How often the recorder's histograms are drained.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -37,6 +44,7 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 pub fn install() -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(POLICY_DURATION.into()), POLICY_BUCKETS)?
         .install_recorder()?;
     describe_counter!(REQUESTS, "HTTP requests answered, by route, method and status");
     describe_histogram!(DURATION, metrics::Unit::Seconds, "Time to answer an HTTP request, by route");
@@ -51,6 +59,9 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         "Personal access tokens presented (as bearer or to exchange), by outcome (ok, malformed, unknown, \
          expired, revoked, inactive)"
     );
+    describe_counter!(POLICY_CALLS, "Policy calls, by hook and outcome (allow, deny, claims, fault)");
+    describe_histogram!(POLICY_DURATION, metrics::Unit::Seconds, "Time of a policy call, by hook");
+    describe_counter!(POLICY_RELOADS, "Policy reloads, by result (published, rejected, unchanged)");
     describe_gauge!(COMPONENT, "The serving component (1) by digest and WIT version; earlier ones 0");
     let upkeep = handle.clone();
     tokio::spawn(async move {
@@ -118,6 +129,8 @@ pub(super) fn count(event: &Event<'_>) {
             serving(sha256, wit_version);
         }
         Event::ComponentRejected { .. } => counter!(RELOADS, "result" => "rejected").increment(1),
+        Event::PolicyPublished { .. } => counter!(POLICY_RELOADS, "result" => "published").increment(1),
+        Event::PolicyRejected { .. } => counter!(POLICY_RELOADS, "result" => "rejected").increment(1),
         _ => {}
     }
 }
@@ -140,6 +153,17 @@ pub fn reload_unchanged() {
 /// Counts a guest call that trapped or overran its deadline.
 pub fn guest_trap(export: &'static str) {
     counter!(TRAPS, "export" => export).increment(1);
+}
+
+/// One policy call: its hook, outcome (`allow`, `deny`, `claims`, `fault`) and time.
+pub fn policy_call(hook: &'static str, outcome: &'static str, took: Duration) {
+    counter!(POLICY_CALLS, "hook" => hook, "outcome" => outcome).increment(1);
+    histogram!(POLICY_DURATION, "hook" => hook).record(took.as_secs_f64());
+}
+
+/// A policy reload that found the same component and settings.
+pub fn policy_unchanged() {
+    counter!(POLICY_RELOADS, "result" => "unchanged").increment(1);
 }
 
 /// Marks the component serving now, and the one before as no longer serving.

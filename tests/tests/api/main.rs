@@ -5,6 +5,7 @@
 mod logout;
 mod me;
 mod pats;
+mod policies;
 mod races;
 mod rest;
 mod second_factor;

@@ -21,7 +21,7 @@ async fn create(host: &TestHost, access: &str, body: Value) -> reqwest::Response
 }
 
 /// Makes a token named `name` for Ada: (id, token).
-async fn made(host: &TestHost, access: &str, name: &str) -> (String, String) {
+pub(crate) async fn made(host: &TestHost, access: &str, name: &str) -> (String, String) {
     let response = create(host, access, json!({"name": name, "password": PASSWORD})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
@@ -32,7 +32,7 @@ async fn list(host: &TestHost, access: &str) -> reqwest::Response {
     client().get(host.url("/users/me/tokens")).bearer_auth(access).send().await.unwrap()
 }
 
-async fn exchange(host: &TestHost, token: &str) -> reqwest::Response {
+pub(crate) async fn exchange(host: &TestHost, token: &str) -> reqwest::Response {
     post_token(host, &[("grant_type", EXCHANGE), ("subject_token", token), ("subject_token_type", ACCESS_TOKEN)]).await
 }
 

@@ -12,10 +12,14 @@ use serde::Serialize;
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, required};
-use crate::accounts::pats::{self, ACCESS_TOKEN_TYPE, Refused};
+use crate::accounts::pats::{self, ACCESS_TOKEN_TYPE, Refused, TOKEN_EXCHANGE_GRANT};
+use crate::accounts::policy;
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
+
+/// How a personal access token proves who is calling, as the policy is told (`amr`).
+const PAT_METHOD: &str = "pat";
 
 /// RFC 8693 §2.2.1's answer.
 #[derive(Serialize)]
@@ -52,7 +56,14 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     // Never past the personal access token's own expiry (from the time the token is issued at).
     let left = u32::try_from(standing.expires_at - settings.settings.now).unwrap_or(u32::MAX).max(1);
     settings.settings.ttl_seconds = settings.settings.ttl_seconds.min(left);
-    let extra = [crate::accounts::sessions::sid_claim(&standing.id)];
+    // A personal access token is a login of its own: the policy decides on it, and adds its
+    // claims, at each exchange.
+    let asker = policy::Asker { address: asking.address, now };
+    let (user, methods) = (&standing.user, [PAT_METHOD]);
+    policy::login(state.policy(), user, &client_id, &methods, asker).await?;
+    let claims = policy::access_claims(state.policy(), user, &client_id, &methods, TOKEN_EXCHANGE_GRANT, asker).await?;
+    let mut extra = vec![crate::accounts::sessions::sid_claim(&standing.id)];
+    extra.extend(claims);
     let user_id = standing.user.id;
     let issued =
         state.runtime.issue_token(&settings, &user_id.to_string(), &client_id, &extra).await.map_err(|error| {

@@ -105,12 +105,16 @@ pub struct TokenOut {
         (status = 401, description = "Wrong email, username or password, or a deactivated account; or HTTP Basic \
                                       client authentication with a secret", body = OAuthErrorBody,
          headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Basic` for a client"))),
+        (status = 403, description = "The password was right, and the account needs its second factor (`otp`; \
+                                      `error: mfa_required`), or the operator's policy refused the login \
+                                      (`error: access_denied`, the detail is its reason)", body = OAuthErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = OAuthErrorBody),
         (status = 422, description = "Not a form, a field is missing or sent twice, or an unknown grant_type",
          body = OAuthErrorBody),
         (status = 429, description = "Too many failed logins for this account or address, or too many at once",
          body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds until a login may succeed"))),
-        (status = 503, description = "Busy or a dependency is unavailable; try again", body = OAuthErrorBody),
+        (status = 503, description = "Busy, a dependency is unavailable, or the operator's policy could not decide; \
+                                      try again", body = OAuthErrorBody),
     )
 )]
 #[tracing::instrument(name = "token", skip_all)]
@@ -157,10 +161,17 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
 }
 
 /// The answer to a grant: a fresh access token for the session's account and client, naming
-/// the session, with the session's current refresh token.
-async fn respond(state: &AppState, granted: &Granted, now: i64) -> Result<Response, ApiError> {
+/// the session, with the policy's `claims`, and the session's current refresh token.
+async fn respond(
+    state: &AppState,
+    granted: &Granted,
+    now: i64,
+    claims: Vec<(String, String)>,
+) -> Result<Response, ApiError> {
     let session = &granted.session;
-    let extra = [crate::accounts::sessions::sid_claim(&session.id), crate::accounts::sessions::amr_claim(&session.amr)];
+    let mut extra =
+        vec![crate::accounts::sessions::sid_claim(&session.id), crate::accounts::sessions::amr_claim(&session.amr)];
+    extra.extend(claims);
     let issued = state
         .runtime
         .issue_token(&state.token_settings(), &session.user_id.to_string(), &session.client_id, &extra)

@@ -7,6 +7,7 @@ use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
 use crate::accounts::credentials::{Authentication, PendingLogin};
+use crate::accounts::policy::{self, Asker};
 use crate::accounts::second_factor::{self, Verdict};
 use crate::accounts::sessions::Amr;
 use crate::state::AppState;
@@ -69,10 +70,16 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
             current_hash = upgraded;
         }
     }
+    // The operator's policy has the last word, and its claims are made before the session
+    // starts, so neither a refusal nor a policy that cannot decide leaves a session behind.
+    let now = unix_now();
+    let asker = Asker { address: client, now };
+    let methods: Vec<&str> = amr.stored().split(' ').collect();
+    policy::login(state.policy(), &user, &client_id, &methods, asker).await?;
+    let claims = policy::access_claims(state.policy(), &user, &client_id, &methods, "password", asker).await?;
     // The password was right: a failure from here on is the service's, not the user's. The
     // session starts only if the account still holds the hash checked (and is active): a
     // password change or deactivation that committed meanwhile wins.
-    let now = unix_now();
     let (address, user_agent) = asking.client();
     let sealer = state.tokens.keys.sealer();
     let client_at = client_of(&address, user_agent);
@@ -106,7 +113,7 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     };
     audit::record(Event::SessionCreated { user_id: user.id, client });
     audit::record(Event::LoginSucceeded { user_id: user.id, client });
-    respond(state, &granted, now).await
+    respond(state, &granted, now, claims).await
 }
 
 /// The second factor of a login whose password was right: none sent is `403 mfa_required`

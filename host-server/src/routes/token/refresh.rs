@@ -6,8 +6,10 @@ use axum::response::Response;
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, client_of, required, respond};
+use crate::accounts::policy;
 use crate::accounts::sessions::Refusal;
 use crate::state::AppState;
+use crate::store::SessionRow;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
 
@@ -24,7 +26,8 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
         Ok(granted) => {
             let (user_id, retried) = (granted.session.user_id, granted.retried);
             audit::record(Event::SessionRefreshed { user_id, client: asking.address, retried });
-            respond(state, &granted, now).await
+            let claims = claims_for(state, &granted.session, asking, now).await?;
+            respond(state, &granted, now, claims).await
         }
         Err(Refusal::Invalid) => {
             crate::telemetry::measure::refresh_refused();
@@ -39,4 +42,24 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
             ))
         }
     }
+}
+
+/// The policy's claims for a refreshed session's next access token (none, and no read, without
+/// a policy). After the rotation: a client whose refresh failed here retries with the same
+/// refresh token within the grace and is answered with the same successor.
+async fn claims_for(
+    state: &AppState,
+    session: &SessionRow,
+    asking: &Asking,
+    now: i64,
+) -> Result<Vec<(String, String)>, ApiError> {
+    if state.policy().is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(user) = state.store.user_by_id(session.user_id).await? else {
+        return Err(ApiError::InvalidGrant("The refresh token is invalid, expired, revoked or already used".into()));
+    };
+    let methods: Vec<&str> = session.amr.split_whitespace().collect();
+    let asker = policy::Asker { address: asking.address, now };
+    Ok(policy::access_claims(state.policy(), &user, &session.client_id, &methods, "refresh_token", asker).await?)
 }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+mod commands;
+pub use commands::*;
+
 /// Where `just build-guest` puts the auth component, relative to the repository root.
 pub const DEFAULT_COMPONENT: &str = "target/components/auth-guest.wasm";
 
@@ -196,6 +199,23 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub pat_max_per_user: u32,
 
+    /// A policy component (.wasm) that decides who may register and log in, and adds claims
+    /// to access tokens (see "Writing a policy" in the README). Signed like the component,
+    /// and watched the same way: replace it, its signature or its settings (or send SIGHUP) to
+    /// swap it without a restart. None by default: everyone may register and log in.
+    #[arg(long, env = "LOOM_AUTH_POLICY", value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    /// The policy's settings: a JSON object (at most 64 KiB) passed to each of its calls
+    /// [default: {}]
+    #[arg(long, env = "LOOM_AUTH_POLICY_CONFIG", value_name = "FILE", requires = "policy")]
+    pub policy_config: Option<PathBuf>,
+
+    /// Longest one policy call may run, in milliseconds; past it the request fails with 503.
+    #[arg(long, env = "LOOM_AUTH_POLICY_DEADLINE_MS", default_value_t = 50, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    pub policy_deadline_ms: u64,
+
     /// Memory one component instance may use, in MiB.
     #[arg(long, env = "LOOM_AUTH_GUEST_MEMORY_MIB", default_value_t = 80, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(20..=4096))]
@@ -248,6 +268,15 @@ impl Config {
         crate::accounts::pats::PatPolicy { max_days: self.pat_max_days, max_per_user: self.pat_max_per_user }
     }
 
+    /// The policy to serve, from `--policy`, `--policy-config` and `--policy-deadline-ms`.
+    pub fn policy_settings(&self) -> Option<crate::runtime::policy::PolicySettings> {
+        Some(crate::runtime::policy::PolicySettings {
+            path: self.policy.clone()?,
+            config: self.policy_config.clone(),
+            deadline: std::time::Duration::from_millis(self.policy_deadline_ms),
+        })
+    }
+
     /// `--max-hash-queue`, or its default for this machine.
     pub fn max_hash_queue(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -296,103 +325,6 @@ pub struct Timeouts {
     pub request: std::time::Duration,
     /// After a shutdown signal, how long requests in flight may take to finish.
     pub shutdown_grace: std::time::Duration,
-}
-
-/// Administration that works on the database the settings point at, without serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Manage accounts: list them, deactivate or activate one, or import them from the FastAPI service.
-    #[command(subcommand)]
-    Users(UsersCommand),
-    /// Manage the token signing keys: list them, rotate to a new one, retire an old one.
-    ///
-    /// Running hosts pick up a change within 5 seconds (at once on SIGHUP).
-    #[command(subcommand)]
-    Keys(KeysCommand),
-}
-
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum KeysCommand {
-    /// List every key: id, algorithm, state (active signs; verifying only verifies; retired
-    /// neither), when it was made.
-    List,
-    /// Make a new active key; the one active so far keeps verifying the tokens it signed.
-    ///
-    /// Example: host-server keys rotate --alg eddsa
-    Rotate {
-        /// The new key's algorithm: eddsa (public keys in the JWKS, for other services) or
-        /// hs256 (a shared secret: only this service can verify).
-        #[arg(long, value_enum, default_value = "eddsa")]
-        alg: KeyAlgorithm,
-    },
-    /// Stop a key verifying: the tokens it signed are refused from then on. The active key
-    /// cannot be retired (rotate first).
-    ///
-    /// Example: host-server keys retire 2026-11-26-3f9a1c2b
-    Retire {
-        /// The key's id, as `keys list` shows it.
-        kid: String,
-    },
-}
-
-/// The algorithms a new key can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KeyAlgorithm {
-    Eddsa,
-    Hs256,
-}
-
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum UsersCommand {
-    /// List every account: id, email, whether it is active, when it was created.
-    List {
-        /// Count the accounts by password hash format instead (how many still carry a hash an
-        /// import brought, which their next login replaces).
-        #[arg(long)]
-        hash_formats: bool,
-    },
-    /// Import the users of the FastAPI service Loom's Python side ran: ids, emails,
-    /// usernames, password hashes (bcrypt, pbkdf2-sha256, argon2) and whether they are active.
-    ///
-    /// Every row is checked as a registration would be; the valid ones are written in one
-    /// transaction; each refused row is named by its old id with the reason (never its hash).
-    /// Exit status 0 when every row was imported or was here already, 1 when any was refused.
-    /// Safe while hosts serve. Imported accounts log in with their old passwords; the first
-    /// login re-hashes the password to argon2id.
-    ///
-    /// Example: host-server --data-dir ./data users import sqlite:///srv/fastapi/sql_app.db --dry-run
-    Import {
-        /// The old service's database: sqlite:///PATH or postgres://USER@HOST/DATABASE (table `users`).
-        source: String,
-        /// Check and report every row, and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Stop an account from logging in; its tokens stop working on their next
-    /// request, and stay revoked if the account is activated again.
-    ///
-    /// Example: host-server users deactivate ada@example.com
-    Deactivate {
-        /// The account's email (any case).
-        email: String,
-    },
-    /// Let a deactivated account log in again.
-    ///
-    /// Example: host-server users activate ada@example.com
-    Activate {
-        /// The account's email (any case).
-        email: String,
-    },
-    /// Turn off an account's two-factor login, for a lost phone without its recovery codes
-    /// (check who is asking first: the password alone logs in afterwards). Its secret and
-    /// recovery codes are deleted; the account turns it on again with `loom 2fa enable`.
-    ///
-    /// Example: host-server users reset-2fa ada@example.com
-    #[command(name = "reset-2fa")]
-    ResetTwoFactor {
-        /// The account's email (any case).
-        email: String,
-    },
 }
 
 /// An https URL (http only for this machine) with a host and nothing after the path: what
