@@ -314,8 +314,23 @@ async fn call<R>(
     match ran {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(reason)) => Err(PolicyFault { hook, reason: format!("it could not decide: {}", cut(&reason)) }),
+        Err(RuntimeError::Trap(text)) => {
+            tracing::debug!(%hook, sha256 = %loaded.info.sha256, trap = %text, "the policy trapped");
+            Err(PolicyFault { hook, reason: trap_reason(hook, &text, loaded.info.deadline) })
+        }
         Err(error) => Err(PolicyFault { hook, reason: error.to_string() }),
     }
+}
+
+/// A trap in one line: a deadline passed, or the trap's cause without the guest's backtrace
+/// (which goes to the log at `debug`).
+fn trap_reason(hook: Hook, text: &str, deadline: Duration) -> String {
+    if text.contains("wasm trap: interrupt") || text.contains("still running after") {
+        return format!("it ran past its {} ms deadline", deadline.as_millis());
+    }
+    let last = text.lines().rev().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
+    let cause = last.split_once(&format!("#{}: ", hook.name())).map_or(last, |(_, cause)| cause);
+    format!("it trapped: {}", cut(cause.strip_prefix("wasm trap: ").unwrap_or(cause)))
 }
 
 async fn call_access_claims(
@@ -443,6 +458,21 @@ async fn admit(core: &Core, settings: &PolicySettings, candidate: Candidate) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trap_is_told_in_one_line() {
+        let trap = "policy.login: error while executing at wasm backtrace:\n    0:   0x5e30 - p.wasm!abort\n    \
+                    1:   0x5e4d - p.wasm!loom:policy/decisions@0.1.0#login: wasm trap: wasm `unreachable` instruction \
+                    executed";
+        let deadline = Duration::from_millis(50);
+        assert_eq!(trap_reason(Hook::Login, trap, deadline), "it trapped: wasm `unreachable` instruction executed");
+        let grown = "x\n  9:   0x5e30 - p.wasm!loom:policy/decisions@0.1.0#login: forcing trap when growing memory";
+        assert_eq!(trap_reason(Hook::Login, grown, deadline), "it trapped: forcing trap when growing memory");
+        let late = "policy.login: error while executing at wasm backtrace:\n 4: x#login: wasm trap: interrupt";
+        assert_eq!(trap_reason(Hook::Login, late, deadline), "it ran past its 50 ms deadline");
+        let slept = "policy.login: still running after its 50ms deadline";
+        assert_eq!(trap_reason(Hook::Login, slept, deadline), "it ran past its 50 ms deadline");
+    }
 
     #[test]
     fn reasons_are_bounded_and_never_empty() {
