@@ -208,5 +208,67 @@ fn signature(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(boundary, tokens, hashing, signature);
+/// One call of each hook through the sandbox (a fresh instance per call, as the host makes
+/// them), for the Rust policies and the Python one (when `just build-python-policy` built it).
+fn policies(c: &mut Criterion) {
+    use host_server::runtime::policy::{
+        Account, LoginRequest, Policy, PolicySettings, RegistrationRequest, RequestContext, TokenRequest,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str, settings: serde_json::Value| {
+        let path = components().join(format!("policies/{name}.wasm"));
+        let config = dir.path().join(format!("{name}.json"));
+        std::fs::write(&config, settings.to_string()).unwrap();
+        let core = host_server::runtime::Core::new(Default::default(), None, Trust::AllowUnsigned).unwrap();
+        let settings = PolicySettings { path: path.clone(), config: Some(config), deadline: Duration::from_millis(50) };
+        tokio()
+            .block_on(Policy::start(std::sync::Arc::new(core), settings))
+            .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
+    };
+    let context = RequestContext { now: NOW, client_address: "192.0.2.1".into() };
+    let account = Account { id: 1, email: "ada@acme.com".into(), username: Some("ada".into()), created_at: NOW };
+    let registration =
+        RegistrationRequest { email: "ada@acme.com".into(), username: Some("ada".into()), context: context.clone() };
+    let login = LoginRequest {
+        account: account.clone(),
+        client_id: "loom".into(),
+        amr: vec!["pwd".into()],
+        context: context.clone(),
+    };
+    let token = TokenRequest {
+        account,
+        client_id: "loom".into(),
+        amr: vec!["pwd".into()],
+        grant_type: "password".into(),
+        context,
+    };
+    let email_domains = start("email-domains", serde_json::json!({"allow_domains": ["acme.com"]}));
+    let invite_only = start("invite-only", serde_json::json!({"invited": ["*@acme.com"]}));
+    let org_claims = start("org-claims", serde_json::json!({"orgs": {"acme.com": "acme"}}));
+    let mut group = c.benchmark_group("policy_call");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group.bench_function("email-domains_registration", |b| {
+        b.iter(|| tokio().block_on(email_domains.registration(&registration)).unwrap())
+    });
+    group.bench_function("email-domains_login", |b| b.iter(|| tokio().block_on(email_domains.login(&login)).unwrap()));
+    group.bench_function("invite-only_registration", |b| {
+        b.iter(|| tokio().block_on(invite_only.registration(&registration)).unwrap())
+    });
+    group.bench_function("org-claims_access-claims", |b| {
+        b.iter(|| tokio().block_on(org_claims.access_claims(&token)).unwrap())
+    });
+    if components().join("policies/plans.wasm").exists() {
+        let plans = start("plans", serde_json::json!({"plans": {"ada@acme.com": "team"}}));
+        group.sample_size(20);
+        group.bench_function("plans_registration", |b| {
+            b.iter(|| tokio().block_on(plans.registration(&registration)).unwrap())
+        });
+        group.bench_function("plans_access-claims", |b| {
+            b.iter(|| tokio().block_on(plans.access_claims(&token)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(boundary, tokens, hashing, signature, policies);
 criterion_main!(boundary);

@@ -98,8 +98,19 @@ impl Host {
 
     /// As [`Host::start`], on the database at `database_url` when one is given.
     pub async fn start_on(data_dir: &Path, component: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, component, database_url, &[]).await
+    }
+
+    /// As [`Host::start_on`], with `extra` arguments (a policy, say).
+    pub async fn start_with(
+        data_dir: &Path,
+        component: &Path,
+        database_url: Option<&str>,
+        extra: &[&std::ffi::OsStr],
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let mut command = Command::new(target_dir()?.join("release/host-server"));
+        command.args(extra);
         if let Some(url) = database_url {
             command.arg("--database-url").arg(url);
         }

@@ -7,6 +7,7 @@ mod host;
 mod import;
 mod load;
 mod pats;
+mod policies;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -43,6 +44,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--pats") {
         println!("{}", render(&pats::rows(&default).await?, cores)?);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--policies") {
+        let criterion = target_dir()?.join("criterion");
+        println!("{}", render(&policies::rows(&default, &criterion).await?, cores)?);
         return Ok(());
     }
     if std::env::args().any(|a| a == "--backends") {
@@ -98,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let algorithm_row = algorithms(&default).await?;
     let import_row = import_row(&default).await?;
     let pat_rows = pats::rows(&default).await?;
+    let policy_rows = policies::rows(&default, &criterion).await?;
     let mut rows = vec![
         Row::ratio("token verify: component vs native", us, (verify_wasm, verify_native), Some(Bound::AtMost(2.0))),
         Row::ratio("token issue: component vs native", us, (issue_wasm, issue_native), None),
@@ -153,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
     rows.splice(9..9, hot_rows);
     rows.extend(backend_rows);
     rows.extend(pat_rows);
+    rows.extend(policy_rows);
     rows.push(import_row);
     let report = render(&rows, cores)?;
     println!("{report}");
