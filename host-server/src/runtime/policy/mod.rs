@@ -9,21 +9,24 @@
 //! `err`, claims it may not set) is a [`PolicyFault`], which the caller turns into a refusal:
 //! the policy fails closed.
 
+mod calls;
 mod claims;
+mod gate;
 mod selftest;
 
-use std::path::{Path, PathBuf};
+use calls::{bounded_reason, call, call_access_claims};
+pub use gate::read_settings;
+use gate::{admit_off_the_workers, read};
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use sha2::{Digest, Sha256};
-use tokio::runtime::Handle;
 
 use super::calls::{Core, GuestFuture};
 use super::sandbox::GuestState;
-use super::version::{compatible, exported_interface_version, host_policy_version};
-use super::{Origin, ReloadOutcome, ReloadReport, RuntimeError, Step, hex, rejected};
+use super::{Origin, ReloadOutcome, ReloadReport, RuntimeError, Step};
 use crate::telemetry::measure;
 
 mod bindings {
@@ -151,14 +154,6 @@ pub struct Policy {
     active: ArcSwap<LoadedPolicy>,
     last_reload: Mutex<Option<ReloadReport>>,
     reloading: tokio::sync::Mutex<()>,
-}
-
-/// A candidate read from disk: the component's bytes and the settings, with their digests.
-struct Candidate {
-    bytes: Vec<u8>,
-    sha256: String,
-    config: String,
-    config_sha256: String,
 }
 
 impl Policy {
@@ -295,194 +290,4 @@ fn measured(hook: Hook, (answer, started): (Result<Decision, PolicyFault>, Insta
     };
     measure::policy_call(hook.name(), outcome, started.elapsed());
     answer
-}
-
-/// Calls a hook of `loaded` in a fresh sandboxed instance within the policy's deadline; an
-/// `err` from the policy is a fault like a trap.
-async fn call<R>(
-    core: &Core,
-    loaded: &LoadedPolicy,
-    hook: Hook,
-    f: impl for<'a> FnOnce(&'a mut wasmtime::Store<GuestState>, PolicyWorld) -> GuestFuture<'a, Result<R, String>>,
-) -> Result<R, PolicyFault> {
-    let ran = core
-        .sandboxed(&loaded.info.sha256, loaded.info.deadline, hook.export(), async |store| {
-            let world = loaded.pre.instantiate_async(&mut *store).await?;
-            f(store, world).await
-        })
-        .await;
-    match ran {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(reason)) => Err(PolicyFault { hook, reason: format!("it could not decide: {}", cut(&reason)) }),
-        Err(RuntimeError::Trap(text)) => {
-            tracing::debug!(%hook, sha256 = %loaded.info.sha256, trap = %text, "the policy trapped");
-            Err(PolicyFault { hook, reason: trap_reason(hook, &text, loaded.info.deadline) })
-        }
-        Err(error) => Err(PolicyFault { hook, reason: error.to_string() }),
-    }
-}
-
-/// A trap in one line: a deadline passed, or the trap's cause without the guest's backtrace
-/// (which goes to the log at `debug`).
-fn trap_reason(hook: Hook, text: &str, deadline: Duration) -> String {
-    if text.contains("wasm trap: interrupt") || text.contains("still running after") {
-        return format!("it ran past its {} ms deadline", deadline.as_millis());
-    }
-    let last = text.lines().rev().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
-    let cause = last.split_once(&format!("#{}: ", hook.name())).map_or(last, |(_, cause)| cause);
-    format!("it trapped: {}", cut(cause.strip_prefix("wasm trap: ").unwrap_or(cause)))
-}
-
-async fn call_access_claims(
-    core: &Core,
-    loaded: &LoadedPolicy,
-    request: &TokenRequest,
-) -> Result<Vec<(String, String)>, PolicyFault> {
-    let request = request.clone();
-    let config = Arc::clone(&loaded.config);
-    let document = call(core, loaded, Hook::AccessClaims, |store, world| {
-        Box::pin(async move { world.loom_policy_decisions().call_access_claims(store, &config, &request).await })
-    })
-    .await?;
-    claims::check(&document).map_err(|reason| PolicyFault { hook: Hook::AccessClaims, reason })
-}
-
-/// A refusal's reason as a user may be shown it: control characters dropped, cut to
-/// [`MAX_REASON_CHARS`], and never empty.
-fn bounded_reason(decision: Decision) -> Decision {
-    match decision {
-        Decision::Allow => Decision::Allow,
-        Decision::Deny(reason) => {
-            let reason = cut(reason.trim());
-            Decision::Deny(if reason.is_empty() { "refused by this service's policy".into() } else { reason })
-        }
-    }
-}
-
-fn cut(text: &str) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
-    match clean.char_indices().nth(MAX_REASON_CHARS) {
-        Some((at, _)) => format!("{}…", &clean[..at]),
-        None => clean,
-    }
-}
-
-/// Reads the component and the settings `settings` name.
-fn read(settings: &PolicySettings) -> Result<Candidate, RuntimeError> {
-    let bytes =
-        std::fs::read(&settings.path).map_err(|source| RuntimeError::Read { path: settings.path.clone(), source })?;
-    let config = match &settings.config {
-        None => "{}".to_owned(),
-        Some(path) => read_settings(path).map_err(|reason| RuntimeError::Rejected { step: Step::Settings, reason })?,
-    };
-    Ok(Candidate {
-        sha256: hex(&Sha256::digest(&bytes)),
-        config_sha256: hex(&Sha256::digest(config.as_bytes())),
-        bytes,
-        config,
-    })
-}
-
-/// The settings file as compact JSON, if it holds a JSON object of at most
-/// [`MAX_SETTINGS_BYTES`].
-pub fn read_settings(path: &Path) -> Result<String, String> {
-    let shown = path.display();
-    let size = std::fs::metadata(path).map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?.len();
-    if size > MAX_SETTINGS_BYTES as u64 {
-        return Err(format!("the policy settings {shown} are {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed"));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?;
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(value @ serde_json::Value::Object(_)) => Ok(value.to_string()),
-        Ok(_) => Err(format!("the policy settings {shown} must be a JSON object ({{...}})")),
-        Err(error) => Err(format!("the policy settings {shown} are not JSON: {error}")),
-    }
-}
-
-/// Runs the gate on a blocking thread (compiling takes seconds of CPU), so the async workers
-/// keep serving meanwhile.
-async fn admit_off_the_workers(
-    core: &Arc<Core>,
-    settings: &PolicySettings,
-    candidate: Candidate,
-) -> Result<LoadedPolicy, RuntimeError> {
-    let (core, settings, handle) = (Arc::clone(core), settings.clone(), Handle::current());
-    tokio::task::spawn_blocking(move || handle.block_on(admit(&core, &settings, candidate)))
-        .await
-        .map_err(|e| RuntimeError::Trap(format!("the policy loader failed: {e}")))?
-}
-
-/// Signature, compile, version, link, self-test.
-async fn admit(core: &Core, settings: &PolicySettings, candidate: Candidate) -> Result<LoadedPolicy, RuntimeError> {
-    let started = Instant::now();
-    let Candidate { bytes, sha256, config, config_sha256 } = candidate;
-    core.trust
-        .check(&settings.path, &bytes)
-        .map_err(|reason| RuntimeError::Rejected { step: Step::Signature, reason })?;
-    let (component, origin) = core.compile(&bytes, &sha256)?;
-    let prefix = format!("{POLICY_PACKAGE}/decisions@");
-    let wit_version =
-        exported_interface_version(&core.engine, &component, &prefix).ok_or_else(|| RuntimeError::Rejected {
-            step: Step::Version,
-            reason: format!("it exports no {POLICY_PACKAGE}/decisions interface: is it a policy component?"),
-        })?;
-    if !compatible(&wit_version, host_policy_version()) {
-        return Err(RuntimeError::Rejected {
-            step: Step::Version,
-            reason: format!(
-                "it exports {POLICY_PACKAGE}@{wit_version}; this host speaks {POLICY_PACKAGE}@{}",
-                host_policy_version()
-            ),
-        });
-    }
-    let pre = core.linker.instantiate_pre(&component).map_err(|e| rejected(Step::Link, e))?;
-    let pre = PolicyPre::new(pre).map_err(|e| rejected(Step::Link, e))?;
-    let info = PolicyInfo {
-        path: settings.path.clone(),
-        sha256,
-        wit_version,
-        config_path: settings.config.clone(),
-        config_sha256,
-        deadline: settings.deadline,
-        loaded_at: SystemTime::now(),
-        origin,
-        load_time: Duration::ZERO,
-    };
-    let mut loaded = LoadedPolicy { pre, config: config.into(), info, self_test: SelfTest::default() };
-    loaded.self_test =
-        selftest::run(core, &loaded).await.map_err(|reason| RuntimeError::Rejected { step: Step::SelfTest, reason })?;
-    loaded.info.load_time = started.elapsed();
-    Ok(loaded)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_trap_is_told_in_one_line() {
-        let trap = "policy.login: error while executing at wasm backtrace:\n    0:   0x5e30 - p.wasm!abort\n    \
-                    1:   0x5e4d - p.wasm!loom:policy/decisions@0.1.0#login: wasm trap: wasm `unreachable` instruction \
-                    executed";
-        let deadline = Duration::from_millis(50);
-        assert_eq!(trap_reason(Hook::Login, trap, deadline), "it trapped: wasm `unreachable` instruction executed");
-        let grown = "x\n  9:   0x5e30 - p.wasm!loom:policy/decisions@0.1.0#login: forcing trap when growing memory";
-        assert_eq!(trap_reason(Hook::Login, grown, deadline), "it trapped: forcing trap when growing memory");
-        let late = "policy.login: error while executing at wasm backtrace:\n 4: x#login: wasm trap: interrupt";
-        assert_eq!(trap_reason(Hook::Login, late, deadline), "it ran past its 50 ms deadline");
-        let slept = "policy.login: still running after its 50ms deadline";
-        assert_eq!(trap_reason(Hook::Login, slept, deadline), "it ran past its 50 ms deadline");
-    }
-
-    #[test]
-    fn reasons_are_bounded_and_never_empty() {
-        assert_eq!(
-            bounded_reason(Decision::Deny("  \n".into())),
-            Decision::Deny("refused by this service's policy".into())
-        );
-        assert_eq!(bounded_reason(Decision::Deny("no\u{7}pe".into())), Decision::Deny("nope".into()));
-        let Decision::Deny(long) = bounded_reason(Decision::Deny("é".repeat(1000))) else { panic!() };
-        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
-        assert!(long.ends_with('…'));
-    }
 }

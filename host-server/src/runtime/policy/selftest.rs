@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::calls::{bounded_reason, call, call_access_claims};
 use super::{Account, Decision, Hook, LoadedPolicy, LoginRequest, RegistrationRequest, RequestContext, TokenRequest};
-use super::{call, call_access_claims};
 use crate::runtime::calls::Core;
 
 /// The sample account's address: `.invalid` is reserved (RFC 2606), so no real account has it.
@@ -47,7 +47,7 @@ pub(super) async fn run(core: &Core, candidate: &LoadedPolicy) -> Result<SelfTes
     })
     .await
     .map_err(|fault| fault.to_string())?;
-    let registration = Some((super::bounded_reason(decided), started.elapsed()));
+    let registration = Some((bounded_reason(decided), started.elapsed()));
 
     let login = LoginRequest {
         account: account.clone(),
@@ -62,7 +62,7 @@ pub(super) async fn run(core: &Core, candidate: &LoadedPolicy) -> Result<SelfTes
     })
     .await
     .map_err(|fault| fault.to_string())?;
-    let login = Some((super::bounded_reason(decided), started.elapsed()));
+    let login = Some((bounded_reason(decided), started.elapsed()));
 
     let token = TokenRequest {
         account,
