@@ -19,6 +19,12 @@ pub fn lower_thread_priority() {
     });
 }
 
+/// This process's effective user id (who owns the files it makes).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 #[cfg(target_os = "linux")]
 fn renice_this_thread(nice: libc::c_int) -> bool {
     // SAFETY: plain syscalls on the calling thread; on Linux, PRIO_PROCESS

@@ -178,7 +178,14 @@ pub async fn start_runtime(config: &Config) -> anyhow::Result<Arc<Runtime>> {
         );
     }
     let (cache_dir, cache_key) = config.cache_paths();
-    let cache = CacheSettings { dir: cache_dir, key: secret_files::load_or_create(&cache_key, SecretKind::Cache)? };
+    if config.cache_dir.is_some() {
+        own_cache_dir(&cache_dir)?;
+    }
+    let key = secret_files::load_or_create(&cache_key, SecretKind::Cache)?;
+    if config.cache_dir.is_some() {
+        owner_only(&cache_key, 0o077, "its cache key")?;
+    }
+    let cache = CacheSettings { dir: cache_dir, key };
     let options =
         RuntimeOptions { limits: config.limits(), cache: Some(cache), trust, max_hash_queue: config.max_hash_queue() };
     let issuer = config.issuer.as_deref().unwrap_or(crate::tokens::LEGACY_ISSUER);
@@ -244,6 +251,38 @@ fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             mode = format!("{:o}", meta.permissions().mode() & 0o777),
             "the data directory lets other users in: its secrets and database are owner-only, but `chmod 700` it \
              to keep even their names private"
+        );
+    }
+    Ok(())
+}
+
+/// A compiled-code cache directory given with `--cache-dir`: made mode 0700 when missing, and
+/// refused unless this user owns it and no one else may write it. Its entries are native code
+/// the host runs outside the sandbox, trusted by the key beside them: whoever could write there
+/// (or read the key) could plant code.
+fn own_cache_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the compiled-code cache {}", dir.display()))?;
+    owner_only(dir, 0o022, "the compiled-code cache")
+}
+
+/// Fails unless `path` belongs to this user and has none of the permission bits in `forbidden`.
+fn owner_only(path: &std::path::Path, forbidden: u32, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.uid() != crate::platform::effective_uid() {
+        anyhow::bail!("{what} {} belongs to another user: the host runs the code it holds", path.display());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & forbidden != 0 {
+        anyhow::bail!(
+            "{what} {} is open to other users (mode {mode:o}): whoever can change it controls the code the host \
+             runs; `chmod go-rwx` it",
+            path.display()
         );
     }
     Ok(())

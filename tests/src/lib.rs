@@ -115,6 +115,11 @@ pub fn dev_signers() -> PathBuf {
     path
 }
 
+/// The compiled-code cache test hosts share: `target/<profile>/test-compiled/`.
+pub fn shared_cache() -> PathBuf {
+    bin_dir().join("test-compiled")
+}
+
 /// Settings a test may change from the host's defaults.
 #[derive(Debug, Clone, Default)]
 pub struct HostOptions {
@@ -129,6 +134,10 @@ pub struct HostOptions {
     /// The database: `None` for a fresh one on the suite's backend
     /// ([`Backend::from_env`]); another host's ([`TestHost::database`]) to share it.
     pub database: Option<TestDatabase>,
+    /// Keep compiled components in the data directory, as a host does by default. Otherwise
+    /// hosts share one cache (`--cache-dir`) in `target/<profile>/`, so each component is
+    /// compiled once per run rather than once per host.
+    pub own_cache: bool,
 }
 
 /// A host started but maybe not listening yet.
@@ -213,6 +222,9 @@ impl TestHost {
             .arg(&database.url)
             .arg("--component")
             .arg(options.component.unwrap_or_else(component));
+        if !options.own_cache && !options.args.iter().any(|a| a == "--cache-dir") {
+            command.arg("--cache-dir").arg(shared_cache());
+        }
         let chooses_trust = options.args.iter().any(|a| a == "--allow-unsigned" || a == "--trusted-signers");
         if !chooses_trust {
             command.arg("--trusted-signers").arg(dev_signers());
@@ -231,6 +243,7 @@ impl TestHost {
             "LOOM_AUTH_LEEWAY",
             "LOOM_AUTH_TRUSTED_SIGNERS",
             "LOOM_AUTH_ALLOW_UNSIGNED",
+            "LOOM_AUTH_CACHE_DIR",
         ] {
             command.env_remove(var);
         }

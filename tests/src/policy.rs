@@ -40,6 +40,9 @@ pub fn settings_file(dir: &Path, name: &str, settings: &Value) -> PathBuf {
     path
 }
 
+/// The policy deadline of test hosts, unless a test sets one.
+pub const TEST_DEADLINE_MS: &str = "1000";
+
 /// A host serving a copy of `policy` from `dir` (as `policy.wasm`, signature beside it) with
 /// `settings` in `dir/policy.json`: replace either to swap. `options.args` may add more.
 pub fn host_with_policy(dir: &Path, policy: &Path, settings: &Value, options: HostOptions) -> (TestHost, PathBuf) {
@@ -47,6 +50,11 @@ pub fn host_with_policy(dir: &Path, policy: &Path, settings: &Value, options: Ho
     install(policy, &served);
     let config = settings_file(dir, "policy.json", settings);
     let mut args = vec!["--policy".to_owned(), path_arg(&served), "--policy-config".to_owned(), path_arg(&config)];
+    if !options.args.iter().any(|a| a == "--policy-deadline-ms") {
+        // The deadline is wall time: on 2 cores busy with other tests' password hashes, a call
+        // that takes microseconds alone can wait tens of milliseconds for a core.
+        args.extend(["--policy-deadline-ms".to_owned(), TEST_DEADLINE_MS.to_owned()]);
+    }
     args.extend(options.args.clone());
     (TestHost::spawn_with(HostOptions { args, ..options }), served)
 }

@@ -35,6 +35,10 @@ pub const KEPT_AFTER_END_SECONDS: i64 = 30 * 86_400;
 pub const TOUCH_EVERY_SECONDS: i64 = 60;
 
 /// RFC 8693's grant type, at the token endpoint: a token traded for an access token.
+/// How a personal access token proves who is calling, as the policy is told (RFC 8176 has no
+/// value for it; `amr` values are open).
+pub const PAT_METHOD: &str = "pat";
+
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8693's name for an access token, the type of the token traded (a PAT) and of the one issued.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";

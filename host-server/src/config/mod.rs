@@ -53,6 +53,12 @@ pub struct Config {
     #[arg(long, env = "LOOM_AUTH_TRUSTED_SIGNERS", value_name = "FILE", global = true)]
     pub trusted_signers: Option<PathBuf>,
 
+    /// Where compiled components are kept, with the key that authenticates them (`cache-key`,
+    /// made when missing). Hosts on one machine may share it: each component is then compiled
+    /// once [default: <DATA_DIR>/compiled, key <DATA_DIR>/cache-key]
+    #[arg(long, env = "LOOM_AUTH_CACHE_DIR", value_name = "DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+
     /// Run components without checking any signature. For development only: whoever
     /// can write the component's directory then controls every account. From the
     /// environment: 1/0, true/false, yes/no or on/off.
@@ -312,7 +318,10 @@ impl Config {
 
     /// Where compiled components are cached, and the file of the key that authenticates them.
     pub fn cache_paths(&self) -> (PathBuf, PathBuf) {
-        (self.data_dir.join("compiled"), self.data_dir.join("cache-key"))
+        match &self.cache_dir {
+            Some(dir) => (dir.clone(), dir.join("cache-key")),
+            None => (self.data_dir.join("compiled"), self.data_dir.join("cache-key")),
+        }
     }
 }
 

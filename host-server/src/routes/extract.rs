@@ -152,6 +152,11 @@ impl FromRequestParts<AppState> for CurrentUser {
             let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
             let address = crate::accounts::throttle::address_key(client);
             let standing = pats::presented(&state.store, &token, now, &address).await.map_err(refused)?;
+            // A personal access token is a login each time it is used: the policy decides on it.
+            let asker = crate::accounts::policy::Asker { address: client, now };
+            let methods = [pats::PAT_METHOD];
+            let client_id = super::client_auth::DEFAULT_CLIENT;
+            crate::accounts::policy::login(state.policy(), &standing.user, client_id, &methods, asker).await?;
             let credential = Credential::Pat { id: standing.id };
             return Ok(Self { user: standing.user, claims: None, credential });
         }

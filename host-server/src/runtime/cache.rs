@@ -3,11 +3,12 @@
 //! self-test memo, which lets known bytes skip the password checks.
 //!
 //! A compiled entry is native code, so it is authenticated, not merely
-//! checksummed: it starts with an HMAC-SHA256, under a host-local key
-//! (`<data-dir>/cache-key`), of the engine's compatibility hash, the
-//! component's digest and the artifact. An entry the host did not write itself
-//! (changed, truncated, or copied from another host's cache) fails the check in
-//! constant time and is recompiled, never loaded. Memo markers are named by a
+//! checksummed: it starts with an HMAC-SHA256, under a key only this host's user holds
+//! (`<data-dir>/cache-key`; with `--cache-dir`, the `cache-key` in that directory, which
+//! only this user may write, so hosts of one user share it), of the engine's compatibility
+//! hash, the component's digest and the artifact. An entry written without the key
+//! (changed, truncated, or copied from another cache) fails the check in constant time and
+//! is recompiled, never loaded. Memo markers are named by a
 //! MAC too, over everything the memoised checks depend on, so none can be forged.
 
 use std::hash::{Hash, Hasher};

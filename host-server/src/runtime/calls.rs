@@ -272,12 +272,14 @@ impl Core {
         }
         let (printed, dropped) = store.data().output();
         if !printed.is_empty() || dropped > 0 {
+            // A policy's exports are `policy.<hook>`; the auth component's `<interface>.<function>`.
+            let who = if export.starts_with("policy.") { "the policy" } else { "the auth component" };
             tracing::debug!(
-                sha256,
+                sha256 = %sha256,
                 export,
                 dropped_bytes = dropped,
                 output = ?String::from_utf8_lossy(&printed),
-                "a component printed"
+                "{who} printed"
             );
         }
         result

@@ -38,7 +38,7 @@ async fn email_domains_lets_in_the_allowed_domains_only() {
     let before = TestHost::spawn();
     let eve = register(&before, "eve@contractors.acme.com", PASSWORD).await["id"].as_i64().unwrap();
     let bob = register(&before, "bob@example.com", PASSWORD).await["id"].as_i64().unwrap();
-    let (bob_access, _) = log_in(&before, "bob@example.com").await;
+    let (bob_access, bob_refresh) = log_in(&before, "bob@example.com").await;
     let (_, bob_pat) = made(&before, &bob_access, "ci").await;
     let bob_sessions = sessions_of(&before, bob);
 
@@ -74,8 +74,14 @@ async fn email_domains_lets_in_the_allowed_domains_only() {
     // The wrong password is still the wrong password (the policy is asked only after it).
     let wrong = post_token(&host, &[("username", "bob@example.com"), ("password", "not the password")]).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    // A personal access token is a login of its own.
+    // A session from before the policy cannot renew.
+    let denied = refresh(&host, &bob_refresh).await;
+    assert!(refused_login(&host, denied).await.starts_with("only accounts at"));
+    // A personal access token is a login of its own, exchanged or used as a bearer token.
     assert!(refused_login(&host, exchange(&host, &bob_pat).await).await.starts_with("only accounts at"));
+    let as_bearer = client().get(host.url("/users/me/")).bearer_auth(&bob_pat).send().await.unwrap();
+    assert_eq!(as_bearer.status(), StatusCode::FORBIDDEN);
+    assert!(detail(as_bearer).await.starts_with("only accounts at"));
     // No session was started for a refused login.
     assert_eq!(sessions_of(&host, eve), "0");
     assert_eq!(sessions_of(&host, bob), bob_sessions);
@@ -107,7 +113,7 @@ async fn org_claims_reach_every_access_token_and_verify_with_the_jwks() {
     let policy = health(&host).await["policy"].clone();
     assert_eq!(policy["wit_package"], "loom:policy@0.1.0");
     assert_eq!(policy["sha256"], loom_e2e::sha256(&served));
-    assert_eq!(policy["deadline_ms"], 50);
+    assert_eq!(policy["deadline_ms"], loom_e2e::policy::TEST_DEADLINE_MS.parse::<u64>().unwrap());
     let ada = register(&host, "ada@acme.com", PASSWORD).await["id"].as_i64().unwrap();
     register(&host, "bob@example.com", PASSWORD).await;
 

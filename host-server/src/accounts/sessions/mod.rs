@@ -189,6 +189,23 @@ impl SessionPolicy {
         }
     }
 
+    /// The live session `presented` is the current refresh token of, read without changing it
+    /// (what a refresh would rotate); `None` for any other token. Decides nothing: the rotation
+    /// still requires the token to be current.
+    pub async fn current(
+        &self,
+        store: &UserStore,
+        sealer: &Sealer,
+        presented: &SecretString,
+        now: i64,
+    ) -> Result<Option<SessionRow>, SessionError> {
+        if read_token(sealer, presented.expose_secret()) == Presented::Forged {
+            return Ok(None);
+        }
+        let found = store.session_by_refresh(&digest(presented.expose_secret())).await?;
+        Ok(found.filter(|(session, user_active)| *user_active && session.live(now)).map(|(session, _)| session))
+    }
+
     /// A refresh token that is not its session's current one: the one just spent, presented
     /// again within the grace (answered with its successor); any spent one otherwise (a
     /// replay: the session ends); or one this host knows nothing of.

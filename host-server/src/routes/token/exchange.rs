@@ -12,14 +12,11 @@ use serde::Serialize;
 use super::super::ApiError;
 use super::super::client_auth::client_id;
 use super::{Asking, TokenRequest, required};
-use crate::accounts::pats::{self, ACCESS_TOKEN_TYPE, Refused, TOKEN_EXCHANGE_GRANT};
+use crate::accounts::pats::{self, ACCESS_TOKEN_TYPE, PAT_METHOD, Refused, TOKEN_EXCHANGE_GRANT};
 use crate::accounts::policy;
 use crate::state::AppState;
 use crate::telemetry::audit::{self, Event};
 use crate::tokens::unix_now;
-
-/// How a personal access token proves who is calling, as the policy is told (`amr`).
-const PAT_METHOD: &str = "pat";
 
 /// RFC 8693 §2.2.1's answer.
 #[derive(Serialize)]

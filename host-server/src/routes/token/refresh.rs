@@ -22,11 +22,25 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     let (address, user_agent) = asking.client();
     let sealer = state.tokens.keys.sealer();
     let client = client_of(&address, user_agent);
+    // With a policy, it decides before the rotation, so a refusal or a fault leaves the
+    // refresh token unspent (the client may simply try again).
+    let ahead = match state.policy() {
+        Some(_) => state.sessions.current(&state.store, sealer, &presented, now).await?,
+        None => None,
+    };
+    let decided = match &ahead {
+        Some(session) => Some((session.id.clone(), claims_for(state, session, asking, now).await?)),
+        None => None,
+    };
     match state.sessions.refresh(&state.store, sealer, &presented, client_id.as_deref(), &client, now).await? {
         Ok(granted) => {
             let (user_id, retried) = (granted.session.user_id, granted.retried);
             audit::record(Event::SessionRefreshed { user_id, client: asking.address, retried });
-            let claims = claims_for(state, &granted.session, asking, now).await?;
+            let claims = match decided {
+                Some((id, claims)) if id == granted.session.id => claims,
+                // A retry within the grace (nothing rotates), or a race: decided now.
+                _ => claims_for(state, &granted.session, asking, now).await?,
+            };
             respond(state, &granted, now, claims).await
         }
         Err(Refusal::Invalid) => {
@@ -44,9 +58,9 @@ pub(super) async fn grant(state: &AppState, asking: &Asking, request: TokenReque
     }
 }
 
-/// The policy's claims for a refreshed session's next access token (none, and no read, without
-/// a policy). After the rotation: a client whose refresh failed here retries with the same
-/// refresh token within the grace and is answered with the same successor.
+/// The policy's word on a refreshed session: its login decision again (so an account the
+/// policy now refuses loses its access within one access token's lifetime) and the claims of
+/// its next access token; none of it, and no read, without a policy.
 async fn claims_for(
     state: &AppState,
     session: &SessionRow,
@@ -61,5 +75,6 @@ async fn claims_for(
     };
     let methods: Vec<&str> = session.amr.split_whitespace().collect();
     let asker = policy::Asker { address: asking.address, now };
+    policy::login(state.policy(), &user, &session.client_id, &methods, asker).await?;
     Ok(policy::access_claims(state.policy(), &user, &session.client_id, &methods, "refresh_token", asker).await?)
 }

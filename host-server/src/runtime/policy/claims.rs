@@ -4,10 +4,31 @@
 /// Largest claims document a policy may return, in bytes of JSON.
 pub const MAX_CLAIMS_BYTES: usize = 4096;
 
-/// The claims the host (or the auth component) sets: a policy can neither set nor change them.
-/// Compared without regard to case, so no look-alike (`Sub`, `EXP`) reaches a token either.
-pub const REGISTERED_CLAIMS: &[&str] =
-    &["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "amr", "typ", "scope"];
+/// The claims the host (or the auth component) sets, and those receiving services act on as
+/// statements of who the client is, how the user authenticated, or whom the token is bound to or
+/// acts for: a policy can neither set nor change them. Compared without regard to case, so no
+/// look-alike (`Sub`, `EXP`) reaches a token either.
+pub const REGISTERED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "sid",
+    "client_id",
+    "amr",
+    "typ",
+    "scope",
+    "azp",
+    "act",
+    "may_act",
+    "cnf",
+    "acr",
+    "auth_time",
+    "scp",
+];
 
 /// The claims in `document` as names and JSON values, in its order; or why they are refused.
 pub fn check(document: &str) -> Result<Vec<(String, String)>, String> {
@@ -19,7 +40,7 @@ pub fn check(document: &str) -> Result<Vec<(String, String)>, String> {
     let serde_json::Value::Object(claims) = parsed else {
         return Err("its claims are not a JSON object".into());
     };
-    claims
+    let checked: Vec<(String, String)> = claims
         .into_iter()
         .map(|(name, value)| {
             if name.is_empty() {
@@ -30,7 +51,14 @@ pub fn check(document: &str) -> Result<Vec<(String, String)>, String> {
             }
             Ok((name, value.to_string()))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // JSON written again can be longer than the policy's (`1e15` is `1000000000000000.0`): the
+    // bound holds for what is signed.
+    let signed: usize = checked.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
+    if signed > MAX_CLAIMS_BYTES {
+        return Err(format!("its claims are {signed} bytes in the token; at most {MAX_CLAIMS_BYTES} are allowed"));
+    }
+    Ok(checked)
 }
 
 #[cfg(test)]
@@ -65,5 +93,13 @@ mod tests {
         let just_fits = format!(r#"{{"pad": "{}"}}"#, "x".repeat(MAX_CLAIMS_BYTES - 11));
         assert_eq!(just_fits.len(), MAX_CLAIMS_BYTES);
         assert!(check(&just_fits).is_ok());
+    }
+
+    #[test]
+    fn the_bound_holds_for_the_claims_as_signed() {
+        let numbers = vec!["1e15"; 800].join(",");
+        let short = format!(r#"{{"n": [{numbers}]}}"#);
+        assert!(short.len() <= MAX_CLAIMS_BYTES);
+        assert!(check(&short).unwrap_err().contains("bytes in the token"));
     }
 }

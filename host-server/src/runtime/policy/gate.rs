@@ -41,12 +41,18 @@ pub(super) fn read(settings: &PolicySettings) -> Result<Candidate, RuntimeError>
 /// The settings file as compact JSON, if it holds a JSON object of at most
 /// [`MAX_SETTINGS_BYTES`].
 pub fn read_settings(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
     let shown = path.display();
-    let size = std::fs::metadata(path).map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?.len();
-    if size > MAX_SETTINGS_BYTES as u64 {
-        return Err(format!("the policy settings {shown} are {size} bytes; at most {MAX_SETTINGS_BYTES} are allowed"));
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?;
+    // One open file, read to one byte past the bound: a file that grows, a FIFO or a device
+    // costs no more than that.
+    let mut text = String::new();
+    file.take(MAX_SETTINGS_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?;
+    if text.len() > MAX_SETTINGS_BYTES {
+        return Err(format!("the policy settings {shown} are larger than {MAX_SETTINGS_BYTES} bytes"));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the policy settings {shown}: {e}"))?;
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(value @ serde_json::Value::Object(_)) => Ok(value.to_string()),
         Ok(_) => Err(format!("the policy settings {shown} must be a JSON object ({{...}})")),
