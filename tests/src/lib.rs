@@ -294,9 +294,18 @@ impl TestHost {
     /// Waits (at most 10 seconds) until the host's log holds `needle`: a line the host has
     /// written may not have been read from its pipe yet. Fails the test with the log otherwise.
     pub fn wait_for_log(&self, needle: &str) {
+        self.wait_for_logs(&format!("{needle:?}"), |logs| logs.contains(needle));
+    }
+
+    /// Waits (at most 10 seconds) until the host's log holds `needle` exactly `times` times.
+    pub fn wait_for_log_count(&self, needle: &str, times: usize) {
+        self.wait_for_logs(&format!("{needle:?} {times} times"), |logs| logs.matches(needle).count() == times);
+    }
+
+    fn wait_for_logs(&self, what: &str, done: impl Fn(&str) -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !self.logs().contains(needle) {
-            assert!(std::time::Instant::now() < deadline, "the log never said {needle:?}:\n{}", self.logs());
+        while !done(&self.logs()) {
+            assert!(std::time::Instant::now() < deadline, "the log never said {what}:\n{}", self.logs());
             // Polling the log reader's buffer: the line is on its way through the pipe.
             std::thread::sleep(Duration::from_millis(20));
         }

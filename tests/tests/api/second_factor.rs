@@ -108,7 +108,7 @@ async fn enrolment_is_pending_until_a_right_first_code_and_then_other_sessions_e
     let again = confirm(&host, &access, &code_now(&enrolled.secret)).await;
     assert_eq!(again.status(), StatusCode::CONFLICT, "nothing is pending any more");
     assert_eq!(enrol(&host, &access).await.status(), StatusCode::CONFLICT, "on already");
-    assert!(host.logs().contains("mfa.enabled"));
+    host.wait_for_log("mfa.enabled");
     // The session list says how each login was made.
     let listed: Value =
         client().get(host.url("/sessions")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
@@ -265,7 +265,7 @@ async fn turning_off_and_renewing_recovery_codes_need_the_password_and_a_code() 
     assert_eq!(off(json!({"password": PASSWORD, "code": code})).await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(login_with(&host, PASSWORD, None).await.status(), StatusCode::OK, "the password alone again");
     assert_eq!(off(json!({"password": PASSWORD, "code": code})).await.unwrap().status(), StatusCode::CONFLICT);
-    assert!(host.logs().contains("mfa.disabled"));
+    host.wait_for_log("mfa.disabled");
 }
 
 #[tokio::test]
