@@ -211,9 +211,7 @@ fn signature(c: &mut Criterion) {
 /// One call of each hook through the sandbox (a fresh instance per call, as the host makes
 /// them), for the Rust policies and the Python one (when `just build-python-policy` built it).
 fn policies(c: &mut Criterion) {
-    use host_server::runtime::policy::{
-        Account, LoginRequest, Policy, PolicySettings, RegistrationRequest, RequestContext, TokenRequest,
-    };
+    use host_server::runtime::policy::{Policy, PolicySettings, Samples, samples};
     let dir = tempfile::tempdir().unwrap();
     let start = |name: &str, settings: serde_json::Value| {
         let path = components().join(format!("policies/{name}.wasm"));
@@ -225,23 +223,7 @@ fn policies(c: &mut Criterion) {
             .block_on(Policy::start(std::sync::Arc::new(core), settings))
             .unwrap_or_else(|e| panic!("{}: {e} (run `just bench`, which builds it)", path.display()))
     };
-    let context = RequestContext { now: NOW, client_address: "192.0.2.1".into() };
-    let account = Account { id: 1, email: "ada@acme.com".into(), username: Some("ada".into()), created_at: NOW };
-    let registration =
-        RegistrationRequest { email: "ada@acme.com".into(), username: Some("ada".into()), context: context.clone() };
-    let login = LoginRequest {
-        account: account.clone(),
-        client_id: "loom".into(),
-        amr: vec!["pwd".into()],
-        context: context.clone(),
-    };
-    let token = TokenRequest {
-        account,
-        client_id: "loom".into(),
-        amr: vec!["pwd".into()],
-        grant_type: "password".into(),
-        context,
-    };
+    let Samples { registration, login, token } = samples("ada@acme.com", Some("ada"), NOW);
     let email_domains = start("email-domains", serde_json::json!({"allow_domains": ["acme.com"]}));
     let invite_only = start("invite-only", serde_json::json!({"invited": ["*@acme.com"]}));
     let org_claims = start("org-claims", serde_json::json!({"orgs": {"acme.com": "acme"}}));

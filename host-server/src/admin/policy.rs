@@ -8,10 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::config::Config;
-use crate::runtime::policy::{
-    Decision, LoginRequest, Policy, PolicySettings, RegistrationRequest, RequestContext, SAMPLE_EMAIL, TokenRequest,
-    sample_account,
-};
+use crate::runtime::policy::{Decision, Policy, PolicySettings, SAMPLE_EMAIL, Samples, samples};
 use crate::runtime::{Core, RuntimeError, host_policy_version};
 
 /// The address asked about when no `--email` is given.
@@ -62,29 +59,13 @@ pub async fn check(config: &Config, check: Check) -> anyhow::Result<()> {
     }
     let emails = if check.emails.is_empty() { vec![DEFAULT_SAMPLE.to_owned()] } else { check.emails };
     let now = crate::tokens::unix_now();
-    let context = RequestContext { now, client_address: "192.0.2.1".into() };
     let mut faults = 0;
     println!("Samples");
     for email in emails {
         let email = crate::accounts::email::normalize(email.trim())
             .map_err(|reason| anyhow::anyhow!("--email {email} is not a valid email address: {reason}"))?;
-        let account = sample_account(&email, now);
         println!("  {email}");
-        let registration =
-            RegistrationRequest { email: email.clone(), username: check.username.clone(), context: context.clone() };
-        let login = LoginRequest {
-            account: account.clone(),
-            client_id: "loom".into(),
-            amr: vec!["pwd".into()],
-            context: context.clone(),
-        };
-        let token = TokenRequest {
-            account,
-            client_id: "loom".into(),
-            amr: vec!["pwd".into()],
-            grant_type: "password".into(),
-            context: context.clone(),
-        };
+        let Samples { registration, login, token } = samples(&email, check.username.as_deref(), now);
         let answers = [
             ("registration", policy.registration(&registration).await.map(|d| shown(&d))),
             ("login", policy.login(&login).await.map(|d| shown(&d))),

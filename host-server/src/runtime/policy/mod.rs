@@ -43,7 +43,7 @@ pub use bindings::exports::loom::policy::decisions::{
 };
 use bindings::{Policy as PolicyWorld, PolicyPre};
 pub use claims::{MAX_CLAIMS_BYTES, REGISTERED_CLAIMS};
-pub use selftest::{SAMPLE_EMAIL, SelfTest, sample_account};
+pub use selftest::{SAMPLE_EMAIL, Samples, SelfTest, sample_account, samples};
 
 /// The WIT package a policy exports, without its version.
 pub const POLICY_PACKAGE: &str = "loom:policy";

@@ -25,8 +25,36 @@ pub fn sample_account(email: &str, now: i64) -> Account {
     Account { id: 0, email: email.to_owned(), username, created_at: now - 86_400 }
 }
 
-fn sample_context(now: i64) -> RequestContext {
-    RequestContext { now, client_address: "192.0.2.1".into() }
+/// What the self-test and `policy check` ask a policy about one sample account.
+pub struct Samples {
+    pub registration: RegistrationRequest,
+    pub login: LoginRequest,
+    pub token: TokenRequest,
+}
+
+/// A registration, a password login and its token for a sample account with `email` (and
+/// `username`, else the address's local part), at `now`, from a documentation address.
+pub fn samples(email: &str, username: Option<&str>, now: i64) -> Samples {
+    let mut account = sample_account(email, now);
+    if let Some(name) = username {
+        account.username = Some(name.to_owned());
+    }
+    let context = RequestContext { now, client_address: "192.0.2.1".into() };
+    let (client_id, amr) = ("loom".to_owned(), vec!["pwd".to_owned()]);
+    Samples {
+        registration: RegistrationRequest {
+            email: account.email.clone(),
+            username: account.username.clone(),
+            context: context.clone(),
+        },
+        login: LoginRequest {
+            account: account.clone(),
+            client_id: client_id.clone(),
+            amr: amr.clone(),
+            context: context.clone(),
+        },
+        token: TokenRequest { account, client_id, amr, grant_type: "password".into(), context },
+    }
 }
 
 /// Calls every hook of `candidate` once with the sample; the first failure says which hook and why.
@@ -34,12 +62,7 @@ pub(super) async fn run(core: &Core, candidate: &LoadedPolicy) -> Result<SelfTes
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
-    let account = sample_account(SAMPLE_EMAIL, now);
-    let registration = RegistrationRequest {
-        email: account.email.clone(),
-        username: account.username.clone(),
-        context: sample_context(now),
-    };
+    let Samples { registration, login, token } = samples(SAMPLE_EMAIL, None, now);
     let started = Instant::now();
     let config = candidate.config.clone();
     let decided = call(core, candidate, Hook::Registration, |store, world| {
@@ -49,12 +72,6 @@ pub(super) async fn run(core: &Core, candidate: &LoadedPolicy) -> Result<SelfTes
     .map_err(|fault| fault.to_string())?;
     let registration = Some((bounded_reason(decided), started.elapsed()));
 
-    let login = LoginRequest {
-        account: account.clone(),
-        client_id: "loom".into(),
-        amr: vec!["pwd".into()],
-        context: sample_context(now),
-    };
     let started = Instant::now();
     let config = candidate.config.clone();
     let decided = call(core, candidate, Hook::Login, |store, world| {
@@ -64,13 +81,6 @@ pub(super) async fn run(core: &Core, candidate: &LoadedPolicy) -> Result<SelfTes
     .map_err(|fault| fault.to_string())?;
     let login = Some((bounded_reason(decided), started.elapsed()));
 
-    let token = TokenRequest {
-        account,
-        client_id: "loom".into(),
-        amr: vec!["pwd".into()],
-        grant_type: "password".into(),
-        context: sample_context(now),
-    };
     let started = Instant::now();
     let claims = call_access_claims(core, candidate, &token).await.map_err(|fault| fault.to_string())?;
     let access_claims = Some((claims, started.elapsed()));
